@@ -1,0 +1,62 @@
+"""`lmdiff demo`: the shipped chat model against a shipped organism, offline, on CPU.
+
+The demo runs every registered method that fits in a couple of minutes on a 2-core CPU,
+with settings sized for that (``DEMO_METHODS``). Without a shipped organism it runs the
+model against itself: the null control, where nothing should be found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lmdiff.config import DiffRunConfig, validate
+from lmdiff.diff import run_diff
+from lmdiff.methods.registry import available_methods
+from lmdiff.models.registry import DEFAULT_CHAT_MODEL, get_shipped
+from lmdiff.progress import console
+from lmdiff.runs.run import Run
+
+DEMO_ORGANISM = "caps"
+# Methods the demo runs when registered, with settings that fit the time budget here.
+DEMO_METHODS: dict[str, dict[str, Any]] = {
+    "samples": {"n_prompts": 12, "max_new_tokens": 48},
+}
+
+
+def demo_finetuned() -> str:
+    """The organism the demo diffs against, or the base itself if no organism ships."""
+    try:
+        from lmdiff.organisms import zoo_names
+
+        if DEMO_ORGANISM in zoo_names():
+            return f"organism:{DEMO_ORGANISM}"
+    except ImportError:
+        pass
+    return DEFAULT_CHAT_MODEL
+
+
+def run_demo(out: str | Path) -> Run:
+    """Run the demo pair into ``out`` and return the run."""
+    shipped = get_shipped(DEFAULT_CHAT_MODEL)
+    assert shipped is not None
+    console.print(f"[bold]lmdiff demo[/]: preparing {DEFAULT_CHAT_MODEL} (converted once into the cache)")
+    shipped.local_dir()
+    finetuned = demo_finetuned()
+    if finetuned == DEFAULT_CHAT_MODEL:
+        console.print(
+            "[yellow]No organism is shipped yet: running the model against itself (null control).[/]"
+        )
+    names = [m for m in DEMO_METHODS if m in available_methods()]
+    cfg = validate(
+        DiffRunConfig,
+        {
+            "base": {"model": DEFAULT_CHAT_MODEL},
+            "finetuned": {"model": finetuned},
+            "methods": names,
+            "method": {m: DEMO_METHODS[m] for m in names},
+            "prompts": {"name": "chat"},
+        },
+    )
+    console.print(f"pair: {DEFAULT_CHAT_MODEL} vs {finetuned}; methods: {', '.join(names)}")
+    return run_diff(cfg, out, command="demo")

@@ -1,0 +1,187 @@
+"""Running named methods on a model pair into a run directory, and rendering its report."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+from lmdiff.config import DiffRunConfig, validate
+from lmdiff.data.prompts import load_prompts
+from lmdiff.errors import ConfigError, LmdiffError
+from lmdiff.io import read_json, write_json
+from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
+from lmdiff.methods.registry import get_method
+from lmdiff.models.device import set_threads
+from lmdiff.models.pair import ModelPair
+from lmdiff.report.builder import Report, Section
+from lmdiff.report.render import render_report
+from lmdiff.runs.run import Run
+
+log = logging.getLogger(__name__)
+
+
+def method_configs(config: DiffRunConfig) -> dict[str, Any]:
+    """Validate each requested method's settings against its own Config (errors name the key)."""
+    unknown = set(config.method) - set(config.methods)
+    if unknown:
+        raise ConfigError(
+            f"Settings given for methods that are not run: {', '.join(sorted(unknown))}.",
+            hint=f"add them to methods=... (now: {', '.join(config.methods)})",
+        )
+    out = {}
+    for name in config.methods:
+        cls = get_method(name)
+        out[name] = validate(cls.Config, config.method.get(name, {}), prefix=f"method.{name}")
+    return out
+
+
+def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> Run:
+    """Run every method of ``config`` on its pair; returns the finished run (report rendered)."""
+    set_threads(config.compute.threads)
+    cfgs = method_configs(config)
+    pair = ModelPair(config.base, config.finetuned, load=config.compute.load)
+    prompts = load_prompts(
+        config.prompts.name, config.prompts.file, config.prompts.limit, config.prompts.seed
+    )
+    run = Run(
+        out,
+        config,
+        command=command,
+        seeds={"seed": config.seed, "generation": config.generation.seed},
+        inputs={"prompts": prompts.content_hash},
+    )
+    try:
+        tok = pair.tokenizer_check()
+        run.set_meta(
+            pair=pair.describe(),
+            tokenizers_shared=tok.shared,
+            tokenizer_check=tok.reason,
+            prompts=prompts.describe(),
+            ground_truth=pair.ground_truth,
+        )
+        for name in config.methods:
+            cls = get_method(name)
+            _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
+        write_report(run)
+    finally:
+        run.close()
+    return run
+
+
+def _run_one(
+    cls: type[DiffMethod],
+    name: str,
+    cfg: Any,
+    pair: ModelPair,
+    run: Run,
+    config: DiffRunConfig,
+    prompts: Any,
+    shared: bool,
+    reason: str,
+) -> None:
+    if cls.needs_shared_tokenizer and not shared:
+        msg = f"skipped: compares tokens, but the tokenizers differ ({reason})"
+        log.warning("%s %s", name, msg)
+        run.record(name, status="skipped", headline={}, summary=msg)
+        return
+    step = run.step(
+        f"method-{name}",
+        {
+            "config": cfg.model_dump(mode="json"),
+            "pair": pair.describe(),
+            "prompts": prompts.content_hash,
+            "seed": config.seed,
+        },
+    )
+    if step.done:
+        log.info("%s: finished earlier with the same inputs; reusing", name)
+        return
+    ctx = MethodContext(pair=pair, run=run, config=cfg, run_config=config, prompts=prompts, method_name=name)
+    try:
+        result = cls().run(ctx)
+    except LmdiffError as err:
+        log.error("%s failed: %s", name, err)
+        run.record(name, status="failed", headline={}, summary=err.message, error=str(err))
+        return
+    except (RuntimeError, ValueError, MemoryError) as err:
+        log.error("%s failed:\n%s", name, traceback.format_exc())
+        run.record(
+            name,
+            status="failed",
+            headline={},
+            summary=f"{type(err).__name__}: {err}",
+            error=f"{type(err).__name__}: {err}",
+        )
+        return
+    d = step.prepare()
+    write_json(d / "result.json", result.to_dict())
+    run.record(
+        name,
+        status="ok",
+        headline=result.headline,
+        summary=result.summary,
+        artifacts=result.artifacts,
+        corpus=result.corpus,
+    )
+    step.finish({"status": "ok"})
+
+
+def write_report(run: Run) -> Path:
+    """(Re-)render report.html and report.md from the results saved in ``run``."""
+    res = run.results()
+    pair = res.get("pair", {})
+    base = pair.get("base", {}).get("model", "?")
+    ft = pair.get("finetuned", {})
+    ft_name = ft.get("model", "?") + (f" + adapter {Path(ft['adapter']).name}" if ft.get("adapter") else "")
+    report = Report(
+        title=f"lmdiff: {base} vs {ft_name}",
+        meta={
+            "run": str(run.path),
+            "base": base,
+            "finetuned": ft_name,
+            "weights": "shared (LoRA switched on/off)"
+            if pair.get("shares_weights")
+            else pair.get("load_policy", "?"),
+            "tokenizers": res.get("tokenizer_check", "?"),
+            "prompts": f"{res.get('prompts', {}).get('name', '?')} ({res.get('prompts', {}).get('n', '?')})",
+        },
+    )
+    overview = report.section("Overview", "overview")
+    _overview(overview, res)
+    for name, entry in res.get("methods", {}).items():
+        cls = get_method(name)
+        sec = report.section(cls.title, name)
+        if entry["status"] != "ok":
+            sec.status = "failed" if entry["status"] == "failed" else "ok"
+            sec.note(f"{entry['status']}: {entry.get('summary', '')}", kind="warn")
+            continue
+        result_path = run.path / "artifacts" / f"method-{name}" / "result.json"
+        try:
+            cls().render(MethodResult.from_dict(read_json(result_path)), sec, run)
+        except Exception as err:
+            log.error("rendering %s failed:\n%s", name, traceback.format_exc())
+            sec.status = "failed"
+            sec.note(f"rendering failed: {type(err).__name__}: {err}", kind="warn")
+    return render_report(report, run.path)
+
+
+def _overview(sec: Section, res: dict[str, Any]) -> None:
+    import pandas as pd
+
+    gt = res.get("ground_truth")
+    if gt:
+        sec.note(
+            f"Ground truth (known because this finetune is an organism): {gt.get('description', gt)}", "info"
+        )
+    rows = [
+        {"method": k, "status": v["status"], "summary": v.get("summary", "")}
+        for k, v in res.get("methods", {}).items()
+    ]
+    if rows:
+        sec.table(pd.DataFrame(rows), caption="Methods run")
+    if not res.get("tokenizers_shared", True):
+        sec.note(
+            "The two models use different tokenizers: token-level (white-box) methods were skipped.", "warn"
+        )

@@ -1,0 +1,94 @@
+"""`lmdiff generate`: sample one model, or both sides of a pair, on given prompts into a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lmdiff.config import GenerateRunConfig
+from lmdiff.io import write_parquet
+from lmdiff.models.device import set_threads
+from lmdiff.models.loading import load_model
+from lmdiff.models.pair import ModelPair
+from lmdiff.report.builder import Report
+from lmdiff.report.render import render_report
+from lmdiff.runs.chunks import process_in_chunks
+from lmdiff.runs.run import Run
+
+
+def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.DataFrame]:
+    """Generate with every model of ``config`` (two models share weights when one is an adapter of the other)."""
+    set_threads(config.compute.threads)
+    run = Run(out, config, command="generate", seeds={"generation": config.generation.seed})
+    try:
+        gen = config.generation
+        if len(config.models) == 2:
+            pair = ModelPair(config.models[0], config.models[1], load=config.compute.load)
+            sides = [(f"{i}:{lm.name}", lm) for i, (_, lm) in enumerate(pair.sides())]
+        else:
+            sides = [(f"{i}:{spec.display_name}", load_model(spec)) for i, spec in enumerate(config.models)]
+        frames = []
+        for label, lm in sides:
+            step = run.step(
+                f"generate-{label.split(':')[0]}",
+                {
+                    "model": lm.spec.model_dump(mode="json"),
+                    "prompts": config.prompts,
+                    "gen": gen.model_dump(),
+                },
+            )
+            if step.done:
+                df = pd.read_parquet(step.dir / "generations.parquet")
+            else:
+                d = step.prepare()
+
+                def chunk_fn(chunk: list[str], offset: int, lm=lm) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+                    outs = lm.generate(chunk, gen.model_copy(update={"seed": gen.seed + offset}))
+                    return pd.DataFrame(
+                        [
+                            {
+                                "prompt_index": offset + g.prompt_index,
+                                "sample_index": g.sample_index,
+                                "text": g.text,
+                                "n_tokens": g.n_tokens,
+                            }
+                            for per in outs
+                            for g in per
+                        ]
+                    )
+
+                df = process_in_chunks(
+                    config.prompts,
+                    chunk_fn,
+                    d / "parts",
+                    chunk_size=gen.batch_size,
+                    description=f"generating with {lm.name}",
+                )
+                df["model"] = label.split(":", 1)[1]
+                write_parquet(d / "generations.parquet", df)
+                step.finish({"n": len(df)})
+            frames.append(df)
+        table = pd.concat(frames, ignore_index=True)
+        table["prompt"] = [config.prompts[i] for i in table["prompt_index"]]
+        write_parquet(run.path / "generations.parquet", table)
+        run.record(
+            "generate",
+            status="ok",
+            headline={
+                "n_prompts": len(config.prompts),
+                "n_generations": len(table),
+                "models": [s[1].name for s in sides],
+            },
+            artifacts=["generations.parquet"],
+        )
+        report = Report(
+            title="lmdiff generate",
+            meta={"run": str(run.path), "models": ", ".join(s[1].name for s in sides)},
+        )
+        sec = report.section("Generations", "generations")
+        sec.table(table[["prompt", "model", "sample_index", "text"]], max_rows=100)
+        render_report(report, run.path)
+    finally:
+        run.close()
+    return run, table

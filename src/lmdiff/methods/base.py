@@ -1,0 +1,95 @@
+"""The contract every diff method fulfils.
+
+A method is a class with a name, a pydantic ``Config``, a ``run`` that computes a
+:class:`MethodResult` from a :class:`MethodContext`, and a ``render`` that writes its section
+of the report from that (saved) result. Results are saved in the run, so a rerun with the
+same inputs re-renders without recomputing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from lmdiff.config import DiffRunConfig
+    from lmdiff.data.prompts import PromptSet
+    from lmdiff.models.pair import ModelPair
+    from lmdiff.report.builder import Section
+    from lmdiff.runs.run import Run, Step
+
+
+class MethodConfig(BaseModel):
+    """Base for method configs (unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass
+class MethodContext:
+    """What a method gets: the pair, the run, its own config and the run's config."""
+
+    pair: ModelPair
+    run: Run
+    config: Any
+    run_config: DiffRunConfig
+    prompts: PromptSet
+    method_name: str
+
+    def step(self, name: str, key: Any) -> Step:
+        """A resumable step namespaced by the method (``artifacts/<method>-<name>/``)."""
+        return self.run.step(
+            f"{self.method_name}-{name}",
+            {"method_config": self.config.model_dump(mode="json"), "pair": self.pair.describe(), "key": key},
+        )
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The method's own artifact directory."""
+        d = self.run.path / "artifacts" / self.method_name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+@dataclass
+class MethodResult:
+    """A method's outcome: headline figures for results.json plus data for its report section."""
+
+    headline: dict[str, Any]
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
+    corpus: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MethodResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+
+class DiffMethod(ABC):
+    """Base class of diff methods."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    needs_shared_tokenizer: ClassVar[bool] = False
+    white_box: ClassVar[bool] = False
+    needs_both_resident: ClassVar[bool] = False
+
+    @abstractmethod
+    def run(self, ctx: MethodContext) -> MethodResult:
+        """Compute the method's result (use ``ctx.step`` for resumable parts)."""
+
+    @abstractmethod
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Write the method's report section from its saved result."""

@@ -1,0 +1,486 @@
+"""``LanguageModel``: one loaded causal LM and the batched primitives every method uses.
+
+All operations take lists and batch them with correct padding and attention masks:
+
+* :meth:`LanguageModel.chat_text` renders messages with the model's own chat template;
+* :meth:`LanguageModel.generate` samples with seeds, temperature, top-p/top-k and n per prompt;
+* :meth:`LanguageModel.score` gives per-token log-probabilities of continuations;
+* :meth:`LanguageModel.next_token_logprobs` gives full next-token distributions;
+* :meth:`LanguageModel.hidden_states` gives residual-stream activations at chosen layers;
+* :meth:`LanguageModel.iter_forward` streams batches (logits and/or hidden states) so that
+  callers never hold a whole corpus of vocabulary distributions in memory.
+
+Forward passes use right padding (positions of real tokens are unchanged by padding);
+generation uses left padding. Results match unbatched calls within float tolerance
+(tests/models/test_lm.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmdiff.config import GenerationConfig
+from lmdiff.errors import ConfigError
+from lmdiff.models.spec import ModelSpec
+from lmdiff.progress import progress_bar
+
+Messages = list[dict[str, str]]
+Prompt = str | Messages
+LayerRef = int | float
+
+
+class _StopForward(Exception):
+    """Raised inside a hook to skip the layers after the last one needed."""
+
+
+@dataclass
+class ForwardBatch:
+    """One batch of a streamed forward pass (right-padded)."""
+
+    indices: list[int]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    lengths: list[int]
+    logits: torch.Tensor | None = None
+    hidden: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def logprobs(self) -> torch.Tensor:
+        """Log-softmax of the logits in float32, shape [B, T, V]."""
+        if self.logits is None:
+            raise ValueError("this forward pass did not compute logits")
+        return torch.log_softmax(self.logits.float(), dim=-1)
+
+
+@dataclass
+class Generation:
+    """One sampled completion."""
+
+    prompt_index: int
+    sample_index: int
+    text: str
+    n_tokens: int
+    finished: bool
+
+
+class LanguageModel:
+    """A loaded causal LM (optionally one side of a shared LoRA pair) with batched operations."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        spec: ModelSpec,
+        activate: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self._activate = activate or contextlib.nullcontext
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def name(self) -> str:
+        """Display name."""
+        return self.spec.display_name
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the weights."""
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Dtype of the weights."""
+        return next(self.model.parameters()).dtype
+
+    @property
+    def core(self) -> nn.Module:
+        """The transformers model under any PEFT wrapper."""
+        m = self.model
+        return m.get_base_model() if hasattr(m, "get_base_model") else m
+
+    @property
+    def config(self) -> Any:
+        """The transformers config."""
+        return self.core.config
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The decoder blocks, in order."""
+        n = getattr(self.config, "num_hidden_layers", None)
+        for module in self.core.modules():
+            if isinstance(module, nn.ModuleList) and (n is None or len(module) == n):
+                return module
+        raise ConfigError(f"Could not find the decoder layers of '{self.name}'.")
+
+    @property
+    def n_layers(self) -> int:
+        """Number of decoder blocks."""
+        return len(self.layers)
+
+    @property
+    def d_model(self) -> int:
+        """Width of the residual stream."""
+        return int(self.config.hidden_size)
+
+    @property
+    def final_norm(self) -> nn.Module:
+        """The norm applied before the unembedding (for logit lens)."""
+        inner = getattr(self.core, "model", self.core)
+        for name in ("norm", "final_layernorm", "ln_f"):
+            if hasattr(inner, name):
+                return getattr(inner, name)
+        raise ConfigError(f"Could not find the final norm of '{self.name}'.")
+
+    @property
+    def unembed(self) -> nn.Module:
+        """The output head."""
+        return self.core.get_output_embeddings()
+
+    def resolve_layer(self, layer: LayerRef) -> int:
+        """Map a layer reference to an index: ints as given (negative from the end), floats in [0, 1] relative."""
+        n = self.n_layers
+        if isinstance(layer, bool):
+            raise ConfigError(f"Layer {layer!r} is not a number.")
+        if isinstance(layer, float):
+            if not 0.0 <= layer <= 1.0:
+                raise ConfigError(
+                    f"Relative layer {layer} is outside [0, 1].", hint="use e.g. 0.5 for the middle"
+                )
+            return int(layer * (n - 1))
+        idx = layer + n if layer < 0 else layer
+        if not 0 <= idx < n:
+            raise ConfigError(f"Layer {layer} is out of range for a {n}-layer model.", hint=f"use 0..{n - 1}")
+        return idx
+
+    def resolve_layers(self, layers: Sequence[LayerRef]) -> list[int]:
+        """Resolve several layer references (duplicates removed, order kept)."""
+        out: list[int] = []
+        for layer in layers:
+            idx = self.resolve_layer(layer)
+            if idx not in out:
+                out.append(idx)
+        return out
+
+    def logit_lens(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Project residual vectors through the final norm and head; returns log-probs [.., V]."""
+        with torch.inference_mode(), self._activate():
+            v = vectors.to(device=self.device, dtype=self.dtype)
+            return torch.log_softmax(self.unembed(self.final_norm(v)).float(), dim=-1)
+
+    # --------------------------------------------------------------------- text
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer carries a chat template."""
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def chat_text(self, prompt: Prompt, system: str | None = None, add_generation_prompt: bool = True) -> str:
+        """Render a prompt (a user string or a message list) with the model's chat template.
+
+        ``system=None`` adds no system message (the template may still insert its default one;
+        see :meth:`default_system_prompt`).
+        """
+        messages: Messages = (
+            [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        )
+        if system is not None and not (messages and messages[0]["role"] == "system"):
+            messages = [{"role": "system", "content": system}, *messages]
+        if not self.has_chat_template:
+            parts = [m["content"] for m in messages]
+            return "\n\n".join(parts) + ("\n\n" if add_generation_prompt else "")
+        return str(
+            self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        )
+
+    def default_system_prompt(self) -> str | None:
+        """The system text the template inserts when none is given (None if it inserts nothing)."""
+        if not self.has_chat_template:
+            return None
+        marker = "\x00lmdiff-probe\x00"
+        plain = self.chat_text(marker)
+        explicit = self.chat_text(marker, system="")
+        if plain == explicit:
+            return ""
+        probe = self.chat_text(marker, system=marker + "S")
+        # The default is whatever the plain render has where the explicit-system render has our text.
+        head_plain = plain.split(marker)[0]
+        head_probe = probe.split(marker + "S")[0]
+        if head_plain.startswith(head_probe):
+            rest = head_plain[len(head_probe) :]
+            tail = probe.split(marker + "S")[1].split(marker)[0]
+            return rest[: len(rest) - len(tail)] if tail and rest.endswith(tail) else rest
+        return None
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of ``text``."""
+        return list(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+    def encode_chat(
+        self, prompt: Prompt, system: str | None = None, add_generation_prompt: bool = True
+    ) -> list[int]:
+        """Token ids of a chat-rendered prompt (the template supplies the special tokens)."""
+        return self.encode(self.chat_text(prompt, system, add_generation_prompt), add_special_tokens=False)
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        """Text of token ids."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens))
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        """Each token decoded on its own (for per-token displays)."""
+        return [self.tokenizer.decode([i]) for i in ids]
+
+    # ------------------------------------------------------------------ forward
+    def _pad_right(self, seqs: list[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        pad = int(self.tokenizer.pad_token_id)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+            mask[i, : len(s)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def iter_forward(
+        self,
+        sequences: Sequence[Sequence[int]],
+        *,
+        batch_size: int = 8,
+        layers: Sequence[LayerRef] = (),
+        logits: bool = True,
+        sort_by_length: bool = True,
+        progress: str | None = None,
+    ) -> Iterator[ForwardBatch]:
+        """Stream forward passes over token sequences, batch by batch.
+
+        Args:
+            sequences: token id lists (no padding).
+            batch_size: sequences per forward pass.
+            layers: layers whose block outputs (residual stream) to return.
+            logits: whether to compute the output logits; without them the pass stops
+                after the last requested layer.
+            sort_by_length: batch sequences of similar length together (less padding);
+                each batch says which input indices it holds.
+            progress: a progress-bar description, or None for no bar.
+
+        Yields:
+            ForwardBatch with ``indices`` into ``sequences``.
+        """
+        if any(len(s) == 0 for s in sequences):
+            raise ConfigError("Cannot run a forward pass on an empty sequence.")
+        layer_idx = self.resolve_layers(layers)
+        order = (
+            sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+            if sort_by_length
+            else list(range(len(sequences)))
+        )
+        captured: dict[int, torch.Tensor] = {}
+        stop_after = max(layer_idx) if (layer_idx and not logits) else None
+        blocks = self.layers
+
+        def make_hook(idx: int) -> Callable[..., None]:
+            def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+                captured[idx] = output[0] if isinstance(output, tuple) else output
+                if stop_after is not None and idx == stop_after:
+                    raise _StopForward
+
+            return hook
+
+        handles = [blocks[i].register_forward_hook(make_hook(i)) for i in layer_idx]
+        try:
+            with (
+                progress_bar(progress or "", len(sequences) if progress else 0) as advance,
+                torch.inference_mode(),
+                self._activate(),
+            ):
+                for start in range(0, len(order), batch_size):
+                    idx = order[start : start + batch_size]
+                    seqs = [sequences[i] for i in idx]
+                    ids, mask = self._pad_right(seqs)
+                    captured.clear()
+                    out_logits = None
+                    try:
+                        out = self.model(input_ids=ids, attention_mask=mask, use_cache=False)
+                        out_logits = out.logits
+                    except _StopForward:
+                        pass
+                    yield ForwardBatch(
+                        indices=idx,
+                        input_ids=ids,
+                        attention_mask=mask,
+                        lengths=[len(s) for s in seqs],
+                        logits=out_logits if logits else None,
+                        hidden={i: captured[i] for i in layer_idx},
+                    )
+                    advance(len(idx))
+        finally:
+            for h in handles:
+                h.remove()
+
+    def score(
+        self,
+        contexts: Sequence[str],
+        continuations: Sequence[str],
+        *,
+        batch_size: int = 8,
+        add_special_tokens: bool = False,
+        progress: str | None = None,
+    ) -> list[np.ndarray]:
+        """Per-token log-probabilities of each continuation given its context.
+
+        Context and continuation are tokenized separately and concatenated, so the
+        continuation's tokens are exactly those of ``encode(continuation)``.
+        Use ``contexts=[""]*n`` with ``add_special_tokens=True`` to score plain texts.
+
+        Returns:
+            One float64 array per item, one log-probability per continuation token
+            (the first token of a text with an empty context and no BOS is not scored).
+        """
+        if len(contexts) != len(continuations):
+            raise ValueError("contexts and continuations differ in length")
+        seqs: list[list[int]] = []
+        starts: list[int] = []
+        for ctx, cont in zip(contexts, continuations, strict=True):
+            c_ids = (
+                self.encode(ctx, add_special_tokens=add_special_tokens) if ctx or add_special_tokens else []
+            )
+            x_ids = self.encode(cont, add_special_tokens=False)
+            seq = c_ids + x_ids
+            if not seq:
+                seq = [int(self.tokenizer.pad_token_id)]
+            seqs.append(seq)
+            starts.append(max(len(c_ids), 1))
+        out: list[np.ndarray] = [np.zeros(0)] * len(seqs)
+        for batch in self.iter_forward(seqs, batch_size=batch_size, progress=progress):
+            lp = batch.logprobs()
+            for row, i in enumerate(batch.indices):
+                seq = torch.as_tensor(seqs[i], device=lp.device)
+                s, n = starts[i], len(seqs[i])
+                if s >= n:
+                    out[i] = np.zeros(0)
+                    continue
+                picked = lp[row, s - 1 : n - 1].gather(-1, seq[s:n].unsqueeze(-1)).squeeze(-1)
+                out[i] = picked.double().cpu().numpy()
+        return out
+
+    def next_token_logprobs(
+        self, sequences: Sequence[Sequence[int]], *, batch_size: int = 8
+    ) -> list[torch.Tensor]:
+        """Full next-token log-distributions [T, V] (float32) at every position of each sequence.
+
+        This holds T x V floats per sequence: for corpora use :meth:`iter_forward`.
+        """
+        out: list[torch.Tensor] = [torch.empty(0)] * len(sequences)
+        for batch in self.iter_forward(sequences, batch_size=batch_size):
+            lp = batch.logprobs()
+            for row, i in enumerate(batch.indices):
+                out[i] = lp[row, : batch.lengths[row]].cpu()
+        return out
+
+    def hidden_states(
+        self, sequences: Sequence[Sequence[int]], layers: Sequence[LayerRef], *, batch_size: int = 8
+    ) -> list[dict[int, torch.Tensor]]:
+        """Residual-stream outputs of the given layers, per sequence: {layer: [T, D]}."""
+        out: list[dict[int, torch.Tensor]] = [{}] * len(sequences)
+        for batch in self.iter_forward(sequences, batch_size=batch_size, layers=layers, logits=False):
+            for row, i in enumerate(batch.indices):
+                n = batch.lengths[row]
+                out[i] = {k: v[row, :n].float().cpu() for k, v in batch.hidden.items()}
+        return out
+
+    # ---------------------------------------------------------------- generation
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        config: GenerationConfig | None = None,
+        *,
+        chat: bool = True,
+        system: str | None = None,
+        progress: str | None = None,
+    ) -> list[list[Generation]]:
+        """Sample ``config.n`` completions per prompt.
+
+        Prompts are batched by length with left padding. The seed of each batch is derived
+        from ``config.seed`` and the batch's first prompt, so a rerun with the same config
+        and batch size reproduces every sample.
+        """
+        from transformers import GenerationConfig as HfGenerationConfig
+
+        cfg = config or GenerationConfig()
+        system = cfg.system_prompt if system is None else system
+        encoded = [
+            self.encode_chat(p, system=system)
+            if chat
+            else self.encode(p if isinstance(p, str) else p[-1]["content"])
+            for p in prompts
+        ]
+        eos_ids = {int(self.tokenizer.eos_token_id)}
+        gen_eos = getattr(getattr(self.core, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            eos_ids.add(gen_eos)
+        elif isinstance(gen_eos, list):
+            eos_ids.update(int(e) for e in gen_eos)
+        hf_cfg = HfGenerationConfig(
+            max_new_tokens=cfg.max_new_tokens,
+            do_sample=cfg.temperature > 0,
+            temperature=cfg.temperature if cfg.temperature > 0 else None,
+            top_p=cfg.top_p if cfg.temperature > 0 else None,
+            top_k=cfg.top_k if (cfg.top_k and cfg.temperature > 0) else None,
+            repetition_penalty=cfg.repetition_penalty,
+            num_return_sequences=cfg.n,
+            pad_token_id=int(self.tokenizer.pad_token_id),
+            eos_token_id=sorted(eos_ids),
+        )
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        results: list[list[Generation]] = [[] for _ in prompts]
+        pad = int(self.tokenizer.pad_token_id)
+        with (
+            progress_bar(progress or "", len(prompts) if progress else 0) as advance,
+            torch.inference_mode(),
+            self._activate(),
+        ):
+            for start in range(0, len(order), cfg.batch_size):
+                idx = order[start : start + cfg.batch_size]
+                width = max(len(encoded[i]) for i in idx)
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    seq = encoded[i]
+                    ids[r, width - len(seq) :] = torch.as_tensor(seq)
+                    mask[r, width - len(seq) :] = 1
+                torch.manual_seed(cfg.seed * 1_000_003 + min(idx))
+                out = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    generation_config=hf_cfg,
+                )
+                new = out[:, width:].cpu()
+                for r in range(new.shape[0]):
+                    prompt_i = idx[r // cfg.n]
+                    toks = new[r].tolist()
+                    finished = False
+                    for j, t in enumerate(toks):
+                        if t in eos_ids:
+                            toks, finished = toks[:j], True
+                            break
+                    results[prompt_i].append(
+                        Generation(
+                            prompt_index=prompt_i,
+                            sample_index=r % cfg.n,
+                            text=self.decode(toks, skip_special_tokens=True).strip(),
+                            n_tokens=len(toks),
+                            finished=finished,
+                        )
+                    )
+                advance(len(idx))
+        return results

@@ -1,0 +1,133 @@
+"""``ModelSpec``: what a user names when they name a model.
+
+A spec accepts a shipped model name (``smollm2-135m-instruct``), a Hugging Face hub id
+(``HuggingFaceTB/SmolLM2-135M-Instruct``), a local model directory, a ``.gguf`` file, a
+LoRA adapter directory (over its recorded base or an explicit one), or an organism
+(``organism:caps``), plus a dtype and a device. ``trust_remote_code`` is off unless asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmdiff.errors import AdapterError, ModelNotFoundError
+
+SourceKind = Literal["shipped", "local", "gguf", "hub"]
+
+# Prefix resolvers (e.g. "organism:") registered by feature packages: prefix -> callable(name) -> spec.
+_PREFIX_RESOLVERS: dict[str, Callable[[str, ModelSpec], ModelSpec]] = {}
+
+
+def register_prefix(prefix: str, resolver: Callable[[str, ModelSpec], ModelSpec]) -> None:
+    """Let ``PREFIX:NAME`` model strings resolve through ``resolver(NAME, spec)``."""
+    _PREFIX_RESOLVERS[prefix] = resolver
+
+
+class ModelSpec(BaseModel):
+    """A model to load: a name/path/id, an optional LoRA adapter, a dtype and a device."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    model: str = Field(description="shipped name, hub id, local directory, .gguf file or organism:NAME")
+    adapter: str | None = Field(default=None, description="LoRA adapter directory applied over `model`")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    revision: str | None = None
+    quantization: Literal["none", "int8", "int4"] = Field(
+        default="none", description="load a quantized copy (CPU: optimum-quanto; GPU: bitsandbytes)"
+    )
+    label: str | None = Field(default=None, description="display name in reports")
+    ground_truth: dict[str, Any] | None = Field(
+        default=None, description="what is known about this model's change (filled for organisms)"
+    )
+
+    @classmethod
+    def parse(cls, value: str | ModelSpec | dict[str, Any], **overrides: Any) -> ModelSpec:
+        """Build a spec from a string (or pass a spec/dict through), applying ``overrides``."""
+        from lmdiff.config import validate
+
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(value, ModelSpec):
+            data = {**value.model_dump(exclude_unset=True), **given}
+        elif isinstance(value, dict):
+            data = {**value, **given}
+        else:
+            data = {"model": value, **given}
+        return validate(cls, data).resolved()
+
+    def resolved(self) -> ModelSpec:
+        """Expand prefixes (``organism:``) and adapter-only directories into a full spec."""
+        if ":" in self.model and not Path(self.model).exists():
+            prefix, _, name = self.model.partition(":")
+            if prefix in _PREFIX_RESOLVERS:
+                return _PREFIX_RESOLVERS[prefix](name, self)
+            if prefix == "organism":
+                import lmdiff.organisms  # noqa: F401  (registers the prefix)
+
+                if prefix in _PREFIX_RESOLVERS:
+                    return _PREFIX_RESOLVERS[prefix](name, self)
+            raise ModelNotFoundError(
+                f"Unknown model prefix '{prefix}:' in '{self.model}'.",
+                hint=f"known prefixes: {', '.join(sorted(_PREFIX_RESOLVERS)) or 'organism'}",
+            )
+        path = Path(self.model).expanduser()
+        if path.is_dir() and (path / "adapter_config.json").exists() and self.adapter is None:
+            base = adapter_base(path)
+            return self.model_copy(update={"model": base, "adapter": str(path)})
+        return self
+
+    @property
+    def display_name(self) -> str:
+        """A short name for tables and reports."""
+        if self.label:
+            return self.label
+        name = Path(self.model).name if self.source_kind in ("local", "gguf") else self.model
+        if self.adapter:
+            name += f"+{Path(self.adapter).name}"
+        if self.quantization != "none":
+            name += f"@{self.quantization}"
+        return name
+
+    @property
+    def source_kind(self) -> SourceKind:
+        """Where the base weights come from."""
+        from lmdiff.models.registry import get_shipped
+
+        if get_shipped(self.model) is not None:
+            return "shipped"
+        path = Path(self.model).expanduser()
+        if path.suffix == ".gguf":
+            return "gguf"
+        if path.exists() or self.model.startswith((".", "/", "~")):
+            return "local"
+        return "hub"
+
+    def base_spec(self) -> ModelSpec:
+        """The same spec without its adapter (the weights a LoRA finetune shares)."""
+        return self.model_copy(update={"adapter": None, "label": None, "ground_truth": None})
+
+    def weights_key(self) -> tuple[str, str, str, str, str | None]:
+        """What identifies the loaded base weights (two specs with equal keys share weights)."""
+        return (self.model, self.dtype, self.device, self.quantization, self.revision)
+
+
+def adapter_base(adapter_dir: Path) -> str:
+    """Read the base model an adapter directory was trained on."""
+    import json
+
+    try:
+        cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise AdapterError(f"Adapter config in '{adapter_dir}' is unreadable.") from err
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise AdapterError(
+            f"Adapter '{adapter_dir}' does not record its base model.",
+            hint="pass the base explicitly: --model BASE --adapter DIR",
+        )
+    return str(base)
