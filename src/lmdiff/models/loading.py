@@ -93,8 +93,8 @@ def _hub_call(fn: Any, spec: ModelSpec, what: str, **kwargs: Any) -> Any:
         )
     if offline:
         raise ModelNotFoundError(
-            f"Model '{spec.model}' is neither a shipped model, a local path, nor in the local Hugging Face "
-            "cache, and offline mode is on.",
+            f"Unknown model '{spec.model}': not a shipped model, a local path or a model in the local Hugging Face "
+            "cache (offline mode is on).",
             hint=f"shipped models: {', '.join(SHIPPED)}; download it where the hub is reachable, "
             "or pass a local directory",
         )

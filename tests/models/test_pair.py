@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from lmdiff.errors import IncompatiblePairError
+from lmdiff.models.pair import ModelPair
+from lmdiff.models.spec import ModelSpec
+
+from ..conftest import build_tiny_model
+
+
+def test_lora_pair_shares_weights_and_switches(tiny_model_dir, tiny_adapter_dir, tiny_lm):
+    pair = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(tiny_adapter_dir)))
+    assert pair.shares_weights and pair.effective_policy() == "shared"
+    assert pair.base.model is pair.finetuned.model  # one copy of the weights
+    seq = tiny_lm.encode("The cat sat on the mat.")
+    base_lp = pair.base.next_token_logprobs([seq])[0]
+    ft_lp = pair.finetuned.next_token_logprobs([seq])[0]
+    plain = tiny_lm.next_token_logprobs([seq])[0]
+    torch.testing.assert_close(base_lp, plain, atol=1e-5, rtol=1e-5)  # adapter off == base model
+    assert (ft_lp - base_lp).abs().max() > 1e-2  # adapter on differs
+    # switching back and forth is stable
+    torch.testing.assert_close(pair.base.next_token_logprobs([seq])[0], base_lp)
+    assert pair.tokenizer_check().shared
+
+
+def test_self_pair_and_one_at_a_time(tiny_model_dir):
+    pair = ModelPair(str(tiny_model_dir), str(tiny_model_dir), load="one_at_a_time")
+    assert pair.is_self_pair and not pair.shares_weights
+    assert pair.effective_policy() == "one_at_a_time" and not pair.both_resident()
+    b = pair.base
+    assert set(pair._models) == {"base"}
+    f = pair.finetuned
+    assert set(pair._models) == {"finetuned"}  # base was unloaded first
+    assert b is not f
+
+
+def test_different_tokenizers_are_detected(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    other = build_tiny_model(tmp_path / "other")
+    tok = AutoTokenizer.from_pretrained(other)
+    tok.add_tokens(["<extra_token_for_test>"])
+    tok.save_pretrained(other)
+    pair = ModelPair(str(tiny_model_dir), str(other), load="together")
+    check = pair.tokenizer_check()
+    assert not check.shared and "vocabularies differ" in check.reason
+    with pytest.raises(IncompatiblePairError, match="kl"):
+        pair.require_shared_tokenizer("kl")

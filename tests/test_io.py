@@ -1,0 +1,32 @@
+import pandas as pd
+import pytest
+
+from lmdiff.io import atomic_dir, read_json, sha256_json, write_json, write_parquet, write_text
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "f.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(target, {"a": object()})
+    assert read_json(target) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temp leftovers
+
+
+def test_atomic_dir(tmp_path):
+    target = tmp_path / "d"
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "x").write_text("partial")
+        raise RuntimeError("killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with atomic_dir(target) as tmp:
+        (tmp / "x").write_text("done")
+    assert (target / "x").read_text() == "done"
+
+
+def test_parquet_and_hash(tmp_path):
+    write_parquet(tmp_path / "t.parquet", pd.DataFrame({"a": [1, 2]}))
+    assert pd.read_parquet(tmp_path / "t.parquet")["a"].tolist() == [1, 2]
+    assert sha256_json({"a": 1, "b": 2}) == sha256_json({"b": 2, "a": 1})
+    write_text(tmp_path / "s.txt", "héllo")
+    assert (tmp_path / "s.txt").read_text(encoding="utf-8") == "héllo"
