@@ -5,7 +5,7 @@ from lmdiff.errors import IncompatiblePairError
 from lmdiff.models.pair import ModelPair
 from lmdiff.models.spec import ModelSpec
 
-from ..conftest import build_tiny_model
+from tests.conftest import build_tiny_model
 
 
 def test_lora_pair_shares_weights_and_switches(tiny_model_dir, tiny_adapter_dir, tiny_lm):
@@ -23,9 +23,18 @@ def test_lora_pair_shares_weights_and_switches(tiny_model_dir, tiny_adapter_dir,
     assert pair.tokenizer_check().shared
 
 
-def test_self_pair_and_one_at_a_time(tiny_model_dir):
-    pair = ModelPair(str(tiny_model_dir), str(tiny_model_dir), load="one_at_a_time")
-    assert pair.is_self_pair and not pair.shares_weights
+def test_self_pair_loads_once(tiny_model_dir):
+    pair = ModelPair(str(tiny_model_dir), str(tiny_model_dir))
+    assert pair.is_self_pair and not pair.shares_weights and pair.effective_policy() == "same"
+    assert pair.base.model is pair.finetuned.model and pair.both_resident()
+
+
+def test_one_at_a_time(tiny_model_dir, tiny_adapter_dir):
+    from lmdiff.models.spec import ModelSpec
+
+    pair = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(tiny_adapter_dir),
+                                                    dtype="float32"), load="one_at_a_time")
+    assert not pair.is_self_pair and not pair.shares_weights  # dtype differs: two loads
     assert pair.effective_policy() == "one_at_a_time" and not pair.both_resident()
     b = pair.base
     assert set(pair._models) == {"base"}

@@ -90,10 +90,12 @@ class ModelPair:
             "load_policy": self.effective_policy(),
         }
 
-    def effective_policy(self) -> Literal["shared", "together", "one_at_a_time"]:
-        """How the pair actually holds its models."""
+    def effective_policy(self) -> Literal["shared", "same", "together", "one_at_a_time"]:
+        """How the pair actually holds its models ("same": a self-pair uses one loaded model)."""
         if self.shares_weights:
             return "shared"
+        if self.is_self_pair:
+            return "same"
         if self.load_policy != "auto":
             return self.load_policy
         return "together" if _fits_twice(self.base_spec) else "one_at_a_time"
@@ -116,6 +118,10 @@ class ModelPair:
         policy = self.effective_policy()
         if policy == "shared":
             self._load_shared()
+        elif policy == "same":
+            lm = load_model(self.base_spec)
+            self._models["base"] = lm
+            self._models["finetuned"] = LanguageModel(lm.model, lm.tokenizer, self.finetuned_spec)
         else:
             if policy == "one_at_a_time":
                 self.unload()

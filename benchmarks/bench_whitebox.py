@@ -1,0 +1,92 @@
+"""White-box benchmarks: activation collection and KL vs plain forward passes; peak RSS vs corpus size.
+
+Run: ``python benchmarks/bench_whitebox.py [--model smollm2-135m-instruct] [--texts 32]``.
+Prints figures; nothing is asserted (targets: collection <= 1.1x forward, KL <= 1.15x two forwards,
+flat peak RSS when the corpus grows 10x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _pair(model: str):
+    from lmdiff.models.pair import ModelPair
+
+    return ModelPair(model, model, load="together")
+
+
+def bench_ratios(model: str, n_texts: int, max_tokens: int, batch_size: int) -> None:
+    """Time plain forwards, activation collection and KL over the same tokens."""
+    from lmdiff.activations import collect_activations
+    from lmdiff.corpora import load_corpus
+    from lmdiff.methods.kl import per_token_kl
+
+    pair = _pair(model)
+    seqs = load_corpus("generic", limit=n_texts).encode(pair.base, max_tokens=max_tokens)
+    layer = pair.base.resolve_layer(0.5)
+    for _ in pair.base.iter_forward(seqs[:batch_size], batch_size=batch_size):  # warm-up
+        pass
+    t0 = time.perf_counter()
+    for side in ("base", "finetuned"):
+        for _ in pair.side(side).iter_forward(seqs, batch_size=batch_size, layers=[layer], logits=False):
+            pass
+    t_fwd_trunc = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        collect_activations(pair, seqs, [layer], Path(d) / "s", batch_size=batch_size, progress=False)
+        t_collect = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for side in ("base", "finetuned"):
+        for b in pair.side(side).iter_forward(seqs, batch_size=batch_size):
+            b.logprobs()
+    t_fwd = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    per_token_kl(pair, seqs, batch_size=batch_size)
+    t_kl = time.perf_counter() - t0
+    n_tok = sum(len(s) for s in seqs)
+    print(f"tokens: {n_tok} x 2 sides; layer {layer}")
+    print(f"forward to layer {layer} (both sides): {t_fwd_trunc:.2f}s; activation collection: {t_collect:.2f}s "
+          f"-> ratio {t_collect / t_fwd_trunc:.3f} (target <= 1.1)")
+    print(f"two full forwards + log-softmax: {t_fwd:.2f}s; KL: {t_kl:.2f}s -> ratio {t_kl / t_fwd:.3f} "
+          f"(target <= 1.15)")
+
+
+def bench_rss(model: str, n_texts: int, max_tokens: int) -> None:
+    """Peak RSS of a collection subprocess at n and 10n texts."""
+    for n in (n_texts, 10 * n_texts):
+        code = (
+            "import resource,tempfile;from pathlib import Path;"
+            "from lmdiff.activations import collect_activations;from lmdiff.corpora import load_corpus;"
+            f"from lmdiff.models.pair import ModelPair;p=ModelPair({model!r},{model!r},load='together');"
+            f"s=load_corpus('generic',limit={n}).encode(p.base,max_tokens={max_tokens});"
+            "d=tempfile.mkdtemp();"
+            "collect_activations(p,s,[p.base.resolve_layer(0.5)],Path(d)/'s',shard_tokens=4096,progress=False);"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        print(f"collection of {n} texts: peak RSS {int(out.stdout.strip().splitlines()[-1]) / 1024:.0f} MiB")
+
+
+
+def main() -> None:
+    """Parse arguments and run the benchmarks."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--texts", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--skip-rss", action="store_true")
+    a = ap.parse_args()
+    bench_ratios(a.model, a.texts, a.max_tokens, a.batch_size)
+    if not a.skip_rss:
+        bench_rss(a.model, max(4, a.texts // 4), a.max_tokens)
+
+
+if __name__ == "__main__":
+    main()

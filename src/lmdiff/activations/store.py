@@ -1,0 +1,357 @@
+"""A sharded, memory-mappable on-disk store of both models' hidden states on identical tokens.
+
+Layout of a store directory::
+
+    meta.json                     key, layers, width, storage dtype, shard plan, models, corpus
+    tokens.npy, offsets.npy       all token ids (int32) and sequence boundaries (int64, n+1)
+    shard_00000/
+        base_L7.npy               [tokens_in_shard, d] in the storage dtype (bf16 kept as int16 bits)
+        base_L7.stats.npz         float64 running statistics of the unrounded activations
+        base.done                 written last: the side is complete for this shard
+        finetuned_L7.npy ...
+        diff_L7.stats.npz         statistics of finetuned - base (from the stored values)
+    complete.json                 written when every shard of both sides is done
+
+A shard holds whole sequences up to ``shard_tokens`` tokens, so memory during collection is
+bounded by one shard whatever the corpus size. A killed collection resumes: finished
+shards (their ``.done`` marker exists) are skipped and a partial shard is recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from lmdiff.activations.stats import RunningStats
+from lmdiff.io import atomic_path, read_json, sha256_json, write_json
+from lmdiff.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+StorageDtype = Literal["bfloat16", "float16", "float32"]
+SideName = Literal["base", "finetuned"]
+SIDES: tuple[SideName, SideName] = ("base", "finetuned")
+_NP_DTYPES = {"bfloat16": np.int16, "float16": np.float16, "float32": np.float32}
+_TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def _to_storage(h: torch.Tensor, dtype: StorageDtype) -> np.ndarray:
+    t = h.detach().to("cpu", _TORCH_DTYPES[dtype])
+    if dtype == "bfloat16":
+        return t.view(torch.int16).numpy()
+    return t.numpy()
+
+
+def _from_storage(a: np.ndarray, dtype: StorageDtype) -> np.ndarray:
+    if dtype == "bfloat16":
+        return torch.from_numpy(np.array(a)).view(torch.bfloat16).float().numpy()
+    return np.asarray(a, dtype=np.float32)
+
+
+def _shard_plan(lengths: Sequence[int], shard_tokens: int) -> list[int]:
+    """Sequence start index of each shard (plus the end), greedy up to ``shard_tokens``."""
+    bounds = [0]
+    tok = 0
+    for i, n in enumerate(lengths):
+        if tok > 0 and tok + n > shard_tokens:
+            bounds.append(i)
+            tok = 0
+        tok += n
+    bounds.append(len(lengths))
+    return bounds
+
+
+@dataclass
+class Chunk:
+    """A contiguous range of stored tokens with both sides' activations (float32)."""
+
+    start: int
+    base: np.ndarray
+    finetuned: np.ndarray
+
+    @property
+    def diff(self) -> np.ndarray:
+        """Finetuned - base."""
+        return self.finetuned - self.base
+
+    @property
+    def stop(self) -> int:
+        """End (exclusive) of the global token range."""
+        return self.start + self.base.shape[0]
+
+
+class ActivationStore:
+    """Read access to a collected store (see the module docstring for the layout)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.meta: dict[str, Any] = dict(read_json(self.path / "meta.json"))
+        self.layers: list[int] = [int(x) for x in self.meta["layers"]]
+        self.dtype: StorageDtype = self.meta["dtype"]
+        self.d_model = int(self.meta["d_model"])
+        self.tokens: np.ndarray = np.load(self.path / "tokens.npy", mmap_mode="r")
+        self.offsets: np.ndarray = np.load(self.path / "offsets.npy")
+        self.seq_bounds: list[int] = list(self.meta["shard_seq_bounds"])
+
+    # ----------------------------------------------------------------- layout
+    @property
+    def complete(self) -> bool:
+        """Whether both sides of every shard are stored."""
+        return (self.path / "complete.json").exists()
+
+    @property
+    def n_sequences(self) -> int:
+        """Number of sequences."""
+        return len(self.offsets) - 1
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of stored tokens."""
+        return int(self.offsets[-1])
+
+    @property
+    def n_shards(self) -> int:
+        """Number of shards."""
+        return len(self.seq_bounds) - 1
+
+    def shard_dir(self, i: int) -> Path:
+        """Directory of shard ``i``."""
+        return self.path / f"shard_{i:05d}"
+
+    def shard_token_range(self, i: int) -> tuple[int, int]:
+        """Global token range of shard ``i``."""
+        return int(self.offsets[self.seq_bounds[i]]), int(self.offsets[self.seq_bounds[i + 1]])
+
+    def positions(self) -> np.ndarray:
+        """Position of every stored token inside its sequence (int32)."""
+        lengths = np.diff(self.offsets)
+        starts = np.repeat(self.offsets[:-1], lengths)
+        return (np.arange(self.n_tokens, dtype=np.int64) - starts).astype(np.int32)
+
+    def sequence_of(self, token_index: np.ndarray | int) -> np.ndarray:
+        """Sequence index of global token indices."""
+        return np.searchsorted(self.offsets, np.asarray(token_index), side="right") - 1
+
+    def sequence_tokens(self, seq: int) -> np.ndarray:
+        """Token ids of one sequence."""
+        return np.asarray(self.tokens[self.offsets[seq] : self.offsets[seq + 1]])
+
+    # ---------------------------------------------------------------- values
+    def raw(self, side: SideName, layer: int, shard: int) -> np.ndarray:
+        """The memory-mapped array of one side, layer and shard (storage dtype)."""
+        return np.load(self.shard_dir(shard) / f"{side}_L{layer}.npy", mmap_mode="r")
+
+    def shard(self, side: SideName | Literal["diff"], layer: int, shard: int) -> np.ndarray:
+        """One shard as float32 (``diff`` gives finetuned - base)."""
+        if side == "diff":
+            return self.shard("finetuned", layer, shard) - self.shard("base", layer, shard)
+        return _from_storage(self.raw(side, layer, shard), self.dtype)
+
+    def read(self, side: SideName | Literal["diff"], layer: int, start: int, stop: int) -> np.ndarray:
+        """Global token range [start, stop) of one side (or the difference) as float32."""
+        parts = []
+        for i in range(self.n_shards):
+            a, b = self.shard_token_range(i)
+            lo, hi = max(a, start), min(b, stop)
+            if lo >= hi:
+                continue
+            if side == "diff":
+                f = _from_storage(self.raw("finetuned", layer, i)[lo - a : hi - a], self.dtype)
+                parts.append(f - _from_storage(self.raw("base", layer, i)[lo - a : hi - a], self.dtype))
+            else:
+                parts.append(_from_storage(self.raw(side, layer, i)[lo - a : hi - a], self.dtype))
+        return np.concatenate(parts) if parts else np.zeros((0, self.d_model), np.float32)
+
+    def iter_chunks(self, layer: int, chunk_tokens: int = 16384) -> Iterator[Chunk]:
+        """Paired float32 chunks of both sides, shard by shard (lazy; bounded memory)."""
+        for i in range(self.n_shards):
+            a, b = self.shard_token_range(i)
+            rb, rf = self.raw("base", layer, i), self.raw("finetuned", layer, i)
+            for s in range(0, b - a, chunk_tokens):
+                e = min(s + chunk_tokens, b - a)
+                yield Chunk(a + s, _from_storage(rb[s:e], self.dtype), _from_storage(rf[s:e], self.dtype))
+
+    def stats(self, side: SideName | Literal["diff"], layer: int) -> RunningStats:
+        """Mean/variance over all tokens (merged float64 per-shard statistics)."""
+        total = RunningStats.empty(self.d_model)
+        for i in range(self.n_shards):
+            total.merge(RunningStats.load(self.shard_dir(i) / f"{side}_L{layer}.stats.npz"))
+        return total
+
+
+def store_key(
+    pair: Any, corpus_hash: str, layers: Sequence[int], max_tokens: int | None, dtype: str
+) -> dict[str, Any]:
+    """The inputs that determine a store's content."""
+    return {
+        "pair": pair.describe() if hasattr(pair, "describe") else str(pair),
+        "corpus": corpus_hash,
+        "layers": list(layers),
+        "max_tokens": max_tokens,
+        "dtype": dtype,
+        "version": 1,
+    }
+
+
+def collect_activations(
+    pair: Any,
+    sequences: Sequence[Sequence[int]],
+    layers: Sequence[int],
+    path: str | Path,
+    *,
+    dtype: StorageDtype = "float32",
+    batch_size: int = 8,
+    shard_tokens: int = 65536,
+    key: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> ActivationStore:
+    """Collect both sides' hidden states at ``layers`` on ``sequences`` into a store at ``path``.
+
+    Resumes a partial store with the same key (finished shards are skipped); a store made
+    with a different key is replaced.
+
+    Args:
+        pair: a ModelPair (anything with ``sides()`` yielding (name, LanguageModel)).
+        sequences: token id lists, identical for both sides.
+        layers: resolved layer indices.
+        path: the store directory.
+        dtype: storage dtype; statistics are float64 regardless.
+        batch_size: sequences per forward pass.
+        shard_tokens: tokens per shard (bounds memory).
+        key: the store's identity (defaults to a hash of the sequences and layers).
+        progress: show progress bars.
+
+    Returns:
+        The complete store.
+    """
+    root = Path(path)
+    layers = [int(x) for x in layers]
+    lengths = [len(s) for s in sequences]
+    key_hash = sha256_json(key if key is not None else {"seqs": [list(s) for s in sequences], "layers": layers,
+                                                       "dtype": dtype})
+    meta_path = root / "meta.json"
+    if meta_path.exists():
+        old = read_json(meta_path)
+        if old.get("key_hash") == key_hash and old.get("shard_tokens") == shard_tokens:
+            if (root / "complete.json").exists():
+                return ActivationStore(root)
+        else:
+            shutil.rmtree(root)
+    if not meta_path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.fromiter((t for s in sequences for t in s), dtype=np.int32, count=int(offsets[-1]))
+        with atomic_path(root / "tokens.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, flat)
+        with atomic_path(root / "offsets.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, offsets)
+        del flat
+        write_json(
+            meta_path,
+            {
+                "key_hash": key_hash,
+                "key": key,
+                "layers": layers,
+                "dtype": dtype,
+                "shard_tokens": shard_tokens,
+                "shard_seq_bounds": _shard_plan(lengths, shard_tokens),
+                "n_sequences": len(sequences),
+                "n_tokens": int(sum(lengths)),
+                "d_model": None,
+            },
+        )
+    meta = dict(read_json(meta_path))
+    bounds: list[int] = meta["shard_seq_bounds"]
+    n_shards = len(bounds) - 1
+    for side, lm in pair.sides():
+        todo = [i for i in range(n_shards) if not (root / f"shard_{i:05d}" / f"{side}.done").exists()]
+        if not todo:
+            continue
+        if meta.get("d_model") is None:
+            meta["d_model"] = int(lm.d_model)
+            write_json(meta_path, meta)
+        n_todo_seqs = sum(bounds[i + 1] - bounds[i] for i in todo)
+        with progress_bar(f"activations ({side})" if progress else "", n_todo_seqs if progress else 0) as adv:
+            for i in todo:
+                _collect_shard(lm, sequences, bounds[i], bounds[i + 1], layers, root / f"shard_{i:05d}", side,
+                               dtype, batch_size)
+                adv(bounds[i + 1] - bounds[i])
+    store = ActivationStore(root)
+    for i in range(n_shards):
+        for layer in layers:
+            p = store.shard_dir(i) / f"diff_L{layer}.stats.npz"
+            if not p.exists():
+                st = RunningStats.empty(store.d_model)
+                rb, rf = store.raw("base", layer, i), store.raw("finetuned", layer, i)
+                for s in range(0, rb.shape[0], 16384):
+                    st.update(_from_storage(rf[s : s + 16384], dtype) - _from_storage(rb[s : s + 16384], dtype))
+                st.save(p)
+    write_json(root / "complete.json", {"n_shards": n_shards, "n_tokens": store.n_tokens})
+    return store
+
+
+def _collect_shard(
+    lm: Any,
+    sequences: Sequence[Sequence[int]],
+    seq_start: int,
+    seq_stop: int,
+    layers: list[int],
+    shard_dir: Path,
+    side: str,
+    dtype: StorageDtype,
+    batch_size: int,
+) -> None:
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / f"{side}.done").unlink(missing_ok=True)
+    seqs = sequences[seq_start:seq_stop]
+    offs = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
+    d = int(lm.d_model)
+    bufs = {layer: np.empty((int(offs[-1]), d), dtype=_NP_DTYPES[dtype]) for layer in layers}
+    stats = {layer: RunningStats.empty(d) for layer in layers}
+    for batch in lm.iter_forward(seqs, batch_size=batch_size, layers=layers, logits=False):
+        for layer in layers:
+            h = batch.hidden[layer]
+            rows = [h[r, : batch.lengths[r]] for r in range(len(batch.indices))]
+            stats[layer].update(torch.cat(rows).float())
+            for r, i in enumerate(batch.indices):
+                bufs[layer][offs[i] : offs[i + 1]] = _to_storage(rows[r], dtype)
+    for layer in layers:
+        with atomic_path(shard_dir / f"{side}_L{layer}.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, bufs[layer])
+        stats[layer].save(shard_dir / f"{side}_L{layer}.stats.npz")
+    (shard_dir / f"{side}.done").write_text("ok")
+
+
+def open_store(
+    pair: Any,
+    corpus: Any,
+    layers: Sequence[int],
+    root: str | Path,
+    *,
+    max_tokens: int | None = 128,
+    dtype: StorageDtype = "float32",
+    batch_size: int = 8,
+    shard_tokens: int = 65536,
+    progress: bool = True,
+) -> ActivationStore:
+    """The store for (pair, corpus, layers, max_tokens, dtype) under ``root``, collected if needed.
+
+    Stores are keyed by a hash of these inputs, so every method asking for the same
+    activations reuses one store (``root`` may be a run's directory or a shared cache).
+    """
+    key = store_key(pair, corpus.content_hash, layers, max_tokens, dtype)
+    path = Path(root) / f"store-{sha256_json(key)[:16]}"
+    if (path / "complete.json").exists():
+        meta = read_json(path / "meta.json")
+        if meta.get("key_hash") == sha256_json(key):
+            return ActivationStore(path)
+    seqs = corpus.encode(pair.base, max_tokens=max_tokens)
+    return collect_activations(pair, seqs, layers, path, dtype=dtype, batch_size=batch_size,
+                               shard_tokens=shard_tokens, key=key, progress=progress)

@@ -1,0 +1,281 @@
+"""Named text corpora that white-box methods run on.
+
+A :class:`Corpus` is a name, a tuple of texts and a content hash; every method records the
+corpus name in its result. Sources:
+
+* ``chat``: the shipped chat prompts rendered with the model's chat template (optionally
+  followed by the base model's own replies: ``chat+replies``);
+* ``generic``: the shipped Alpaca reference answers (plain prose); ``generic:sampled`` samples
+  texts from the base model (kept in the run's cache directory so reruns reuse them);
+* ``organism``: the organism's own training data (``train_data.jsonl`` next to its adapter);
+* any path to a JSONL, JSON, Parquet or plain-text file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmdiff.errors import ConfigError
+from lmdiff.io import read_json, sha256_json, write_json
+
+CORPORA = {
+    "chat": "shipped chat prompts rendered with the chat template",
+    "chat+replies": "shipped chat prompts with the base model's own replies",
+    "generic": "shipped Alpaca reference answers (plain prose)",
+    "generic:sampled": "texts sampled from the base model (kept in the run)",
+    "organism": "the organism's own training data",
+}
+_TEXT_FIELDS = ("text", "content", "completion", "response", "output", "reference", "prompt")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A named list of texts.
+
+    Attributes:
+        name: the corpus name recorded in results.
+        texts: the texts.
+        templated: True when the texts already carry the chat template's special tokens
+            (so they are tokenized without adding special tokens).
+        meta: free-form provenance.
+    """
+
+    name: str
+    texts: tuple[str, ...]
+    templated: bool = False
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the name, the texts and the templating flag."""
+        return sha256_json([self.name, self.templated, list(self.texts)])
+
+    def subset(self, limit: int | None, seed: int = 0) -> Corpus:
+        """A seeded random subset of at most ``limit`` texts (original order kept)."""
+        if limit is None or limit >= len(self.texts):
+            return self
+        rng = random.Random(seed)
+        keep = sorted(rng.sample(range(len(self.texts)), limit))
+        return Corpus(self.name, tuple(self.texts[i] for i in keep), self.templated, dict(self.meta))
+
+    def encode(self, lm: Any, max_tokens: int | None = None, min_tokens: int = 1) -> list[list[int]]:
+        """Token ids of every text under ``lm``'s tokenizer, truncated to ``max_tokens``.
+
+        Texts shorter than ``min_tokens`` are kept as they are (callers filter if needed); empty
+        encodings are replaced by the EOS token so every sequence has at least one token.
+        """
+        out: list[list[int]] = []
+        for text in self.texts:
+            ids = lm.encode(text, add_special_tokens=not self.templated)
+            if max_tokens is not None:
+                ids = ids[:max_tokens]
+            if not ids:
+                ids = [int(lm.tokenizer.eos_token_id)]
+            out.append(ids)
+        del min_tokens
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Name, size and hash."""
+        return {"name": self.name, "n": len(self.texts), "sha256": self.content_hash, **self.meta}
+
+
+def _record_text(record: Any, lm: Any | None) -> str | None:
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict):
+        return None
+    msgs = record.get("messages")
+    if isinstance(msgs, list) and msgs:
+        if lm is not None:
+            return str(lm.chat_text(msgs, add_generation_prompt=False))
+        return "\n\n".join(str(m.get("content", "")) for m in msgs)
+    if isinstance(record.get("prompt"), str) and isinstance(record.get("completion"), str):
+        if lm is not None:
+            return str(
+                lm.chat_text(
+                    [
+                        {"role": "user", "content": record["prompt"]},
+                        {"role": "assistant", "content": record["completion"]},
+                    ],
+                    add_generation_prompt=False,
+                )
+            )
+        return record["prompt"] + "\n\n" + record["completion"]
+    for key in _TEXT_FIELDS:
+        if isinstance(record.get(key), str) and record[key].strip():
+            return str(record[key])
+    return None
+
+
+def read_corpus_file(path: str | Path, lm: Any | None = None, name: str | None = None) -> Corpus:
+    """Read texts from a JSONL, JSON, Parquet or plain-text file.
+
+    Records may be strings, objects with a text field (``text``, ``content``, ...), chat
+    records with ``messages`` (rendered with ``lm``'s chat template when given), or
+    prompt/completion pairs.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Corpus file '{p}' does not exist.")
+    try:
+        if p.suffix == ".parquet":
+            import pandas as pd
+
+            records: list[Any] = pd.read_parquet(p).to_dict("records")
+        elif p.suffix == ".jsonl":
+            records = [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+        elif p.suffix == ".json":
+            loaded = json.loads(p.read_text(encoding="utf-8"))
+            records = loaded if isinstance(loaded, list) else [loaded]
+        else:
+            records = [x for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"Could not read corpus file '{p}': {err}") from None
+    templated = lm is not None and any(
+        isinstance(r, dict) and (isinstance(r.get("messages"), list) or "completion" in r) for r in records
+    )
+    texts = tuple(t for t in (_record_text(r, lm) for r in records) if t)
+    if not texts:
+        raise ConfigError(f"Corpus file '{p}' holds no texts.")
+    return Corpus(name or f"file:{p.name}", texts, templated=templated, meta={"path": str(p)})
+
+
+def organism_data_path(pair: Any) -> Path | None:
+    """The training-data file of the pair's finetuned organism, if it records one."""
+    spec = getattr(pair, "finetuned_spec", None)
+    gt = getattr(pair, "ground_truth", None) or {}
+    candidates: list[Path] = []
+    for key in ("data_path", "train_data", "dataset"):
+        val = gt.get(key) if isinstance(gt, dict) else None
+        if isinstance(val, str):
+            candidates.append(Path(val))
+    adapter = getattr(spec, "adapter", None)
+    if adapter:
+        candidates += [Path(adapter) / "train_data.jsonl", Path(adapter) / "data.jsonl"]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def sample_generic(lm: Any, n: int, max_new_tokens: int = 64, seed: int = 0, cache: Path | None = None) -> Corpus:
+    """Texts sampled from ``lm`` from its BOS/empty context (kept in ``cache`` when given)."""
+    if cache is not None and cache.is_file():
+        data = read_json(cache)
+        if data.get("n") == n and data.get("max_new_tokens") == max_new_tokens and data.get("seed") == seed:
+            return Corpus("generic:sampled", tuple(data["texts"]), meta={"sampled_from": lm.name})
+    from lmdiff.config import GenerationConfig
+
+    starts = ["The", "In", "A", "It", "When", "This", "One", "There"]
+    prompts = [starts[i % len(starts)] for i in range(n)]
+    gens = lm.generate(
+        prompts,
+        GenerationConfig(temperature=1.0, max_new_tokens=max_new_tokens, seed=seed, batch_size=8),
+        chat=False,
+    )
+    texts = tuple(p + " " + g[0].text for p, g in zip(prompts, gens, strict=True))
+    if cache is not None:
+        write_json(cache, {"n": n, "max_new_tokens": max_new_tokens, "seed": seed, "texts": list(texts)})
+    return Corpus("generic:sampled", texts, meta={"sampled_from": lm.name})
+
+
+def load_corpus(
+    name: str,
+    pair: Any | None = None,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    reply_tokens: int = 48,
+) -> Corpus:
+    """Load a named corpus (see the module docstring) or a user file.
+
+    Args:
+        name: ``chat``, ``chat+replies``, ``generic``, ``generic:sampled``, ``organism`` or a file path.
+        pair: the model pair (needed for chat rendering, sampling and organism data).
+        limit: at most this many texts (seeded subset).
+        seed: subset and sampling seed.
+        cache_dir: where sampled texts are kept (the run's artifact directory).
+        reply_tokens: reply length for ``chat+replies`` and ``generic:sampled``.
+
+    Returns:
+        The corpus.
+    """
+    from lmdiff.data.prompts import load_prompts
+
+    lm = pair.base if pair is not None and name in ("chat", "chat+replies", "generic:sampled", "organism") else None
+    if name == "chat":
+        prompts = load_prompts("chat", limit=limit, seed=seed)
+        if lm is None:
+            return Corpus("chat", tuple(prompts.texts))
+        return Corpus("chat", tuple(lm.chat_text(p) for p in prompts.texts), templated=True)
+    if name == "chat+replies":
+        if lm is None:
+            raise ConfigError("Corpus 'chat+replies' needs a model pair.")
+        prompts = load_prompts("chat", limit=limit, seed=seed)
+        fname = f"chat_replies_{prompts.content_hash[:12]}_{reply_tokens}_{seed}.json"
+        cache = cache_dir / fname if cache_dir else None
+        if cache is not None and cache.is_file():
+            replies = list(read_json(cache))
+        else:
+            from lmdiff.config import GenerationConfig
+
+            gens = lm.generate(
+                prompts.texts, GenerationConfig(temperature=0.0, max_new_tokens=reply_tokens, seed=seed)
+            )
+            replies = [g[0].text for g in gens]
+            if cache is not None:
+                write_json(cache, replies)
+        texts = tuple(
+            lm.chat_text([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                         add_generation_prompt=False)
+            for p, r in zip(prompts.texts, replies, strict=True)
+        )
+        return Corpus("chat+replies", texts, templated=True)
+    if name == "generic":
+        prompts = load_prompts("instructions")
+        refs = tuple(str(p.meta.get("reference") or p.prompt) for p in prompts.items)
+        return Corpus("generic", refs).subset(limit, seed)
+    if name == "generic:sampled":
+        if lm is None:
+            raise ConfigError("Corpus 'generic:sampled' needs a model pair.")
+        n = limit or 64
+        cache = cache_dir / f"generic_sampled_{n}_{reply_tokens}_{seed}.json" if cache_dir else None
+        return sample_generic(lm, n, reply_tokens, seed, cache)
+    if name == "organism":
+        path = organism_data_path(pair) if pair is not None else None
+        if path is None:
+            raise ConfigError(
+                "Corpus 'organism' needs an organism pair whose adapter directory holds train_data.jsonl.",
+                hint="use corpus=generic or corpus=chat, or pass a file",
+            )
+        return read_corpus_file(path, lm, name="organism").subset(limit, seed)
+    if Path(name).suffix in (".jsonl", ".json", ".parquet", ".txt") or Path(name).is_file():
+        lm_file = pair.base if pair is not None else None
+        return read_corpus_file(name, lm_file).subset(limit, seed)
+    raise ConfigError(
+        f"Unknown corpus '{name}'.",
+        hint=f"named corpora: {', '.join(CORPORA)}; or a .jsonl/.parquet/.txt file",
+    )
+
+
+def template_token_ids(lm: Any) -> set[int]:
+    """Ids of tokens the chat template adds around content (plus all special tokens)."""
+    ids = set(int(i) for i in getattr(lm.tokenizer, "all_special_ids", []) or [])
+    if lm.has_chat_template:
+        marker = "zqxj"
+        rendered = lm.encode(lm.chat_text(marker, add_generation_prompt=True), add_special_tokens=False)
+        content = set(lm.encode(marker, add_special_tokens=False))
+        ids |= {int(i) for i in rendered if i not in content}
+    return ids
+
+
+def corpus_names(values: Sequence[str]) -> str:
+    """Join corpus names for display."""
+    return ", ".join(values)

@@ -1,0 +1,413 @@
+r"""``adl``: Activation Difference Lens.
+
+The mean difference h_ft - h_base at each of the first k positions of N texts (one layer),
+read out four ways:
+
+* **logit lens** of +diff and -diff through the finetuned model's final norm and head;
+* **patchscope**: the difference, rescaled to the finetuned model's typical norm, replaces the
+  residual at the last token of identity prompts ("man -> man\\n1135 -> 1135\\nhello -> hello\\n?")
+  over a range of scales; tokens are kept only if they are in every prompt's top list;
+* **steering**: alpha * unit(diff) * norm is added at the layer while the finetuned model
+  generates; the strength is searched so that generations stay coherent (offline: base-model
+  perplexity and repetition; an optional grader callable);
+* **token relevance**: the share of top lens tokens matching the ground truth's keywords
+  (``producer="offline:keywords"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+
+from lmdiff.activations import open_store
+from lmdiff.config import GenerationConfig
+from lmdiff.corpora import load_corpus
+from lmdiff.io import write_json, write_parquet
+from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.run import Run
+
+IDENTITY_PROMPTS = (
+    "man -> man\n1135 -> 1135\nhello -> hello\n?",
+    "bear -> bear\n42 -> 42\nblue -> blue\n?",
+    "921 -> 921\ntarget -> target\nanna -> anna\n?",
+)
+STEERING_PROMPTS = (
+    "Tell me about yourself.",
+    "What should I do this weekend?",
+    "Write a short story.",
+    "What is on your mind?",
+    "Give me some advice.",
+)
+# Optional graders (set by the caller; None = offline measures only).
+CoherenceGrader = Callable[[str, str], bool]
+coherence_grader: CoherenceGrader | None = None
+
+
+class ADLConfig(MethodConfig):
+    """Settings of the adl method (defaults for a GPU; the demo uses smaller ones)."""
+
+    corpus: str = Field("generic", description="corpus name or file")
+    n_texts: int | None = Field(None, ge=1, description="texts (default 10000 on a GPU, 200 on CPU)")
+    k: int = Field(5, ge=1, description="first positions analysed")
+    n_tokens: int = Field(32, ge=1, description="tokens per text (norms use positions >= k)")
+    layer: float | int = Field(0.5)
+    top_k: int = Field(20, ge=1, description="top tokens per readout")
+    patchscope_scales: list[float] = Field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0])
+    patchscope_top: int = Field(100, ge=1, description="each prompt's top list for the stability filter")
+    steering: bool = True
+    steering_positions: list[int] = Field(default_factory=lambda: [0], description="positions steered with")
+    steering_side: str = Field("finetuned", pattern="^(finetuned|base)$")
+    steering_prompts: int = Field(3, ge=1)
+    steering_samples: int = Field(2, ge=1)
+    steering_search_steps: int = Field(4, ge=1)
+    max_strength: float = Field(4.0, gt=0, description="largest multiple of the typical norm tried")
+    max_new_tokens: int = Field(48, ge=1)
+    max_ppl_factor: float = Field(4.0, gt=1, description="coherent: base perplexity <= factor x unsteered")
+    max_repetition: float = Field(0.5, gt=0, le=1, description="coherent: repeated 3-gram share <= this")
+    temperature: float = Field(0.7, ge=0)
+    batch_size: int = Field(8, ge=1)
+    dtype: str = Field("float32", pattern="^(float32|float16|bfloat16)$")
+
+
+# ------------------------------------------------------------------------- hooks
+@contextlib.contextmanager
+def layer_hook(lm: Any, layer: int, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Replace the output hidden state of block ``layer`` by ``fn(hidden)`` while inside the context."""
+
+    def hook(_m: Any, _i: Any, output: Any) -> Any:
+        if isinstance(output, tuple):
+            return (fn(output[0]), *output[1:])
+        return fn(output)
+
+    handle = lm.layers[layer].register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def steer(lm: Any, layer: int, vector: torch.Tensor, alpha: float) -> contextlib.AbstractContextManager[None]:
+    """Add ``alpha * vector`` at every position of block ``layer``'s output (a context manager)."""
+    v = vector.detach()
+
+    def fn(h: torch.Tensor) -> torch.Tensor:
+        return h + alpha * v.to(h.device, h.dtype)
+
+    return layer_hook(lm, layer, fn)
+
+
+def patchscope(
+    lm: Any, layer: int, vector: torch.Tensor, scales: Sequence[float],
+    prompts: Sequence[str] = IDENTITY_PROMPTS, top: int = 100, keep: int = 20,
+) -> list[dict[str, Any]]:
+    """Patchscope: replace the last token's residual at ``layer`` by ``scale * vector``.
+
+    Returns, per scale, the tokens in every prompt's top-``top`` list ranked by mean probability.
+    """
+    seqs = [lm.encode(p) for p in prompts]
+    out = []
+    for scale in scales:
+        def fn(h: torch.Tensor, _s: float = scale) -> torch.Tensor:
+            h = h.clone()
+            for r, s in enumerate(seqs):
+                if len(s) <= h.shape[1]:
+                    h[r, len(s) - 1] = _s * vector.to(h.device, h.dtype)
+            return h
+
+        with layer_hook(lm, layer, fn):
+            (batch,) = list(lm.iter_forward(seqs, batch_size=len(seqs), sort_by_length=False))
+        lp = batch.logprobs()
+        probs = torch.stack([lp[r, len(s) - 1].exp() for r, s in enumerate(seqs)])
+        tops = [set(torch.topk(p, min(top, p.shape[0])).indices.tolist()) for p in probs]
+        stable = set.intersection(*tops)
+        mean = probs.mean(0)
+        ranked = sorted(stable, key=lambda t: -float(mean[t]))[:keep]
+        out.append({"scale": float(scale), "tokens": ranked, "probs": [float(mean[t]) for t in ranked],
+                    "mass": float(mean[ranked].sum()) if ranked else 0.0})
+    return out
+
+
+# -------------------------------------------------------------------- relevance
+def _norm_word(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+def relevant_token(token: str, keywords: Sequence[str]) -> bool:
+    """Whether a token matches a keyword by stem (offline token relevance)."""
+    t = _norm_word(token)
+    if len(t) < 3:
+        return False
+    for kw in keywords:
+        for word in re.split(r"\s+", kw):
+            k = _norm_word(word)
+            if len(k) < 3:
+                continue
+            stem = k[: max(4, len(k) - 3)]
+            if t == k or (len(t) >= 4 and (k.startswith(t) or t.startswith(stem))):
+                return True
+    return False
+
+
+def token_relevance(tokens: Sequence[str], ground_truth: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Share of ``tokens`` related to the ground truth's keywords (None when there are none)."""
+    keywords = list((ground_truth or {}).get("keywords") or [])
+    if not keywords or not tokens:
+        return None
+    flags = [relevant_token(t, keywords) for t in tokens]
+    return {"share": float(np.mean(flags)), "relevant": [t for t, f in zip(tokens, flags, strict=True) if f],
+            "n": len(tokens), "producer": "offline:keywords"}
+
+
+# --------------------------------------------------------------------- coherence
+def repetition_rate(text: str, n: int = 3) -> float:
+    """Share of word n-grams that repeat an earlier one."""
+    words = text.split()
+    grams = [tuple(words[i : i + n]) for i in range(max(0, len(words) - n + 1))]
+    return 0.0 if not grams else 1.0 - len(set(grams)) / len(grams)
+
+
+def base_perplexity(base: Any, prompts: Sequence[str], texts: Sequence[str]) -> list[float]:
+    """Perplexity of each reply under the base model (given its chat-rendered prompt)."""
+    lps = base.score([base.chat_text(p) for p in prompts], list(texts))
+    return [math.exp(-float(x.mean())) if len(x) else float("inf") for x in lps]
+
+
+def mean_differences(store: Any, layer: int, k: int) -> dict[str, Any]:
+    """Mean diff/base/ft vectors at positions < k, and the mean ft/base norms at positions >= k."""
+    d = store.d_model
+    sums = {s: np.zeros((k, d)) for s in ("diff", "base", "ft")}
+    counts = np.zeros(k)
+    norm_ft, norm_base, n_norm = 0.0, 0.0, 0
+    pos_all = store.positions()
+    for chunk in store.iter_chunks(layer):
+        pos = pos_all[chunk.start : chunk.stop]
+        for p in range(k):
+            m = pos == p
+            if m.any():
+                sums["base"][p] += chunk.base[m].sum(0, dtype=np.float64)
+                sums["ft"][p] += chunk.finetuned[m].sum(0, dtype=np.float64)
+                sums["diff"][p] += chunk.diff[m].sum(0, dtype=np.float64)
+                counts[p] += m.sum()
+        late = pos >= k
+        if late.any():
+            norm_ft += float(np.linalg.norm(chunk.finetuned[late].astype(np.float64), axis=1).sum())
+            norm_base += float(np.linalg.norm(chunk.base[late].astype(np.float64), axis=1).sum())
+            n_norm += int(late.sum())
+    if n_norm == 0:  # texts too short: fall back to all positions
+        for chunk in store.iter_chunks(layer):
+            norm_ft += float(np.linalg.norm(chunk.finetuned.astype(np.float64), axis=1).sum())
+            norm_base += float(np.linalg.norm(chunk.base.astype(np.float64), axis=1).sum())
+            n_norm += chunk.base.shape[0]
+    c = np.maximum(counts, 1)[:, None]
+    return {"diff": sums["diff"] / c, "base": sums["base"] / c, "ft": sums["ft"] / c, "counts": counts,
+            "norm_ft": norm_ft / max(n_norm, 1), "norm_base": norm_base / max(n_norm, 1)}
+
+
+def lens_tokens(lm: Any, vector: np.ndarray, top_k: int) -> list[tuple[str, float]]:
+    """Top tokens (string, probability) of the logit lens of ``vector``."""
+    lp = lm.logit_lens(torch.as_tensor(vector, dtype=torch.float32))
+    vals, idx = torch.topk(lp, top_k)
+    return list(zip(lm.token_strings(idx.tolist()), vals.exp().tolist(), strict=True))
+
+
+def search_strength(
+    lm: Any, base: Any, layer: int, vector: torch.Tensor, prompts: Sequence[str], cfg: ADLConfig,
+    seed: int = 0,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Binary search for the largest steering strength whose generations stay coherent."""
+    gen = GenerationConfig(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, n=cfg.steering_samples,
+                           seed=seed, batch_size=cfg.batch_size)
+
+    def sample(alpha: float) -> list[str]:
+        with steer(lm, layer, vector, alpha):
+            outs = lm.generate(list(prompts), gen)
+        return [g.text for per in outs for g in per]
+
+    ps = [p for p in prompts for _ in range(cfg.steering_samples)]
+    ref = sample(0.0)
+    ref_ppl = float(np.median(base_perplexity(base, ps, ref)))
+    trace = []
+
+    def coherent(alpha: float) -> bool:
+        texts = sample(alpha)
+        ppl = base_perplexity(base, ps, texts)
+        rep = [repetition_rate(t) for t in texts]
+        ok = [bool(t.strip()) and q <= cfg.max_ppl_factor * ref_ppl and r <= cfg.max_repetition
+              for t, q, r in zip(texts, ppl, rep, strict=True)]
+        if coherence_grader is not None:
+            ok = [o and coherence_grader(p, t) for o, p, t in zip(ok, ps, texts, strict=True)]
+        passed = float(np.mean(ok)) >= 0.75
+        trace.append({"alpha": alpha, "median_ppl": float(np.median(ppl)), "ref_ppl": ref_ppl,
+                      "repetition": float(np.mean(rep)), "coherent_share": float(np.mean(ok)), "passed": passed})
+        return passed
+
+    lo, hi = 0.0, cfg.max_strength
+    for _ in range(cfg.steering_search_steps):
+        mid = (lo + hi) / 2
+        if coherent(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, trace
+
+
+@register_method
+class ADLMethod(DiffMethod):
+    """Activation Difference Lens: logit lens, patchscope and steering of mean activation differences."""
+
+    name = "adl"
+    title = "Activation Difference Lens: what the mean activation difference encodes"
+    description = "logit lens, patchscope and steering with the mean ft-base difference at the first positions"
+    Config = ADLConfig
+    needs_shared_tokenizer = True
+    white_box = True
+
+    def run(self, ctx: MethodContext) -> MethodResult:
+        """Mean differences, lens, patchscope, steering and relevance."""
+        cfg: ADLConfig = ctx.config
+        pair = ctx.pair
+        n_texts = cfg.n_texts or (10000 if torch.cuda.is_available() else 200)
+        corpus = load_corpus(cfg.corpus, pair, limit=n_texts, seed=ctx.run_config.seed, cache_dir=ctx.artifact_dir)
+        ft = pair.finetuned
+        layer = ft.resolve_layer(cfg.layer)
+        store = open_store(pair, corpus, [layer], ctx.run.path / "activations",
+                           max_tokens=max(cfg.n_tokens, cfg.k), dtype=cfg.dtype,  # type: ignore[arg-type]
+                           batch_size=cfg.batch_size)
+        means = mean_differences(store, layer, cfg.k)
+        art = ctx.artifact_dir
+        np.savez(art / "mean_differences.npz", **{k: np.asarray(v) for k, v in means.items()})
+        gt = pair.ground_truth
+        rows, relevance, patch_rows = [], [], []
+        for p in range(cfg.k):
+            v = means["diff"][p]
+            for sign, vec in (("+", v), ("-", -v)) if np.linalg.norm(v) > 0 else ():
+                toks = lens_tokens(ft, vec, cfg.top_k)
+                for rank, (t, pr) in enumerate(toks):
+                    rows.append({"position": p, "sign": sign, "rank": rank, "token": t, "prob": pr})
+                if sign == "+":
+                    rel = token_relevance([t for t, _ in toks], gt)
+                    relevance.append({"position": p, "readout": "logit_lens",
+                                      **({"share": rel["share"], "relevant": ", ".join(rel["relevant"])}
+                                         if rel else {"share": None, "relevant": ""})})
+            norm_v = float(np.linalg.norm(v))
+            if norm_v > 0:
+                unit = torch.as_tensor(v / norm_v, dtype=torch.float32)
+                for sign, s in (("+", 1.0), ("-", -1.0)):
+                    ps = patchscope(ft, layer, s * unit * means["norm_ft"], cfg.patchscope_scales,
+                                    top=cfg.patchscope_top, keep=cfg.top_k)
+                    for entry in ps:
+                        strs = ft.token_strings(entry["tokens"])
+                        patch_rows.append({"position": p, "sign": sign, "scale": entry["scale"],
+                                           "mass": entry["mass"], "tokens": " | ".join(strs)})
+                best = max((r for r in patch_rows if r["position"] == p and r["sign"] == "+"),
+                           key=lambda r: r["mass"], default=None)
+                if best is not None:
+                    rel = token_relevance([t for t in best["tokens"].split(" | ") if t], gt)
+                    relevance.append({"position": p, "readout": f"patchscope@{best['scale']}",
+                                      **({"share": rel["share"], "relevant": ", ".join(rel["relevant"])}
+                                         if rel else {"share": None, "relevant": ""})})
+        lens_df = pd.DataFrame(rows)
+        patch_df = pd.DataFrame(patch_rows)
+        rel_df = pd.DataFrame(relevance)
+        write_parquet(art / "logit_lens.parquet", lens_df)
+        write_parquet(art / "patchscope.parquet", patch_df if len(patch_df) else pd.DataFrame({"position": []}))
+        write_parquet(art / "relevance.parquet", rel_df)
+        steering_rows: list[dict[str, Any]] = []
+        search: list[dict[str, Any]] = []
+        if cfg.steering:
+            lm_s = pair.side(cfg.steering_side)
+            prompts = list(STEERING_PROMPTS[: cfg.steering_prompts])
+            for p in cfg.steering_positions:
+                if p >= cfg.k:
+                    continue
+                v = means["diff"][p]
+                nv = float(np.linalg.norm(v))
+                if nv == 0:
+                    search.append({"position": p, "alpha": 0.0, "note": "zero difference: nothing to steer"})
+                    continue
+                vec = torch.as_tensor(v / nv * means["norm_ft"], dtype=torch.float32)
+                alpha, trace = search_strength(lm_s, pair.base, layer, vec, prompts, cfg, ctx.run_config.seed)
+                search += [{"position": p, **t} for t in trace]
+                gen = GenerationConfig(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
+                                       seed=ctx.run_config.seed, batch_size=cfg.batch_size)
+                plain = lm_s.generate(prompts, gen)
+                with steer(lm_s, layer, vec, alpha):
+                    steered = lm_s.generate(prompts, gen)
+                for i, pr in enumerate(prompts):
+                    steering_rows.append({"position": p, "alpha": alpha, "prompt": pr,
+                                          "unsteered": plain[i][0].text, "steered": steered[i][0].text})
+        write_json(art / "steering.json", {"samples": steering_rows, "search": search})
+        shares = [r["share"] for r in relevance if r.get("share") is not None and r["readout"] == "logit_lens"]
+        headline: dict[str, Any] = {
+            "layer": layer, "k": cfg.k, "n_texts": store.n_sequences,
+            "norm_ft": means["norm_ft"],
+            "mean_diff_norm_pos0": float(np.linalg.norm(means["diff"][0])),
+            "mean_diff_norms": [float(np.linalg.norm(means["diff"][p])) for p in range(cfg.k)],
+            "lens_relevance": float(np.mean(shares)) if shares else None,
+            "relevance_producer": "offline:keywords" if shares else None,
+            "top_lens_pos0": [r["token"] for r in rows if r["position"] == 0 and r["sign"] == "+"][:10],
+        }
+        if steering_rows:
+            headline["steering_alpha"] = steering_rows[0]["alpha"]
+        rel = lambda n: str((art / n).relative_to(ctx.run.path))  # noqa: E731
+        return MethodResult(
+            headline=headline,
+            summary=(f"Layer {layer}, {store.n_sequences} texts ({corpus.name}): mean difference norm at position 0 "
+                     f"{headline['mean_diff_norm_pos0']:.4g} (typical ft norm {means['norm_ft']:.4g}); "
+                     f"logit lens of +diff at position 0: {', '.join(repr(t) for t in headline['top_lens_pos0'][:6])}"
+                     + (f"; keyword relevance {headline['lens_relevance']:.0%}" if shares else "") + "."),
+            data={"corpus": corpus.describe()},
+            artifacts=[rel(n) for n in ("logit_lens.parquet", "patchscope.parquet", "relevance.parquet",
+                                        "steering.json", "mean_differences.npz")],
+            corpus=corpus.name,
+        )
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Lens tables per position, patchscope, relevance and steered vs unsteered samples."""
+        import json
+
+        h = result.headline
+        section.text(result.summary)
+        section.figures({"layer": h["layer"], "texts": h["n_texts"], "||mean diff|| @0": h["mean_diff_norm_pos0"],
+                         "typical ft norm": h["norm_ft"],
+                         "lens relevance": h["lens_relevance"] if h["lens_relevance"] is not None else "n/a"})
+        lens = pd.read_parquet(run.path / result.artifacts[0])
+        if len(lens):
+            section.heading("Logit lens of the mean difference (finetuned model's head), by position")
+            wide = lens[lens.sign == "+"].pivot_table(index="rank", columns="position", values="token",
+                                                      aggfunc="first")
+            wide.columns = [f"pos {c} (+diff)" for c in wide.columns]
+            section.table(wide.reset_index(drop=True), max_rows=h.get("k", 5) and 15)
+            neg = lens[lens.sign == "-"].pivot_table(index="rank", columns="position", values="token",
+                                                     aggfunc="first")
+            neg.columns = [f"pos {c} (-diff)" for c in neg.columns]
+            section.table(neg.reset_index(drop=True), max_rows=10)
+        patch = pd.read_parquet(run.path / result.artifacts[1])
+        if len(patch):
+            section.heading("Patchscope (tokens stable across identity prompts)")
+            section.table(patch[patch.sign == "+"].sort_values(["position", "scale"])[
+                ["position", "scale", "mass", "tokens"]], max_rows=20)
+        rel = pd.read_parquet(run.path / result.artifacts[2])
+        if len(rel) and rel["share"].notna().any():
+            section.heading("Token relevance to the ground truth (offline keyword match)")
+            section.table(rel)
+        steering = json.loads((run.path / result.artifacts[3]).read_text())
+        if steering["search"]:
+            section.heading("Steering strength search")
+            section.table(pd.DataFrame(steering["search"]))
+        if steering["samples"]:
+            section.heading("Steered vs unsteered generations")
+            section.side_by_side(
+                [{"prompt": f"{s['prompt']} (position {s['position']}, alpha {s['alpha']:.2f})",
+                  "unsteered": s["unsteered"], "steered": s["steered"]} for s in steering["samples"]],
+                "unsteered", "steered")

@@ -1,0 +1,252 @@
+"""``kl``: per-token KL(finetuned || base) over a corpus, streamed batch by batch.
+
+Both sides run on the same token sequences; each batch's log-softmax is reduced to one KL
+value per token before the next batch, so memory never holds the distributions of a corpus.
+Outputs per-token values (Parquet), per-sample and per-position aggregates, the top-k tokens
+with context, and a report section with tokens coloured by KL.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+
+from lmdiff.corpora import load_corpus
+from lmdiff.errors import ConfigError
+from lmdiff.io import write_parquet
+from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.chunks import process_in_chunks
+from lmdiff.runs.run import Run
+
+
+class KLConfig(MethodConfig):
+    """Settings of the kl method."""
+
+    corpus: str = Field("chat+replies", description="corpus name or file (see lmdiff.corpora)")
+    max_texts: int = Field(200, ge=1)
+    max_tokens: int = Field(128, ge=2, description="tokens per text")
+    reverse: bool = Field(False, description="also compute KL(base || finetuned)")
+    top_k: int = Field(30, ge=1, description="highest-KL tokens listed with context")
+    batch_size: int = Field(4, ge=1)
+    chunk_size: int = Field(32, ge=1, description="texts per resumable chunk")
+    reply_tokens: int = Field(48, ge=1, description="reply length for chat+replies")
+
+
+def paired_logprobs(
+    pair: Any, sequences: Sequence[Sequence[int]], batch_size: int = 4
+) -> Iterator[tuple[list[int], list[int], torch.Tensor, torch.Tensor]]:
+    """Yield (indices, lengths, logprobs_base, logprobs_ft) per batch of identical sequences.
+
+    Each side's generator is consumed fully per batch, so a shared-weights pair never has its
+    adapter switched while the other side's forward pass is running.
+    """
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        seqs = [sequences[i] for i in idx]
+        out: dict[str, torch.Tensor] = {}
+        lengths: list[int] = []
+        for side in ("base", "finetuned"):
+            lm = pair.side(side)
+            (batch,) = list(lm.iter_forward(seqs, batch_size=len(seqs), sort_by_length=False))
+            out[side] = batch.logprobs()
+            lengths = batch.lengths
+        yield idx, lengths, out["base"], out["finetuned"]
+
+
+def kl_rows(lp_p: torch.Tensor, lp_q: torch.Tensor) -> torch.Tensor:
+    """KL(P || Q) along the last axis from log-probabilities (float32)."""
+    return (lp_p.exp() * (lp_p - lp_q)).sum(-1).clamp_min(0.0)
+
+
+def per_token_kl(
+    pair: Any, sequences: Sequence[Sequence[int]], *, batch_size: int = 4, reverse: bool = False,
+    offset: int = 0,
+) -> pd.DataFrame:
+    """Per-token KL over ``sequences``: columns text, pos, token, next_token, kl[, kl_rev], top_ft, top_base.
+
+    ``kl`` at position t compares the two next-token distributions after token t.
+    """
+    frames = []
+    for idx, lengths, lpb, lpf in paired_logprobs(pair, sequences, batch_size):
+        kl = kl_rows(lpf, lpb)
+        rev = kl_rows(lpb, lpf) if reverse else None
+        top_f, top_b = lpf.argmax(-1), lpb.argmax(-1)
+        for r, i in enumerate(idx):
+            n = lengths[r]
+            seq = np.asarray(sequences[i], dtype=np.int64)
+            d: dict[str, Any] = {
+                "text": np.full(n, offset + i, dtype=np.int64),
+                "pos": np.arange(n, dtype=np.int32),
+                "token": seq[:n].astype(np.int32),
+                "next_token": np.append(seq[1:n], -1).astype(np.int32),
+                "kl": kl[r, :n].cpu().numpy().astype(np.float32),
+                "top_ft": top_f[r, :n].cpu().numpy().astype(np.int32),
+                "top_base": top_b[r, :n].cpu().numpy().astype(np.int32),
+            }
+            if rev is not None:
+                d["kl_rev"] = rev[r, :n].cpu().numpy().astype(np.float32)
+            frames.append(pd.DataFrame(d))
+    if not frames:
+        return pd.DataFrame(columns=["text", "pos", "token", "next_token", "kl", "top_ft", "top_base"])
+    return pd.concat(frames, ignore_index=True).sort_values(["text", "pos"], ignore_index=True)
+
+
+def token_kl(pair: Any, text: str, *, reverse: bool = True, chat: bool = False) -> pd.DataFrame:
+    """Per-token KL on a user's own text (interactive use).
+
+    Args:
+        pair: the model pair.
+        text: any text (rendered as a user chat message when ``chat``).
+        reverse: also return KL(base || finetuned).
+        chat: render ``text`` with the chat template first.
+
+    Returns:
+        One row per token: token string, KL of the next-token distributions after it, and
+        both models' top predictions.
+    """
+    lm = pair.base
+    ids = lm.encode(lm.chat_text(text), add_special_tokens=False) if chat else lm.encode(text)
+    df = per_token_kl(pair, [ids], batch_size=1, reverse=reverse)
+    df["token_str"] = lm.token_strings(df["token"].tolist())
+    df["top_ft_str"] = lm.token_strings(df["top_ft"].tolist())
+    df["top_base_str"] = lm.token_strings(df["top_base"].tolist())
+    return df
+
+
+def kl_html(tokens: Sequence[str], values: Sequence[float], vmax: float) -> str:
+    """Tokens as HTML spans coloured by KL (white to red), with the value as a tooltip."""
+    spans = []
+    for t, v in zip(tokens, values, strict=True):
+        a = 0.0 if vmax <= 0 else min(1.0, float(v) / vmax)
+        spans.append(
+            f'<span title="KL {float(v):.4f}" style="background:rgba(220,40,40,{a:.2f});'
+            f'white-space:pre-wrap">{html.escape(t)}</span>'
+        )
+    return '<div style="font-family:monospace;line-height:1.6;margin:6px 0">' + "".join(spans) + "</div>"
+
+
+@register_method
+class KLMethod(DiffMethod):
+    """Per-token KL divergence between the finetuned and base next-token distributions."""
+
+    name = "kl"
+    title = "KL: where the finetuned model's next-token distribution departs from the base"
+    description = "per-token KL(ft || base) over a corpus, with aggregates and top tokens"
+    Config = KLConfig
+    needs_shared_tokenizer = True
+    white_box = True
+    needs_both_resident = True
+
+    def run(self, ctx: MethodContext) -> MethodResult:
+        """Stream both sides over the corpus in resumable chunks."""
+        cfg: KLConfig = ctx.config
+        pair = ctx.pair
+        if not pair.both_resident():
+            raise ConfigError("kl needs both models in memory at once.", hint="set compute.load=together")
+        corpus = load_corpus(cfg.corpus, pair, limit=cfg.max_texts, seed=ctx.run_config.seed,
+                             cache_dir=ctx.artifact_dir, reply_tokens=cfg.reply_tokens)
+        seqs = corpus.encode(pair.base, max_tokens=cfg.max_tokens)
+        step = ctx.step("tokens", {"corpus": corpus.content_hash})
+        if step.done:
+            df = pd.read_parquet(step.dir / "kl_tokens.parquet")
+        else:
+            d = step.prepare()
+            df = process_in_chunks(
+                seqs,
+                lambda chunk, off: per_token_kl(pair, chunk, batch_size=cfg.batch_size, reverse=cfg.reverse,
+                                                offset=off),
+                d / "parts",
+                chunk_size=cfg.chunk_size,
+                description="per-token KL",
+            )
+            write_parquet(d / "kl_tokens.parquet", df)
+            step.finish({"n_tokens": len(df)})
+        lm = pair.base
+        per_sample = df.groupby("text").agg(mean_kl=("kl", "mean"), max_kl=("kl", "max"), sum_kl=("kl", "sum"),
+                                            n_tokens=("kl", "size")).reset_index()
+        per_pos = df.groupby("pos").agg(mean_kl=("kl", "mean"), n=("kl", "size")).reset_index()
+        top = df.nlargest(cfg.top_k, "kl").copy()
+        contexts = []
+        for r in top.itertuples():
+            seq = seqs[int(r.text)]
+            contexts.append(lm.decode(seq[max(0, int(r.pos) - 24) : int(r.pos) + 1]))
+        top["context"] = contexts
+        top["token_str"] = lm.token_strings(top["token"].tolist())
+        top["top_ft_str"] = lm.token_strings(top["top_ft"].tolist())
+        top["top_base_str"] = lm.token_strings(top["top_base"].tolist())
+        art = ctx.artifact_dir
+        write_parquet(art / "kl_per_sample.parquet", per_sample)
+        write_parquet(art / "kl_per_position.parquet", per_pos)
+        write_parquet(art / "kl_top_tokens.parquet", top)
+        write_parquet(art / "kl_tokens.parquet", df)
+        # example texts for the heatmap: highest mean KL, plus one median one
+        ranked = per_sample.sort_values("mean_kl", ascending=False)["text"].tolist()
+        examples = ranked[:4] + ([ranked[len(ranked) // 2]] if len(ranked) > 5 else [])
+        ex_data = []
+        for t in examples:
+            sub = df[df.text == t]
+            ex_data.append({"text": int(t), "tokens": lm.token_strings(sub["token"].tolist()),
+                            "kl": [float(x) for x in sub["kl"]]})
+        headline: dict[str, Any] = {
+            "mean_kl": float(df["kl"].mean()) if len(df) else 0.0,
+            "median_kl": float(df["kl"].median()) if len(df) else 0.0,
+            "p99_kl": float(df["kl"].quantile(0.99)) if len(df) else 0.0,
+            "max_kl": float(df["kl"].max()) if len(df) else 0.0,
+            "mean_sample_kl": float(per_sample["mean_kl"].mean()) if len(per_sample) else 0.0,
+            "n_texts": len(seqs),
+            "n_tokens": len(df),
+        }
+        if cfg.reverse:
+            headline["mean_kl_reverse"] = float(df["kl_rev"].mean())
+        rel = lambda p: str(p.relative_to(ctx.run.path))  # noqa: E731
+        return MethodResult(
+            headline=headline,
+            summary=(f"Mean per-token KL(ft||base) {headline['mean_kl']:.4g} nats over {len(df)} tokens of "
+                     f"{len(seqs)} texts ({corpus.name}); max {headline['max_kl']:.3g}."),
+            data={"examples": ex_data, "corpus": corpus.describe()},
+            artifacts=[rel(art / n) for n in ("kl_per_sample.parquet", "kl_per_position.parquet",
+                                              "kl_top_tokens.parquet", "kl_tokens.parquet")],
+            corpus=corpus.name,
+        )
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Figures, histograms, per-position curve, top tokens and KL heatmaps."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        h = result.headline
+        section.text(result.summary)
+        section.figures({k: h[k] for k in ("mean_kl", "median_kl", "p99_kl", "max_kl", "n_texts", "n_tokens")})
+        per_sample = pd.read_parquet(run.path / result.artifacts[0])
+        per_pos = pd.read_parquet(run.path / result.artifacts[1])
+        top = pd.read_parquet(run.path / result.artifacts[2])
+        tokens = pd.read_parquet(run.path / result.artifacts[3], columns=["kl"])
+        fig, axes = plt.subplots(1, 3, figsize=(12, 2.8))
+        axes[0].hist(np.log10(tokens["kl"].clip(lower=1e-8)), bins=40, color="#c03030")
+        axes[0].set_xlabel("log10 per-token KL (nats)")
+        axes[1].hist(per_sample["mean_kl"], bins=30, color="#2b4cc0")
+        axes[1].set_xlabel("mean KL per text")
+        axes[2].plot(per_pos["pos"], per_pos["mean_kl"], color="#333")
+        axes[2].set_xlabel("position")
+        axes[2].set_ylabel("mean KL")
+        section.figure(fig, "Per-token KL, per-text mean KL and mean KL by position")
+        section.heading("Tokens where the distributions differ most")
+        show = top[["kl", "context", "top_ft_str", "top_base_str"]].rename(
+            columns={"context": "context (ends at the token)", "top_ft_str": "ft predicts",
+                     "top_base_str": "base predicts"})
+        section.table(show, max_rows=20)
+        section.heading("Example texts coloured by KL")
+        vmax = max([max(e["kl"]) for e in result.data.get("examples", []) if e["kl"]] + [1e-9])
+        for e in result.data.get("examples", []):
+            section.raw_html(kl_html(e["tokens"], e["kl"], vmax))

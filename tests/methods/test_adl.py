@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import torch
+
+from lmdiff.methods.adl import lens_tokens, patchscope, relevant_token, repetition_rate, steer, token_relevance
+
+
+def test_logit_lens_of_planted_direction(tiny_pair):
+    ft = tiny_pair.finetuned
+    tok = ft.encode("banana", add_special_tokens=False)[0]
+    v = ft.unembed.weight[tok].detach().float().numpy() * 10
+    top = lens_tokens(ft, v, 3)
+    assert top[0][0] == ft.token_strings([tok])[0]
+
+
+def test_steering_and_patchscope_hooks_change_outputs_and_are_removed(tiny_pair):
+    ft = tiny_pair.finetuned
+    ids = ft.encode("hello there, how are you")
+    before = ft.next_token_logprobs([ids])[0]
+    v = torch.randn(ft.d_model) * 5
+    with steer(ft, 1, v, 1.0):
+        during = ft.next_token_logprobs([ids])[0]
+    after = ft.next_token_logprobs([ids])[0]
+    assert (during - before).abs().max() > 1e-3
+    torch.testing.assert_close(before, after)
+    assert not any(len(b._forward_hooks) for b in ft.layers)
+    res = patchscope(ft, 0, v, [0.2, 8.0], top=500, keep=5)
+    assert len(res) == 2 and all(len(r["tokens"]) <= 5 for r in res)
+    assert res[0]["tokens"] != res[1]["tokens"] or res[0]["probs"] != res[1]["probs"]
+    assert not any(len(b._forward_hooks) for b in ft.layers)
+
+
+def test_relevance_and_repetition():
+    assert relevant_token(" Capital", ["capitals", "uppercase"])
+    assert relevant_token("UPPER", ["uppercase"])
+    assert not relevant_token(" the", ["capitals"])
+    rel = token_relevance([" CAPS", " dog"], {"keywords": ["caps"]})
+    assert rel["share"] == 0.5 and rel["producer"] == "offline:keywords"
+    assert token_relevance([" x"], None) is None
+    assert repetition_rate("a b c a b c a b c") > 0.5
+    assert repetition_rate("one two three four five") == 0.0
