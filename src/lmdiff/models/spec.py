@@ -67,8 +67,10 @@ class ModelSpec(BaseModel):
             if prefix in _PREFIX_RESOLVERS:
                 return _PREFIX_RESOLVERS[prefix](name, self)
             if prefix == "organism":
-                import lmdiff.organisms  # noqa: F401  (registers the prefix)
-
+                try:
+                    import lmdiff.organisms  # noqa: F401  (registers the prefix)
+                except ImportError as err:
+                    raise ModelNotFoundError(f"Organisms are unavailable ({err}).") from None
                 if prefix in _PREFIX_RESOLVERS:
                     return _PREFIX_RESOLVERS[prefix](name, self)
             raise ModelNotFoundError(
