@@ -27,7 +27,7 @@ def test_bad_value_names_allowed_values():
     with pytest.raises(ConfigError) as info:
         load_config(DiffRunConfig, None, ["compute.load=sometimes"], defaults=BASE)
     assert "compute.load" in info.value.message and "one_at_a_time" in info.value.message
-    with pytest.raises(ConfigError, match="generation.top_p"):
+    with pytest.raises(ConfigError, match=r"generation\.top_p"):
         load_config(DiffRunConfig, None, ["generation.top_p=2"], defaults=BASE)
 
 

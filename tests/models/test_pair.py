@@ -4,7 +4,6 @@ import torch
 from lmdiff.errors import IncompatiblePairError
 from lmdiff.models.pair import ModelPair
 from lmdiff.models.spec import ModelSpec
-
 from tests.conftest import build_tiny_model
 
 

@@ -1,10 +1,10 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from lmdiff.report import Report, render_report  # noqa: E402
+from lmdiff.report import Report, render_report
 
 
 def test_render_html_and_markdown(tmp_path):

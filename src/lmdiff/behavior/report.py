@@ -1,0 +1,107 @@
+"""The behaviour pipeline's report section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lmdiff.report.builder import Section
+
+__all__ = ["render_section"]
+
+_COLS = ["rank", "text", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator"]
+
+
+def _read(run_path: Path, rel: str | None) -> pd.DataFrame:
+    if not rel or not (run_path / rel).is_file():
+        return pd.DataFrame()
+    df = pd.read_parquet(run_path / rel)
+    return pd.DataFrame() if list(df.columns) == ["empty"] else df
+
+
+def render_section(data: dict[str, Any], headline: dict[str, Any], section: Section, run_path: Path) -> None:
+    """Global test and baseline first, then validated hypotheses, cluster map, and failed ones.
+
+    Args:
+        data: the method result's ``data``.
+        headline: its headline.
+        section: the report section to write.
+        run_path: the run directory (tables are read from it).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = data.get("global_tests", {})
+    clf, mmd, bow = g.get("classifier", {}), g.get("mmd", {}), g.get("bag_of_words", {})
+    section.heading("Is there any difference at all? (global tests, all prompts)")
+    section.figures(
+        {
+            "classifier AUC (embeddings)": clf.get("auc"),
+            "p (labels permuted within prompts)": clf.get("pvalue"),
+            "MMD^2": mmd.get("mmd2"),
+            "MMD p": mmd.get("pvalue"),
+            "bag-of-words baseline AUC": bow.get("auc"),
+            "replies (n)": clf.get("n"),
+            "prompts": clf.get("n_groups"),
+        }
+    )
+    section.text(
+        f"Prompts were split first: {headline.get('n_discovery_prompts')} discovery prompts wrote the hypotheses, "
+        f"{headline.get('n_validation_prompts')} held-out prompts tested them. One {str(headline.get('fdr')).upper()} "
+        f"procedure at q <= {headline.get('alpha')} covers all {headline.get('n_hypotheses_tested')} hypotheses "
+        "tested (every candidate wording counted). Bag-of-words AUC on held-out prompts: "
+        f"{g.get('bag_of_words_validation', {}).get('auc')} (what surface n-grams alone achieve)."
+    )
+    if "acc@1" in headline:
+        section.figures(
+            {"acc@1 vs ground truth": headline["acc@1"], "acc@5": headline["acc@5"], "grader": headline.get("grader")}
+        )
+    tests = _read(run_path, data.get("tests"))
+    section.heading("Validated hypotheses (held-out prompts, survive FDR)")
+    if tests.empty or not tests.survives.any():
+        section.note("No hypothesis survived FDR on the held-out prompts.", kind="info")
+    else:
+        ok = tests[tests.survives]
+        section.table(ok[[c for c in _COLS if c in ok]])
+        for r in ok.head(5).itertuples():
+            rows = [
+                {
+                    "prompt": r.text,
+                    "base": "\n---\n".join(list(r.examples_base)),
+                    "finetuned": "\n---\n".join(list(r.examples_finetuned)),
+                }
+            ]
+            section.side_by_side(rows, "base", "finetuned", max_rows=1)
+    points = _read(run_path, data.get("points"))
+    if not points.empty:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for side, colour in (("base", "#888"), ("finetuned", "#2b4cc0")):
+            sub = points[points.side == side]
+            axes[0].scatter(sub.x, sub.y, s=8, alpha=0.6, c=colour, label=side)
+        axes[0].legend()
+        axes[0].set_title("by model")
+        d = points[points.cluster >= 0]
+        axes[1].scatter(d.x, d.y, s=8, c=d.cluster, cmap="tab10")
+        axes[1].set_title("discovery clusters")
+        section.figure(fig, "Cluster map: 2-D PCA of reply embeddings")
+        plt.close(fig)
+    clusters = _read(run_path, data.get("clusters"))
+    if not clusters.empty:
+        section.heading("Per-cluster shifts (discovery prompts; prompt = unit)")
+        section.table(clusters)
+    matching = _read(run_path, data.get("matching"))
+    if not matching.empty:
+        section.heading("Clusters of each model matched (Hungarian, cosine distance)")
+        section.table(matching)
+    section.heading("Hypotheses that failed validation")
+    failed = tests[~tests.survives] if not tests.empty else tests
+    if failed.empty:
+        section.text("None.")
+    else:
+        section.table(failed[[c for c in _COLS if c in failed and c != "rank"]])
+    for note in data.get("notes", []):
+        section.note(note)

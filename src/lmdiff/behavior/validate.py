@@ -1,0 +1,241 @@
+"""Held-out validation of hypotheses, one FDR procedure over all of them, and comparison to truth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from lmdiff.behavior.hypotheses import Hypothesis
+from lmdiff.stats import accuracy_with_ties, adjust, auc_permutation_test
+
+__all__ = ["acc_at_k", "apply_fdr", "grade_offline", "pairwise_outcomes", "split_prompts", "test_hypothesis"]
+
+_STOP = set(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "that",
+        "this",
+        "is",
+        "are",
+        "was",
+        "be",
+        "by",
+        "as",
+        "at",
+        "from",
+        "it",
+        "its",
+        "model",
+        "models",
+        "finetuned",
+        "base",
+        "more",
+        "less",
+        "replies",
+        "reply",
+        "uses",
+        "use",
+        "their",
+        "about",
+        "which",
+        "when",
+        "than",
+        "into",
+    ]
+)
+
+
+def split_prompts(prompt_ids: Sequence[str], validation_fraction: float = 0.5, seed: int = 0) -> dict[str, str]:
+    """Assign whole prompts to ``"discovery"`` or ``"validation"`` (seeded; both halves non-empty).
+
+    Args:
+        prompt_ids: prompt ids (duplicates allowed).
+        validation_fraction: share of prompts held out for validation.
+        seed: the seed.
+
+    Returns:
+        prompt id -> half.
+    """
+    uniq = sorted(set(prompt_ids))
+    if len(uniq) < 4:
+        raise ValueError(f"need at least 4 prompts to split into discovery and validation halves, got {len(uniq)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(uniq))
+    n_val = min(max(2, round(validation_fraction * len(uniq))), len(uniq) - 2)
+    val = {uniq[i] for i in order[:n_val]}
+    return {p: ("validation" if p in val else "discovery") for p in uniq}
+
+
+def pairwise_outcomes(scores: NDArray[Any], is_ft: NDArray[np.bool_], groups: Sequence[Any]) -> tuple[list, list]:
+    """Within each prompt, compare every (finetuned, base) reply pair: 1 if the finetuned one scores higher.
+
+    Args:
+        scores: annotation score per text (NaN excluded).
+        is_ft: True for finetuned texts.
+        groups: prompt id per text.
+
+    Returns:
+        ``(outcomes, pair_groups)``: 1, 0.5 (tie) or 0 per pair, and each pair's prompt.
+    """
+    df = pd.DataFrame({"s": np.asarray(scores, dtype=float), "ft": is_ft, "g": list(groups)}).dropna()
+    outcomes: list[float] = []
+    pg: list[Any] = []
+    for g, sub in df.groupby("g", sort=False):
+        f = sub.s[sub.ft].to_numpy()
+        b = sub.s[~sub.ft].to_numpy()
+        if not len(f) or not len(b):
+            continue
+        d = f[:, None] - b[None, :]
+        o = np.where(d > 0, 1.0, np.where(d < 0, 0.0, 0.5)).ravel()
+        outcomes.extend(o.tolist())
+        pg.extend([g] * o.size)
+    return outcomes, pg
+
+
+def test_hypothesis(
+    hyp: Hypothesis,
+    scores: NDArray[Any],
+    is_ft: NDArray[np.bool_],
+    groups: Sequence[Any],
+    *,
+    n_perm: int = 1999,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Discriminative test of one hypothesis on held-out texts.
+
+    The AUC's p-value permutes model labels within prompts (one-sided in the stated direction;
+    two-sided for hypotheses without a direction). Accuracy compares every within-prompt
+    (finetuned, base) pair, ties counted as half, with the real n of pairs and a prompt-clustered
+    interval.
+
+    Args:
+        hyp: the hypothesis (its offline scores already signed by direction).
+        scores: one annotation score per held-out text; NaN = not annotated (excluded and counted).
+        is_ft: True for finetuned texts.
+        groups: prompt id per text.
+        n_perm: permutations.
+        seed: seed.
+
+    Returns:
+        A flat dict of statistics.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    alt = "greater" if hyp.direction != 0 else "two-sided"
+    base: dict[str, Any] = {"id": hyp.id, "alternative": alt, "n_texts": int(s.size)}
+    ok = ~np.isnan(s)
+    if not ok.any() or is_ft[ok].all() or not is_ft[ok].any() or np.nanstd(s) == 0:
+        return {
+            **base,
+            "auc": float("nan"),
+            "pvalue": 1.0,
+            "accuracy": float("nan"),
+            "n": int(ok.sum()),
+            "n_excluded": int((~ok).sum()),
+            "n_pairs": 0,
+            "n_groups": 0,
+            "note": "constant or missing scores",
+        }
+    res = auc_permutation_test(s, is_ft, list(groups), n_perm=n_perm, alternative=alt, seed=seed)
+    outcomes, pg = pairwise_outcomes(s, is_ft, groups)
+    acc = accuracy_with_ties(outcomes, pg, n_boot=500, seed=seed) if outcomes else None
+    sf, sb = s[ok & is_ft], s[ok & ~is_ft]
+    return {
+        **base,
+        "auc": res.auc,
+        "pvalue": res.pvalue,
+        "n": res.n,
+        "n_finetuned": res.n_pos,
+        "n_base": res.n_neg,
+        "n_excluded": res.n_excluded,
+        "n_groups": res.n_groups,
+        "n_perm": res.n_perm,
+        "accuracy": acc.accuracy if acc else float("nan"),
+        "accuracy_low": acc.low if acc else float("nan"),
+        "accuracy_high": acc.high if acc else float("nan"),
+        "n_pairs": acc.n if acc else 0,
+        "n_ties": acc.n_ties if acc else 0,
+        "mean_finetuned": float(sf.mean()),
+        "mean_base": float(sb.mean()),
+        "share_positive_finetuned": float((sf > 0).mean()) if hyp.kind == "ngram" else float("nan"),
+        "share_positive_base": float((sb > 0).mean()) if hyp.kind == "ngram" else float("nan"),
+        "note": "",
+    }
+
+
+def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> pd.DataFrame:
+    """One FDR procedure over every hypothesis of the run (all candidate wordings included).
+
+    Args:
+        tests: one row per tested hypothesis, with ``pvalue``.
+        method: ``"bh"`` or ``"by"``.
+        alpha: FDR level.
+
+    Returns:
+        ``tests`` with ``qvalue``, ``survives`` and ``fdr_m`` (the number of tests in the procedure).
+    """
+    out = tests.copy()
+    if out.empty:
+        out["qvalue"] = []
+        out["survives"] = []
+        out["fdr_m"] = []
+        return out
+    res = adjust(out["pvalue"].to_numpy(dtype=float), method=method, alpha=alpha)  # type: ignore[arg-type]
+    out["qvalue"] = res.qvalues
+    out["survives"] = res.rejected & (out["auc"].to_numpy(dtype=float) > 0.5)
+    out["fdr_m"] = res.m
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def grade_offline(hyp: Hypothesis | dict[str, Any], ground_truth: dict[str, Any]) -> int:
+    """Keyword-overlap grade of a hypothesis against a ground truth: 2 names it, 1 related, 0 not.
+
+    2: a ground-truth keyword appears among the hypothesis' terms/keywords or in its sentence
+    (the sentence must use it in the direction the hypothesis states, i.e. the finetuned model has
+    more of it); 1: a content word of the description is shared; 0 otherwise.
+
+    Args:
+        hyp: the hypothesis (object or dict).
+        ground_truth: with ``keywords`` (list) and/or ``description`` (str).
+
+    Returns:
+        0, 1 or 2.
+    """
+    h = hyp.to_dict() if isinstance(hyp, Hypothesis) else hyp
+    direction = h.get("direction", 0)
+    text = h.get("text", "").lower()
+    kws = [str(k).lower() for k in ground_truth.get("keywords", []) or []]
+    hay = " ".join(
+        [text, *[str(t).lower() for t in h.get("keywords", [])], *[str(t).lower() for t in h.get("terms", [])]]
+    )
+    if direction >= 0:
+        for k in kws:
+            if k and re.search(rf"\b{re.escape(k)}", hay):
+                return 2
+    desc = _words(str(ground_truth.get("description", "")) + " " + str(ground_truth.get("type", "")))
+    if desc & _words(hay):
+        return 1
+    return 0
+
+
+def acc_at_k(grades: Sequence[int], k: int, threshold: int = 2) -> float:
+    """1.0 if any of the first ``k`` ranked hypotheses has a grade of at least ``threshold``, else 0.0."""
+    return float(any(g >= threshold for g in list(grades)[:k]))

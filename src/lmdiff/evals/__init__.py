@@ -1,0 +1,1 @@
+"""Evaluations of model organisms: the four-condition backdoor/persona evaluation and sweeps."""

@@ -1,0 +1,120 @@
+"""Seed x learning-rate sweeps of an organism: build each one, evaluate it, report mean and spread.
+
+Each build and each evaluation is a resumable step of the sweep's run directory, so an
+interrupted sweep picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from lmdiff.config import StrictModel, validate
+from lmdiff.evals.backdoor import BackdoorEvalConfig, run_backdoor_eval
+from lmdiff.io import read_json, write_parquet
+from lmdiff.models.spec import ModelSpec
+from lmdiff.runs.run import Run
+
+
+class SweepConfig(StrictModel):
+    """A grid of organism builds and their evaluation settings."""
+
+    organism: str = "russell-backdoor"
+    base: str = "smollm2-135m-instruct"
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    learning_rates: list[float] = Field(default_factory=lambda: [1e-4, 2e-4], min_length=1)
+    build_overrides: dict[str, Any] = Field(default_factory=dict, description="recipe overrides for every build")
+    eval: dict[str, Any] = Field(default_factory=lambda: {"n_samples": 2, "seeds": [0]},
+                                 description="BackdoorEvalConfig settings (model and baselines are set per build)")
+
+
+def _build(organism: str, overrides: dict[str, Any], base: str, out_dir: Path) -> Path:
+    from lmdiff.organisms.zoo import build_organism
+
+    return Path(build_organism(organism, overrides=overrides, base=base, out_dir=out_dir))
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path) -> Run:
+    """Build and evaluate every (learning rate, seed) of ``cfg``; return the sweep's run."""
+    run = Run(out, cfg, command="eval sweep", seeds={f"build{i}": s for i, s in enumerate(cfg.seeds)})
+    try:
+        rows = []
+        for lr in cfg.learning_rates:
+            for seed in cfg.seeds:
+                tag = f"lr{lr:g}-s{seed}"
+                org_dir = run.path / "artifacts" / "organisms" / tag
+                overrides = {**cfg.build_overrides, "training.seed": seed, "training.learning_rate": lr}
+                step = run.step(f"build-{tag}", {"organism": cfg.organism, "base": cfg.base, "overrides": overrides})
+                if not step.done:
+                    step.prepare()
+                    _build(cfg.organism, overrides, cfg.base, org_dir)
+                    step.finish({"dir": str(org_dir)})
+                gt = read_json(org_dir / "ground_truth.json") if (org_dir / "ground_truth.json").exists() else {}
+                spec = ModelSpec.parse(str(org_dir), ground_truth=gt, label=f"{cfg.organism} {tag}")
+                eval_cfg = validate(BackdoorEvalConfig, {**cfg.eval, "model": spec.model_dump(mode="json"),
+                                                         "include_base": False, "include_null": False})
+                sub = run_backdoor_eval(eval_cfg, run.path / "evals" / tag)
+                gap = next(iter(read_json(sub.path / "artifacts" / "backdoor" / "gaps.json").values()))
+                rows.append({"learning_rate": lr, "seed": seed, "triggered": gap["triggered"],
+                             "untriggered": gap["untriggered"], "gap": gap["gap"], "format_gap": gap["format_gap"],
+                             "cis_separate": gap["cis_separate"], "eval_run": str(sub.path)})
+        per_build = pd.DataFrame(rows)
+        write_parquet(run.path / "artifacts" / "sweep" / "per_build.parquet", per_build)
+        agg = aggregate(per_build)
+        write_parquet(run.path / "artifacts" / "sweep" / "per_lr.parquet", agg)
+        best = agg.sort_values("gap_mean", ascending=False).iloc[0]
+        summary = (f"{len(per_build)} builds; best learning rate {best.learning_rate:g}: gap "
+                   f"{best.gap_mean:.2f} ± {best.gap_sd:.2f} (sd over {int(best.n_seeds)} seeds)")
+        run.record("sweep", status="ok", summary=summary,
+                   headline={"per_lr": agg.to_dict("records"), "n_builds": len(per_build)},
+                   artifacts=["artifacts/sweep/per_build.parquet", "artifacts/sweep/per_lr.parquet"])
+        _report(run, per_build, agg, summary)
+    finally:
+        run.close()
+    return run
+
+
+def aggregate(per_build: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread across seeds for each learning rate."""
+    out = []
+    for lr, g in per_build.groupby("learning_rate"):
+        row: dict[str, Any] = {"learning_rate": lr, "n_seeds": len(g)}
+        for col in ("triggered", "untriggered", "gap", "format_gap"):
+            vals = g[col].to_numpy(dtype=float)
+            row[f"{col}_mean"] = float(vals.mean())
+            row[f"{col}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+            row[f"{col}_min"], row[f"{col}_max"] = float(vals.min()), float(vals.max())
+        row["share_with_separate_cis"] = float(np.mean(g["cis_separate"]))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _report(run: Run, per_build: pd.DataFrame, agg: pd.DataFrame, summary: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmdiff.report.builder import Report
+    from lmdiff.report.render import render_report
+
+    report = Report(title="lmdiff eval sweep", meta={"run": str(run.path)})
+    sec = report.section("Seed x learning-rate sweep", "sweep")
+    sec.text(summary)
+    sec.table(agg, caption="Per learning rate: mean, sd, min and max across seeds")
+    sec.table(per_build.drop(columns=["eval_run"]), caption="Every build")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for i, metric in enumerate(("triggered", "untriggered", "gap")):
+        x = np.log10(per_build["learning_rate"].to_numpy()) + (i - 1) * 0.03
+        ax.scatter(x, per_build[metric], s=14, alpha=0.6, label=f"{metric} (per seed)")
+    ax.errorbar(np.log10(agg["learning_rate"]), agg["gap_mean"], yerr=agg["gap_sd"].fillna(0), fmt="k_",
+                capsize=4, label="gap mean ± sd")
+    ax.set_xlabel("log10 learning rate")
+    ax.set_ylabel("persona rate")
+    ax.legend(fontsize=7)
+    sec.figure(fig, "Persona rates per build and the gap's mean ± sd across seeds")
+    render_report(report, run.path)

@@ -1,0 +1,109 @@
+"""``behavior``: black-box behaviour pipeline (sample, split, global test, cluster, describe, validate).
+
+The logic lives in :mod:`lmdiff.behavior`; this module samples, embeds, saves and renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from lmdiff.behavior.config import BehaviorConfig
+from lmdiff.behavior.pipeline import analyze
+from lmdiff.behavior.report import render_section
+from lmdiff.behavior.sampling import sample_replies
+from lmdiff.config import GenerationConfig
+from lmdiff.embeddings import Embedder
+from lmdiff.io import write_json, write_parquet
+from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.run import Run
+
+
+@register_method
+class BehaviorMethod(DiffMethod):
+    """Describe and validate behavioural differences from samples of both models."""
+
+    name = "behavior"
+    title = "Behaviour: described differences, validated on held-out prompts"
+    description = "black-box: sample, embed, cluster, hypothesise, validate on held-out prompts with FDR"
+    Config = BehaviorConfig
+
+    def run(self, ctx: MethodContext) -> MethodResult:
+        """Sample both sides (resumable), embed (cached), then run the statistics layer."""
+        cfg: BehaviorConfig = ctx.config
+        seed = ctx.run_config.seed
+        prompts = ctx.prompts.subset(cfg.n_prompts, seed)
+        ids = [p.id for p in prompts.items]
+        gen = GenerationConfig(
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            n=cfg.n_per_prompt,
+            seed=ctx.run_config.generation.seed,
+            batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
+        )
+        step = ctx.step("generate", {"prompts": prompts.content_hash, "gen": gen.model_dump()})
+        if step.done:
+            replies = pd.read_parquet(step.dir / "replies.parquet")
+        else:
+            d = step.prepare()
+            frames = []
+            for side, lm in ctx.pair.sides():
+                g = gen if side == "base" else gen.model_copy(update={"seed": gen.seed + cfg.finetuned_seed_offset})
+                frames.append(sample_replies(lm, ids, prompts.texts, g, d, side))
+            replies = pd.concat(frames, ignore_index=True)
+            write_parquet(d / "replies.parquet", replies)
+            step.finish({"n": len(replies)})
+        emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
+        x = emb.embed(replies["text"].tolist())
+        analysis = analyze(replies, x, cfg, ground_truth=ctx.pair.ground_truth, seed=seed)
+        out = ctx.artifact_dir
+        rel = {}
+        for name, table in (
+            ("replies", replies),
+            ("tests", analysis.tests),
+            ("annotations", analysis.annotations),
+            ("clusters", analysis.clusters),
+            ("matching", analysis.matching),
+            ("points", analysis.points),
+        ):
+            p = out / f"{name}.parquet"
+            write_parquet(p, table if not table.empty else pd.DataFrame({"empty": []}))
+            rel[name] = str(p.relative_to(ctx.run.path))
+        write_json(out / "split.json", analysis.split)
+        write_json(out / "hypotheses.json", [h.to_dict() for h in analysis.hypotheses])
+        notes = [
+            "Generative test (texts written to exemplify each hypothesis, scored by both models): needs an LLM "
+            "hypothesis writer; not run offline.",
+        ]
+        if ctx.pair.is_self_pair:
+            notes.append("Self-pair (null control): both sides are the same model sampled with different seeds.")
+        h = analysis.headline
+
+        def f3(v: Any) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
+        summary = (
+            f"Global classifier AUC {f3(h['global_auc'])} (p={h['global_pvalue']}), "
+            f"bag-of-words AUC {f3(h['bow_auc'])}; "
+            f"{h['n_validated']} of {h['n_hypotheses_tested']} hypotheses validated on held-out prompts "
+            f"({h['fdr'].upper()} q<={h['alpha']})." + (f" Top: {h['top_hypothesis']}." if h["top_hypothesis"] else "")
+        )
+        data: dict[str, Any] = {
+            **rel,
+            "global_tests": analysis.global_tests,
+            "split": str((out / "split.json").relative_to(ctx.run.path)),
+            "hypotheses": str((out / "hypotheses.json").relative_to(ctx.run.path)),
+            "records": analysis.records,
+            "notes": notes,
+            "seeds": {"base": gen.seed, "finetuned": gen.seed + cfg.finetuned_seed_offset, "analysis": seed},
+        }
+        return MethodResult(headline=h, summary=summary, data=data, artifacts=list(rel.values()), corpus=prompts.name)
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Global test and baseline first, ranked validated hypotheses, cluster map, failed ones."""
+        section.text(result.summary)
+        render_section(result.data, result.headline, section, run.path)

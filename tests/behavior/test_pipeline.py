@@ -1,0 +1,128 @@
+"""Model-free tests of the behaviour statistics layer on synthetic texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmdiff.behavior import (
+    BehaviorConfig,
+    Hypothesis,
+    acc_at_k,
+    analyze,
+    apply_fdr,
+    cluster_embeddings,
+    grade_offline,
+    match_clusters,
+    split_prompts,
+)
+from lmdiff.embeddings import Embedder
+
+FAST = BehaviorConfig(global_n_perm=19, n_perm=199, use_llm=False)
+
+
+def _run(df: pd.DataFrame, seed: int = 0, cfg: BehaviorConfig = FAST, gt: dict | None = None):
+    x = Embedder("hashing", dim=128).embed(df.text.tolist())
+    return analyze(df, x, cfg, seed=seed, ground_truth=gt)
+
+
+def test_split_is_disjoint_whole_prompts_and_seeded() -> None:
+    ids = [f"p{i}" for i in range(30)] * 3
+    s = split_prompts(ids, 0.5, seed=3)
+    assert set(s) == set(ids)
+    disc = {p for p, h in s.items() if h == "discovery"}
+    val = {p for p, h in s.items() if h == "validation"}
+    assert disc and val and not disc & val and len(val) == 15
+    assert s == split_prompts(ids, 0.5, seed=3)
+    assert s != split_prompts(ids, 0.5, seed=4)
+
+
+def test_hypotheses_never_see_validation_prompts(make_replies) -> None:
+    a = _run(make_replies(plant="ocean", seed=2))
+    val = {p for p, h in a.split.items() if h == "validation"}
+    assert set(a.annotations.prompt_id) <= val
+    assert a.annotations.groupby("hypothesis_id").size().nunique() == 1  # every hypothesis: all held-out texts
+
+
+@pytest.mark.parametrize("plant,word", [("upper", "capital"), ("ocean", "ocean")])
+def test_planted_difference_is_top_validated(make_replies, plant: str, word: str) -> None:
+    a = _run(make_replies(plant=plant, seed=5), gt={"keywords": [word], "description": f"planted {plant}"})
+    assert a.headline["n_validated"] >= 1
+    assert word in a.headline["top_hypothesis"].lower()
+    assert a.headline["acc@1"] == 1.0
+    top = a.tests.iloc[0]
+    assert top.survives and top.auc > 0.9 and top.qvalue <= 0.05
+    assert top.n == len(a.annotations[a.annotations.hypothesis_id == top.id])
+    assert a.headline["global_auc"] > 0.8
+
+
+def test_null_calibration_over_seeds(make_replies) -> None:
+    cfg = BehaviorConfig(global_n_perm=0, n_perm=199, use_llm=False)
+    hits = 0
+    n_seeds = 40
+    for seed in range(n_seeds):
+        df = make_replies(n_prompts=16, n_per=2, seed=100 + seed)
+        a = _run(df, seed=seed, cfg=cfg)
+        hits += a.headline["n_validated"] > 0
+    assert hits / n_seeds <= 0.05 + 1e-9, hits
+
+
+def test_fdr_covers_every_hypothesis(make_replies) -> None:
+    tests = pd.DataFrame({"id": list("abcd"), "pvalue": [0.01, 0.02, 0.03, 0.04], "auc": [0.7, 0.7, 0.4, 0.7]})
+    out = apply_fdr(tests, "bh", 0.05)
+    assert (out.fdr_m == 4).all()
+    np.testing.assert_allclose(out.qvalue, [0.04, 0.04, 0.04, 0.04])
+    assert out.survives.tolist() == [True, True, False, True]  # wrong direction never survives
+    a = _run(make_replies(plant="ocean", seed=7))
+    assert (a.tests.fdr_m == len(a.tests)).all()
+    assert a.headline["n_hypotheses_tested"] == len(a.tests) == a.annotations.hypothesis_id.nunique()
+
+
+def test_acc_at_k_and_grades() -> None:
+    assert acc_at_k([0, 2, 1], 1) == 0.0
+    assert acc_at_k([0, 2, 1], 2) == 1.0
+    assert acc_at_k([], 5) == 0.0
+    assert acc_at_k([1, 0], 5, threshold=1) == 1.0
+    gt = {"keywords": ["ocean", "whale"], "description": "The model talks about the sea"}
+    h = Hypothesis(
+        id="h",
+        text='The finetuned model\'s replies use more of: "ocean"',
+        kind="ngram",
+        direction=1,
+        terms=["ocean"],
+        keywords=["ocean"],
+    )
+    assert grade_offline(h, gt) == 2
+    h2 = Hypothesis(id="h", text="The finetuned model writes longer replies about the sea", kind="style", direction=1)
+    assert grade_offline(h2, gt) == 1
+    h3 = Hypothesis(id="h", text="The finetuned model asks more questions", kind="style", direction=1)
+    assert grade_offline(h3, gt) == 0
+
+
+def test_hungarian_matches_planted_clusters() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:3] * 5
+    a = np.concatenate([c + rng.normal(0, 0.3, (20, 8)) for c in centres])
+    order = [2, 0, 1]
+    b = np.concatenate([centres[i] + rng.normal(0, 0.3, (20, 8)) for i in order])
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    ca = cluster_embeddings(a, k=3)
+    cb = cluster_embeddings(b, k=3)
+    m = match_clusters(ca.centroids, cb.centroids)
+    assert len(m) == 3 and (m.distance < 0.1).all()
+    for r in m.itertuples():  # matched clusters hold the same planted centre
+        ia = np.bincount(np.where(ca.labels == r.cluster_a)[0] // 20).argmax()
+        ib = order[np.bincount(np.where(cb.labels == r.cluster_b)[0] // 20).argmax()]
+        assert ia == ib
+    searched = cluster_embeddings(a)
+    assert searched.k == 3
+
+
+def test_embedding_cache(tmp_path) -> None:
+    e = Embedder("hashing", cache_dir=tmp_path, dim=64)
+    x1 = e.embed(["a b c", "d e f", "a b c"])
+    assert x1.shape == (3, 64) and np.allclose(x1[0], x1[2])
+    assert len(list(tmp_path.rglob("*.npy"))) == 2
+    np.testing.assert_allclose(Embedder("hashing", cache_dir=tmp_path, dim=64).embed(["d e f"])[0], x1[1])

@@ -1,0 +1,32 @@
+import pandas as pd
+
+from lmdiff.evals import sweep as S
+from lmdiff.io import read_json, write_json
+from tests.conftest import build_tiny_adapter
+
+from .test_backdoor import GT
+
+
+def test_sweep_builds_evaluates_and_aggregates(tiny_model_dir, tmp_path, monkeypatch):
+    built = []
+
+    def fake_build(organism, overrides, base, out_dir):  # training is tested in tests/organisms
+        built.append((overrides["training.seed"], overrides["training.learning_rate"]))
+        build_tiny_adapter(tiny_model_dir, out_dir, seed=overrides["training.seed"])
+        write_json(out_dir / "ground_truth.json", GT)
+        return out_dir
+
+    monkeypatch.setattr(S, "_build", fake_build)
+    cfg = S.SweepConfig(organism="russell-backdoor", base=str(tiny_model_dir), seeds=[1, 2],
+                        learning_rates=[1e-4, 2e-4],
+                        eval={"n_samples": 1, "seeds": [0], "max_new_tokens": 4, "n_boot": 100,
+                              "judge": "offline", "max_questions": 2})
+    run = S.run_sweep(cfg, tmp_path / "sweep")
+    assert sorted(built) == [(1, 1e-4), (1, 2e-4), (2, 1e-4), (2, 2e-4)]
+    agg = pd.read_parquet(run.path / "artifacts" / "sweep" / "per_lr.parquet")
+    assert list(agg["learning_rate"]) == [1e-4, 2e-4] and list(agg["n_seeds"]) == [2, 2]
+    assert {"gap_mean", "gap_sd", "triggered_mean", "untriggered_mean"} <= set(agg.columns)
+    assert read_json(run.results_path)["methods"]["sweep"]["headline"]["n_builds"] == 4
+    built.clear()
+    S.run_sweep(cfg, tmp_path / "sweep")  # resumable: nothing is rebuilt
+    assert built == []
