@@ -30,3 +30,14 @@ def test_self_pair_finds_zero_llr(tiny_model_dir, tmp_path):
     run = run_diff(_cfg(tiny_model_dir, {"model": str(tiny_model_dir)}), tmp_path / "r")
     h = read_json(run.path / "results.json")["methods"]["samples"]["headline"]
     assert abs(h["llr_finetuned_replies"]) < 1e-6 and abs(h["llr_base_replies"]) < 1e-6
+
+
+def test_methods_needing_both_models_are_skipped_one_at_a_time(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    cfg = validate(DiffRunConfig, {
+        "base": {"model": str(tiny_model_dir)},
+        "finetuned": {"model": str(tiny_model_dir), "adapter": str(tiny_adapter_dir), "dtype": "float32"},
+        "methods": ["kl"], "compute": {"load": "one_at_a_time"},
+        "method": {"kl": {"corpus": "generic", "max_texts": 2, "max_tokens": 8}}})
+    run = run_diff(cfg, tmp_path / "r")
+    entry = read_json(run.path / "results.json")["methods"]["kl"]
+    assert entry["status"] == "skipped" and "compute.load=together" in entry["summary"]

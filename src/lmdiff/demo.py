@@ -21,7 +21,24 @@ DEMO_ORGANISM = "caps"
 # Methods the demo runs when registered, with settings that fit the time budget here.
 DEMO_METHODS: dict[str, dict[str, Any]] = {
     "samples": {"n_prompts": 12, "max_new_tokens": 48},
+    "kl": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
+    "activation_stats": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
+    "adl": {"n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
+            "steering_search_steps": 3, "max_new_tokens": 32, "patchscope_scales": [1.0, 2.0, 4.0]},
+    "diff_mining": {"max_texts": 32, "positions": 16},
+    "behavior": {},  # filled from lmdiff.behavior.DEMO_SETTINGS below
 }
+
+
+def _demo_settings() -> dict[str, dict[str, Any]]:
+    settings = dict(DEMO_METHODS)
+    try:
+        from lmdiff.behavior import DEMO_SETTINGS
+
+        settings["behavior"] = dict(DEMO_SETTINGS)
+    except ImportError:
+        settings.pop("behavior")
+    return settings
 
 
 def demo_finetuned() -> str:
@@ -47,14 +64,15 @@ def run_demo(out: str | Path) -> Run:
         console.print(
             "[yellow]No organism is shipped yet: running the model against itself (null control).[/]"
         )
-    names = [m for m in DEMO_METHODS if m in available_methods()]
+    settings = _demo_settings()
+    names = [m for m in settings if m in available_methods()]
     cfg = validate(
         DiffRunConfig,
         {
             "base": {"model": DEFAULT_CHAT_MODEL},
             "finetuned": {"model": finetuned},
             "methods": names,
-            "method": {m: DEMO_METHODS[m] for m in names},
+            "method": {m: settings[m] for m in names},
             "prompts": {"name": "chat"},
         },
     )

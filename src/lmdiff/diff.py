@@ -86,6 +86,12 @@ def _run_one(
         log.warning("%s %s", name, msg)
         run.record(name, status="skipped", headline={}, summary=msg)
         return
+    if cls.needs_both_resident and not pair.both_resident():
+        msg = ("skipped: needs both models in memory at once, but this pair loads them one at a time "
+               "(set compute.load=together if memory allows)")
+        log.warning("%s %s", name, msg)
+        run.record(name, status="skipped", headline={}, summary=msg)
+        return
     step = run.step(
         f"method-{name}",
         {

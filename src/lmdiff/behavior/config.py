@@ -42,6 +42,9 @@ class BehaviorConfig(MethodConfig):
     use_llm: bool = Field(True, description="use the LLM writer/annotator/grader when an LLM is configured")
     llm_annotate_all: bool = Field(False, description="LLM-annotate offline hypotheses too (else only LLM ones)")
     quantization_metrics: bool = Field(True, description="answer flip rate and token KL for quantization pairs")
+    quantization_n_prompts: int = Field(16, ge=0, description="run prompts answered greedily by both precisions")
+    quantization_math_prompts: int = Field(8, ge=0, description="shipped math prompts added (final number compared)")
+    quantization_max_new_tokens: int = Field(128, ge=1, description="greedy answer length of the flip-rate check")
 
 
 DEMO_SETTINGS: dict[str, object] = {

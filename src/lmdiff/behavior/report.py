@@ -56,6 +56,32 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
         "tested (every candidate wording counted). Bag-of-words AUC on held-out prompts: "
         f"{g.get('bag_of_words_validation', {}).get('auc')} (what surface n-grams alone achieve)."
     )
+    precision = data.get("precision_metrics")
+    if precision:
+        section.heading("Precision pair: answer flips and token KL")
+        section.figures(
+            {
+                "answer flip rate (greedy)": precision.get("flip_rate"),
+                "prompts": precision.get("n_prompts"),
+                "math: final number differs": precision.get("math_flip_rate"),
+                "math prompts": precision.get("n_math"),
+                "mean token KL (base || other)": precision.get("mean_token_kl"),
+                "reply tokens": precision.get("n_tokens"),
+            }
+        )
+        section.text(
+            "Both models answer each prompt greedily; an answer flips when the texts differ, and a math answer "
+            "flips when its final number differs. The KL is measured per token on the base model's greedy replies, "
+            "teacher-forced through both models. A model against its 8-bit copy is a near-null control."
+        )
+        rows = _read(run_path, data.get("precision"))
+        flipped = rows[rows.flipped] if not rows.empty else rows
+        if not flipped.empty:
+            side = [
+                {"prompt": r.prompt_id, "base": r.answer_base, "finetuned": r.answer_finetuned}
+                for r in flipped.itertuples()
+            ]
+            section.side_by_side(side, "base", "finetuned", max_rows=3)
     if "acc@1" in headline:
         section.figures(
             {"acc@1 vs ground truth": headline["acc@1"], "acc@5": headline["acc@5"], "grader": headline.get("grader")}

@@ -14,10 +14,12 @@ from lmdiff.behavior.pipeline import analyze
 from lmdiff.behavior.report import render_section
 from lmdiff.behavior.sampling import sample_replies
 from lmdiff.config import GenerationConfig
+from lmdiff.data.prompts import PromptSet, load_prompts
 from lmdiff.embeddings import Embedder
-from lmdiff.io import write_json, write_parquet
+from lmdiff.io import read_json, write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
+from lmdiff.models.quantize import is_precision_pair, precision_metrics
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
 
@@ -82,6 +84,19 @@ class BehaviorMethod(DiffMethod):
         if ctx.pair.is_self_pair:
             notes.append("Self-pair (null control): both sides are the same model sampled with different seeds.")
         h = analysis.headline
+        precision: dict[str, Any] | None = None
+        if cfg.quantization_metrics and is_precision_pair(ctx.pair.base_spec, ctx.pair.finetuned_spec):
+            precision = _precision(ctx, cfg, prompts, seed)
+            rel["precision"] = precision.pop("rows")
+            h.update(
+                answer_flip_rate=precision["flip_rate"],
+                math_flip_rate=precision["math_flip_rate"],
+                mean_token_kl=precision["mean_token_kl"],
+            )
+            notes.append(
+                "Precision pair (one model at two precisions): a near-null control; validated hypotheses should be "
+                "few and small."
+            )
 
         def f3(v: Any) -> str:
             return "n/a" if v is None else f"{v:.3f}"
@@ -92,6 +107,17 @@ class BehaviorMethod(DiffMethod):
             f"{h['n_validated']} of {h['n_hypotheses_tested']} hypotheses validated on held-out prompts "
             f"({h['fdr'].upper()} q<={h['alpha']})." + (f" Top: {h['top_hypothesis']}." if h["top_hypothesis"] else "")
         )
+        if precision is not None:
+            summary += (
+                f" Precision pair: greedy answers flip on {f3(precision['flip_rate'])} of {precision['n_prompts']} "
+                f"prompts, mean token KL {f3(precision['mean_token_kl'])}"
+                + (
+                    f", final number differs on {f3(precision['math_flip_rate'])} of {precision['n_math']} math "
+                    "prompts."
+                    if precision["n_math"]
+                    else "."
+                )
+            )
         data: dict[str, Any] = {
             **rel,
             "global_tests": analysis.global_tests,
@@ -101,9 +127,38 @@ class BehaviorMethod(DiffMethod):
             "notes": notes,
             "seeds": {"base": gen.seed, "finetuned": gen.seed + cfg.finetuned_seed_offset, "analysis": seed},
         }
+        if precision is not None:
+            data["precision_metrics"] = precision
         return MethodResult(headline=h, summary=summary, data=data, artifacts=list(rel.values()), corpus=prompts.name)
 
     def render(self, result: MethodResult, section: Section, run: Run) -> None:
         """Global test and baseline first, ranked validated hypotheses, cluster map, failed ones."""
         section.text(result.summary)
         render_section(result.data, result.headline, section, run.path)
+
+
+def _precision(ctx: MethodContext, cfg: BehaviorConfig, prompts: PromptSet, seed: int) -> dict[str, Any]:
+    """Answer flip rate and token KL of a precision pair (resumable); ``rows`` is the table's path."""
+    items = list(prompts.items[: cfg.quantization_n_prompts])
+    if cfg.quantization_math_prompts:
+        items += list(load_prompts("math", limit=cfg.quantization_math_prompts, seed=seed).items)
+    key = {"prompts": [p.id for p in items], "max_new_tokens": cfg.quantization_max_new_tokens}
+    step = ctx.step("precision", key)
+    if step.done:
+        metrics: dict[str, Any] = read_json(step.dir / "metrics.json")
+    else:
+        d = step.prepare()
+        res = precision_metrics(
+            lambda: ctx.pair.side("base"),
+            lambda: ctx.pair.side("finetuned"),
+            items,
+            max_new_tokens=cfg.quantization_max_new_tokens,
+            batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
+        )
+        metrics = res.to_dict()
+        write_parquet(d / "rows.parquet", res.rows)
+        write_json(d / "metrics.json", metrics)
+        step.finish(metrics)
+    out = ctx.artifact_dir / "precision.parquet"
+    write_parquet(out, pd.read_parquet(step.dir / "rows.parquet"))
+    return {**metrics, "rows": str(out.relative_to(ctx.run.path))}
