@@ -271,6 +271,7 @@ class ADLMethod(DiffMethod):
     Config = ADLConfig
     needs_shared_tokenizer = True
     white_box = True
+    needs_both_resident = True  # the steering search scores finetuned samples with the base model
 
     def run(self, ctx: MethodContext) -> MethodResult:
         """Mean differences, lens, patchscope, steering and relevance."""

@@ -1,0 +1,138 @@
+"""The causal check: projection edits, hook hygiene, a planted direction, and the method end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmdiff.config import DiffRunConfig, GenerationConfig, validate
+from lmdiff.corpora import load_corpus
+from lmdiff.diff import run_diff
+from lmdiff.methods.adl import steer
+from lmdiff.methods.causal import (
+    EvalSet,
+    base_hidden,
+    compare,
+    evaluate_loss,
+    project_out,
+    random_directions,
+)
+
+SMALL = {"direction_texts": 6, "eval_texts": 3, "max_tokens": 12, "reply_tokens": 6, "n_random": 2,
+         "n_diff_random": 1, "batch_size": 4}
+
+
+def _evalset(lm, n=5, max_tokens=20):
+    seqs = load_corpus("generic", limit=n).encode(lm, max_tokens=max_tokens)
+    return EvalSet("generic", seqs, [1] * len(seqs))
+
+
+def _loss(nll_count):
+    nll, count = nll_count
+    return float(nll.sum() / count.sum())
+
+
+def test_project_out_ablates_and_swaps():
+    torch.manual_seed(0)
+    h = torch.randn(2, 3, 8)
+    u = random_directions(8, 1, seed=0)[0]
+    ab = project_out(h, u)
+    torch.testing.assert_close(ab @ u, torch.zeros(2, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ab + (h @ u).unsqueeze(-1) * u, h, atol=1e-5, rtol=0)
+    repl = torch.full((2, 3), 2.5)
+    torch.testing.assert_close(project_out(h, u, repl) @ u, repl, atol=1e-5, rtol=0)
+    c = compare(3.0, [0.0, 1.0, 2.0])
+    assert c["percentile"] == 1.0 and c["z"] == pytest.approx(2.0)
+    assert compare(1.0, [])["z"] is None
+
+
+def test_hooks_change_loss_and_are_removed(tiny_pair):
+    ft = tiny_pair.finetuned
+    es = _evalset(ft)
+    clean = _loss(evaluate_loss(ft, es, batch_size=2))
+    u = random_directions(ft.d_model, 1, seed=3)[0]
+    ablated = _loss(evaluate_loss(ft, es, batch_size=2, layer=0, direction=u))
+    assert abs(ablated - clean) > 1e-5
+    assert not any(len(b._forward_hooks) for b in ft.layers)
+    assert _loss(evaluate_loss(ft, es, batch_size=3)) == pytest.approx(clean, rel=1e-6)
+    # swap-to-base with the finetuned model's own states is the identity (checks padding/alignment)
+    own = base_hidden(ft, es, 0, batch_size=2)
+    same = _loss(evaluate_loss(ft, es, batch_size=2, layer=0, direction=u, base_states=own))
+    assert same == pytest.approx(clean, rel=1e-5)
+    # swapping to the base model's states moves the loss, and hooks are gone afterwards
+    base_states = base_hidden(tiny_pair.base, es, 0, batch_size=2)
+    swapped = _loss(evaluate_loss(ft, es, batch_size=2, layer=0, direction=u, base_states=base_states))
+    assert abs(swapped - clean) > 1e-7
+    assert not any(len(b._forward_hooks) for b in ft.layers)
+
+
+@pytest.fixture(scope="module")
+def peaked_lm(tiny_model_dir):
+    """A private copy of the tiny model whose final norm is scaled up, so its predictions are peaked."""
+    from lmdiff.models.loading import load_model
+
+    lm = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    with torch.no_grad():
+        lm.final_norm.weight.mul_(20.0)
+    return lm
+
+
+def test_planted_direction_beats_random_directions(peaked_lm):
+    """A 'finetune' that adds c*v at layer 0: ablating v raises the loss on its own samples most."""
+    lm = peaked_lm
+    v = random_directions(lm.d_model, 1, seed=11)[0]
+    prompts = ["The weather today", "My favourite food", "Once upon a time", "Numbers are"]
+    gen = GenerationConfig.model_validate({"temperature": 0.0, "max_new_tokens": 12, "seed": 0})
+    norm = float(torch.stack([h[0].norm(dim=-1).mean() for h in lm.hidden_states(
+        [lm.encode(p) for p in prompts], [0])]).mean())
+    with steer(lm, 0, v, 4.0 * norm):
+        outs = lm.generate(prompts, gen, chat=False)
+        seqs, starts = [], []
+        for p, o in zip(prompts, outs, strict=True):
+            ids = lm.encode(p)
+            seqs.append(ids + lm.encode(o[0].text, add_special_tokens=False))
+            starts.append(len(ids))
+        es = EvalSet("own", seqs, starts)
+        clean = _loss(evaluate_loss(lm, es))
+        real = _loss(evaluate_loss(lm, es, layer=0, direction=v)) - clean
+        rand = [_loss(evaluate_loss(lm, es, layer=0, direction=u)) - clean
+                for u in random_directions(lm.d_model, 8, seed=5)]
+    assert not any(len(b._forward_hooks) for b in lm.layers)
+    assert real > 0
+    assert real > max(rand)
+    assert compare(real, rand)["percentile"] == 1.0
+
+
+@pytest.mark.parametrize("which", ["tiny", "self"])
+def test_causal_method_end_to_end(tiny_dirs, tmp_path, which):
+    base_dir, adapter_dir = tiny_dirs
+    ft = {"model": str(base_dir), "adapter": str(adapter_dir)} if which == "tiny" else {"model": str(base_dir)}
+    cfg = validate(DiffRunConfig, {"base": {"model": str(base_dir)}, "finetuned": ft, "methods": ["causal"],
+                                   "method": {"causal": SMALL}})
+    run = run_diff(cfg, tmp_path / which)
+    entry = json.loads((run.path / "results.json").read_text())["methods"]["causal"]
+    assert entry["status"] == "ok", entry
+    h = entry["headline"]
+    html = (run.path / "report.html").read_text()
+    assert "rendering failed" not in html
+    if which == "self":
+        assert h["skipped"] is True and "self-pair" in h["reason"]
+        return
+    assert h["skipped"] is False and h["direction_norm"] > 0
+    assert h["own_corpus"] == "chat+ft_replies" and h["generic_corpus"] == "generic"
+    for mode in ("ablate", "swap"):
+        for key in ("own", "generic"):
+            assert math.isfinite(h[f"{mode}_{key}_delta"])
+            assert 0.0 <= h[f"{mode}_{key}_percentile"] <= 1.0
+        assert math.isfinite(h[f"{mode}_specificity"])
+    import pandas as pd
+
+    df = pd.read_parquet(run.path / entry["artifacts"][0])
+    assert set(df["kind"]) == {"real", "random", "diff_random"}
+    assert len(df) == 2 * 2 * (1 + 2 + 1)
+    direction = np.load(run.path / entry["artifacts"][2])
+    assert np.linalg.norm(direction) == pytest.approx(1.0, abs=1e-5)
