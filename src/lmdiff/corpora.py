@@ -13,13 +13,13 @@ corpus name in its result. Sources:
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmdiff.data.records import read_records
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, sha256_json, write_json
 
@@ -124,22 +124,7 @@ def read_corpus_file(path: str | Path, lm: Any | None = None, name: str | None =
     prompt/completion pairs.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"Corpus file '{p}' does not exist.")
-    try:
-        if p.suffix == ".parquet":
-            import pandas as pd
-
-            records: list[Any] = pd.read_parquet(p).to_dict("records")
-        elif p.suffix == ".jsonl":
-            records = [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
-        elif p.suffix == ".json":
-            loaded = json.loads(p.read_text(encoding="utf-8"))
-            records = loaded if isinstance(loaded, list) else [loaded]
-        else:
-            records = [x for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"Could not read corpus file '{p}': {err}") from None
+    records = read_records(p, "corpus")
     templated = lm is not None and any(
         isinstance(r, dict) and (isinstance(r.get("messages"), list) or "completion" in r) for r in records
     )

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lmdiff.data.records import read_records
 from lmdiff.errors import ConfigError
 from lmdiff.io import sha256_json
 
@@ -96,25 +97,7 @@ def load_prompts(
 
 def read_prompt_file(path: Path) -> PromptSet:
     """Read prompts from a JSONL, JSON, Parquet or plain-text file."""
-    if not path.is_file():
-        raise ConfigError(f"Prompt file '{path}' does not exist.")
-    records: list[Any]
-    try:
-        if path.suffix == ".parquet":
-            import pandas as pd
-
-            records = pd.read_parquet(path).to_dict("records")
-        elif path.suffix == ".jsonl":
-            records = [
-                json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
-        elif path.suffix == ".json":
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            records = loaded if isinstance(loaded, list) else [loaded]
-        else:
-            records = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (ValueError, OSError) as err:
-        raise ConfigError(f"Could not read prompt file '{path}': {err}") from None
+    records = read_records(path, "prompt")
     items = [_item(r, i, path.stem) for i, r in enumerate(records)]
     if not items:
         raise ConfigError(f"Prompt file '{path}' holds no prompts.")
