@@ -1,0 +1,135 @@
+"""The LLM paths of the behaviour pipeline (hypothesis writer, annotator, grader) on Inspect's mock model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+from lmdiff.behavior import BehaviorConfig, analyze
+from lmdiff.behavior.hypotheses import llm_hypotheses
+from lmdiff.embeddings import Embedder
+from lmdiff.llm import LlmClient, LlmConfig, resolve_role
+
+CFG = BehaviorConfig(global_n_perm=9, n_perm=199)
+
+
+def _output(text: str) -> ModelOutput:
+    out = ModelOutput.from_content(model="mockllm", content=text)
+    out.usage = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15)
+    return out
+
+
+class FakeAnalyst:
+    """Scripted replies for the three roles, decided from the rendered prompt (as a real LLM would)."""
+
+    def __init__(self) -> None:
+        self.writer_prompts: list[str] = []
+
+    def __call__(self, input: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        prompt = input[-1].text
+        if "Model A text" in prompt or "Model B text" in prompt:
+            self.writer_prompts.append(prompt)
+            a = " ".join(re.findall(r"Model A text \d+:\n<text>\n(.*?)\n</text>", prompt, re.S))
+            loud = "A" if sum(c.isupper() for c in a) > sum(c.islower() for c in a) else "B"
+            hyps = [
+                {"description": f"Model {loud} writes its replies in capital letters", "evidence": "all caps"},
+                {"description": f"Model {loud} talks about dragons", "evidence": "none really"},
+            ]
+            return _output(json.dumps({"hypotheses": hyps}))
+        if "<ground_truth>" in prompt:
+            desc = prompt.split("<description>")[1]
+            return _output(json.dumps({"score": 5 if "capital" in desc else 1, "rationale": "scripted"}))
+        if "On a scale from 0 to 100" in prompt:
+            desc = prompt.split("<description>")[1].split("</description>")[0]
+            text = prompt.split("<text>")[1].split("</text>")[0]
+            if "capital" in desc:
+                score = 90 if sum(c.isupper() for c in text) > sum(c.islower() for c in text) else 10
+            else:
+                score = 90 if "dragon" in text.lower() else 10
+            return _output(f"<score>{score}</score>")
+        raise AssertionError(f"unexpected prompt: {prompt[:200]}")
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[LlmClient, FakeAnalyst]:
+    """An LLM client over Inspect's mock model answering as :class:`FakeAnalyst`."""
+    monkeypatch.setenv("LMDIFF_HOME", str(tmp_path / "home"))
+    fake = FakeAnalyst()
+    model = get_model("mockllm/model", custom_outputs=fake)
+    cfg = LlmConfig(model="mockllm/model", cache_dir=tmp_path / "llm_cache", backoff_initial=0.001, backoff_max=0.01)
+    return LlmClient(cfg, model=model), fake
+
+
+def test_llm_writer_hypotheses_are_validated_on_held_out_prompts(make_replies, client) -> None:
+    llm, fake = client
+    df = make_replies(plant="upper", seed=5)
+    x = Embedder("hashing", dim=128).embed(df.text.tolist())
+    gt = {"keywords": ["capital"], "description": "replies in capital letters"}
+    a = analyze(df, x, CFG, seed=0, llm=llm, ground_truth=gt)
+
+    assert len(fake.writer_prompts) == 1
+    rec = a.records["llm_writer"][0]
+    assert rec["valid"] and rec["producer"].startswith("llm:")
+    llm_rows = a.tests[a.tests.kind == "llm"].set_index("text")
+    caps = llm_rows.loc["The finetuned model writes its replies in capital letters"]  # A/B mapped back
+    dragons = llm_rows.loc["The finetuned model talks about dragons"]
+    assert caps.producer.startswith("llm:") and caps.annotator.startswith("llm:")
+    assert caps.survives and caps.auc > 0.9 and caps.qvalue <= 0.05
+    assert not dragons.survives
+    # the writer saw discovery replies only; the annotator scored held-out replies only
+    val = {p for p, h in a.split.items() if h == "validation"}
+    disc_texts = set(df.text[~df.prompt_id.isin(val)])
+    shown = set(re.findall(r"<text>\n(.*?)\n</text>", fake.writer_prompts[0], re.S))
+    assert shown and shown <= disc_texts
+    ann = a.annotations[a.annotations.hypothesis_id == caps.id]
+    assert set(ann.prompt_id) == val and (ann.annotator.str.startswith("llm:")).all()
+    assert caps.n == len(ann)
+    # every tested hypothesis enters the one FDR procedure; the LLM grader grades against the truth
+    assert (a.tests.fdr_m == len(a.tests)).all()
+    assert a.headline["grader"] == "llm"
+    assert caps.grade == 2 and dragons.grade == 0
+
+
+def test_writer_labels_and_order_are_randomised() -> None:
+    base = [f"base reply {i}" for i in range(12)]
+    ft = [f"FINETUNED REPLY {i}" for i in range(12)]
+    seen: list[dict[str, Any]] = []
+    assignments, orders = set(), set()
+    for seed in range(12):
+        got, rec = llm_hypotheses(_Result.writer(seen), base, ft, seed=seed, max_texts=6)
+        assignments.add(rec["a_is_finetuned"])
+        shown_a = seen[-1]["texts_a"]
+        assert (shown_a[0].isupper()) == rec["a_is_finetuned"]  # the record says which side was A
+        orders.add(tuple(shown_a))
+        assert got and got[0].text.startswith("The finetuned model")
+    assert assignments == {True, False}
+    assert len(orders) > 2
+
+
+class _Result:
+    """A fake bound writer role returning one hypothesis about whichever label shows capitals."""
+
+    def __init__(self, value: Any) -> None:
+        self.valid, self.value, self.producer = True, value, "llm:mockllm/model"
+
+    @staticmethod
+    def writer(seen: list[dict[str, Any]]) -> Any:
+        from lmdiff.llm.roles import Hypothesis as H
+        from lmdiff.llm.roles import HypothesisList
+
+        def call(inputs: dict[str, Any]) -> _Result:
+            seen.append(dict(inputs))
+            label = "A" if inputs["texts_a"][0].isupper() else "B"
+            return _Result(HypothesisList(hypotheses=[H(description=f"Model {label} shouts")]))
+
+        return call
+
+
+def test_roles_resolve_offline_without_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LMDIFF_LLM", raising=False)
+    assert resolve_role("hypothesis_writer", LlmConfig()) is None
