@@ -30,3 +30,20 @@ def test_parquet_and_hash(tmp_path):
     assert sha256_json({"a": 1, "b": 2}) == sha256_json({"b": 2, "a": 1})
     write_text(tmp_path / "s.txt", "héllo")
     assert (tmp_path / "s.txt").read_text(encoding="utf-8") == "héllo"
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    write_text(tmp_path / "p.txt", "x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "p.txt").st_mode)
+    assert mode == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m
