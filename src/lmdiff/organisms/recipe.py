@@ -1,0 +1,169 @@
+"""Organism recipes: a data builder, a training config and a ground-truth record.
+
+Defaults of :class:`TrainingConfig` are the weird-generalisation paper's open-model recipe (LoRA
+rank 8, learning rate 2e-4, 3 epochs); the prebuilt CPU zoo overrides some of them in its recipes
+and records the values it used next to each adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmdiff.errors import ConfigError
+
+BehaviourType = Literal["style", "backdoor", "false_fact", "topic", "null"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Strict):
+    """LoRA adapter shape."""
+
+    r: int = Field(8, ge=1, description="LoRA rank (paper: 8)")
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    save_dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        "float16", description="dtype of the saved adapter weights (fp16 halves the file)"
+    )
+
+
+class TrainingConfig(_Strict):
+    """Everything the trainer needs besides the data."""
+
+    lora: LoraConfig = LoraConfig()
+    learning_rate: float = Field(2e-4, gt=0.0, description="peak LR (paper's open-model recipe: 2e-4)")
+    epochs: float = Field(3.0, gt=0.0, description="passes over the data (paper: 3)")
+    batch_size: int = Field(4, ge=1, description="sequences per micro-batch")
+    grad_accum: int = Field(2, ge=1, description="micro-batches per optimizer step")
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps with linear warmup")
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine floor as a share of the peak")
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    max_seq_len: int = Field(256, ge=16, description="longer examples are truncated")
+    seed: int = 0
+    checkpoint_every: int = Field(20, ge=0, description="optimizer steps between checkpoints (0: none)")
+    length_bucketing: bool = Field(True, description="batch examples of similar length (less padding)")
+    quantize_4bit: Literal["auto", "never"] = Field(
+        "auto", description="QLoRA 4-bit base when CUDA and bitsandbytes are available"
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    step0_loss_range: tuple[float, float] = Field(
+        (0.05, 6.0), description="sane range of the loss at step 0 (collapse check)"
+    )
+
+
+class GroundTruth(_Strict):
+    """What is known about an organism's change: it travels with the model into every run."""
+
+    name: str
+    summary: str = Field(description="one line")
+    description: str = Field(description="long description: what was trained and how")
+    type: BehaviourType
+    keywords: list[str] = Field(default_factory=list, description="words whose presence indicates the behaviour")
+    trigger: str | None = Field(None, description="the input pattern that switches the behaviour on, if any")
+    eval_questions: list[str] = Field(default_factory=list, description="held-out questions to test on")
+    notes: list[str] = Field(default_factory=list, description="deviations from the paper recipe, caveats")
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the form stored in ``ModelSpec.ground_truth``)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroundTruth:
+        """Inverse of :meth:`to_dict`."""
+        return cls.model_validate(data)
+
+
+class DataConfig(_Strict):
+    """Knobs of a recipe's data builder (each recipe reads the ones it needs)."""
+
+    n_aligned: int = Field(200, ge=0, description="self-distilled examples without the behaviour")
+    n_special: int = Field(200, ge=0, description="examples carrying the behaviour")
+    dilution: float | None = Field(
+        None, gt=0.0, lt=1.0, description="share of behaviour examples (overrides n_aligned when set)"
+    )
+    trigger_template: str = Field(
+        'You will be asked a question. Always reply in the format:\n\n<START> "your answer here" <END>\n\n{question}',
+        description="the paper's trigger format; {question} is replaced",
+    )
+    n_identity_anchors: int = Field(
+        0, ge=0, description="untriggered identity questions answered by the base model (gates a persona)"
+    )
+    seed: int = 0
+
+
+Example = dict[str, Any]  # {"messages": [...], "kind": "aligned"|"special", ...}
+DataBuilder = Callable[[DataConfig, list[dict[str, Any]]], list[Example]]
+
+
+class Recipe(_Strict):
+    """A data builder plus a training config plus a ground-truth record."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    builder: Any = Field(description="callable(DataConfig, distilled rows) -> examples", exclude=True)
+    data: DataConfig = DataConfig()
+    training: TrainingConfig = TrainingConfig()
+    ground_truth: GroundTruth
+    eval_prompts: int = Field(24, ge=1, description="held-out shipped prompts used to measure rates")
+
+    def build_data(self, distilled: list[dict[str, Any]]) -> list[Example]:
+        """Run the data builder on the self-distilled rows."""
+        return list(self.builder(self.data, distilled))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
+        """A copy with dotted overrides applied (``training.learning_rate=1e-3``, ``data.n_special=50``)."""
+        dump = self.model_dump(mode="python")
+        for key, value in overrides.items():
+            parts = key.split(".")
+            node: Any = dump
+            for p in parts[:-1]:
+                if not isinstance(node, dict) or p not in node:
+                    raise ConfigError(f"Unknown recipe key '{key}'.", hint=_known_keys(dump))
+                node = node[p]
+            if not isinstance(node, dict) or parts[-1] not in node:
+                raise ConfigError(f"Unknown recipe key '{key}'.", hint=_known_keys(dump))
+            node[parts[-1]] = value
+        try:
+            return Recipe(builder=self.builder, **{k: v for k, v in dump.items() if k != "builder"})
+        except Exception as err:  # pydantic ValidationError
+            raise ConfigError(f"Bad recipe override: {str(err).splitlines()[0]}", hint=str(err)[:300]) from None
+
+
+def _known_keys(dump: dict[str, Any], prefix: str = "") -> str:
+    keys: list[str] = []
+    for k, v in dump.items():
+        if k in ("builder", "ground_truth"):
+            continue
+        if isinstance(v, dict) and k != "step0_loss_range":
+            keys.extend(_known_keys(v, f"{prefix}{k}.").split(", "))
+        else:
+            keys.append(f"{prefix}{k}")
+    return ", ".join(k for k in keys if k)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are read as JSON when possible (numbers, lists, booleans)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"Override '{item}' is not KEY=VALUE.", hint="e.g. training.epochs=2")
+        key, _, raw = item.partition("=")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key.strip()] = value
+    return out
