@@ -42,15 +42,10 @@ def _demo_settings() -> dict[str, dict[str, Any]]:
 
 
 def demo_finetuned() -> str:
-    """The organism the demo diffs against, or the base itself if no organism ships."""
-    try:
-        from lmdiff.organisms import zoo_names
+    """The organism the demo diffs against, or the base itself if its adapter is missing."""
+    from lmdiff.organisms import find_organism
 
-        if DEMO_ORGANISM in zoo_names():
-            return f"organism:{DEMO_ORGANISM}"
-    except ImportError:
-        pass
-    return DEFAULT_CHAT_MODEL
+    return f"organism:{DEMO_ORGANISM}" if find_organism(DEMO_ORGANISM) is not None else DEFAULT_CHAT_MODEL
 
 
 def run_demo(out: str | Path) -> Run:
@@ -62,7 +57,7 @@ def run_demo(out: str | Path) -> Run:
     finetuned = demo_finetuned()
     if finetuned == DEFAULT_CHAT_MODEL:
         console.print(
-            "[yellow]No organism is shipped yet: running the model against itself (null control).[/]"
+            f"[yellow]The organism '{DEMO_ORGANISM}' is missing: running the model against itself (null control).[/]"
         )
     settings = _demo_settings()
     names = [m for m in settings if m in available_methods()]
