@@ -20,7 +20,7 @@ from lmdiff.runs.run import Run
 DEMO_ORGANISM = "caps"
 # Methods the demo runs when registered, with settings that fit the time budget here.
 DEMO_METHODS: dict[str, dict[str, Any]] = {
-    "samples": {"n_prompts": 12, "max_new_tokens": 48},
+    "samples": {"n_prompts": 8, "max_new_tokens": 40},
     "kl": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
     "activation_stats": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
     "adl": {"n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
@@ -35,7 +35,7 @@ def _demo_settings() -> dict[str, dict[str, Any]]:
     try:
         from lmdiff.behavior import DEMO_SETTINGS
 
-        settings["behavior"] = dict(DEMO_SETTINGS)
+        settings["behavior"] = {**DEMO_SETTINGS, "max_new_tokens": 32}
     except ImportError:
         settings.pop("behavior")
     return settings

@@ -126,3 +126,25 @@ def test_embedding_cache(tmp_path) -> None:
     assert x1.shape == (3, 64) and np.allclose(x1[0], x1[2])
     assert len(list(tmp_path.rglob("*.npy"))) == 2
     np.testing.assert_allclose(Embedder("hashing", cache_dir=tmp_path, dim=64).embed(["d e f"])[0], x1[1])
+
+
+def test_ranking_uses_effect_size_when_auc_saturates():
+    # regression: with AUC near 1 for two hypotheses, a 1-pair AUC difference decided the order
+    import numpy as np
+    import pandas as pd
+
+    from lmdiff.behavior.validate import rank_tests
+
+    rng = np.random.default_rng(0)
+    sides = ["finetuned"] * 24 + ["base"] * 24
+    big = pd.DataFrame({"hypothesis_id": "big", "side": sides,
+                        "score": np.r_[rng.normal(10, 1, 24), rng.normal(0, 1, 24)]})
+    small = pd.DataFrame({"hypothesis_id": "small", "side": sides,
+                          "score": np.r_[rng.normal(3, 1, 24), rng.normal(0, 1, 24)]})
+    failed = pd.DataFrame({"hypothesis_id": "failed", "side": sides, "score": rng.normal(0, 1, 48)})
+    tests = pd.DataFrame({"id": ["small", "big", "failed"], "auc": [0.99, 0.98, 0.5],
+                          "qvalue": [0.001, 0.001, 0.9], "survives": [True, True, False]})
+    ranked = rank_tests(tests, [big, small, failed])
+    assert list(ranked["id"]) == ["big", "small", "failed"]
+    assert list(ranked["rank"]) == [1, 2, 0]
+    assert ranked.loc[0, "effect_size_d"] > 5 > ranked.loc[1, "effect_size_d"] > 1

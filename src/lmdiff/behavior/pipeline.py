@@ -31,7 +31,14 @@ from lmdiff.behavior.hypotheses import (
     offline_score,
     style_hypotheses,
 )
-from lmdiff.behavior.validate import acc_at_k, apply_fdr, grade_offline, split_prompts, test_hypothesis
+from lmdiff.behavior.validate import (
+    acc_at_k,
+    apply_fdr,
+    grade_offline,
+    rank_tests,
+    split_prompts,
+    test_hypothesis,
+)
 from lmdiff.stats import bag_of_words_baseline, classifier_two_sample_test, contrastive_ngrams, mmd_permutation_test
 
 log = logging.getLogger(__name__)
@@ -251,9 +258,7 @@ def analyze(
     tests = _add_examples(tests, ann, vdf)
 
     # 5. ranking and ground truth
-    if not tests.empty:
-        tests = tests.sort_values(["survives", "qvalue", "auc"], ascending=[False, True, False], ignore_index=True)
-        tests["rank"] = np.where(tests.survives, tests.survives.cumsum(), 0)
+    tests = rank_tests(tests, ann)
     headline: dict[str, Any] = {
         "n_prompts": len(split),
         "n_discovery_prompts": sum(v == "discovery" for v in split.values()),

@@ -11,7 +11,9 @@ from lmdiff.report.builder import Section
 
 __all__ = ["render_section"]
 
-_COLS = ["rank", "text", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator"]
+_COLS = [
+    "rank", "text", "effect_size_d", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator"
+]
 
 
 def _read(run_path: Path, rel: str | None) -> pd.DataFrame:

@@ -239,3 +239,35 @@ def grade_offline(hyp: Hypothesis | dict[str, Any], ground_truth: dict[str, Any]
 def acc_at_k(grades: Sequence[int], k: int, threshold: int = 2) -> float:
     """1.0 if any of the first ``k`` ranked hypotheses has a grade of at least ``threshold``, else 0.0."""
     return float(any(g >= threshold for g in list(grades)[:k]))
+
+
+def rank_tests(tests: pd.DataFrame, annotations: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rank hypotheses: survivors first, by effect size (Cohen's d of held-out annotation scores).
+
+    AUC saturates near 1 when several hypotheses separate the models almost perfectly, so it
+    cannot order them; the standardised mean difference of the annotator's scores (finetuned
+    minus base, in the hypothesis' direction) keeps growing with the size of the difference.
+    q-values break ties. Adds ``effect_size_d`` and ``rank`` (0 for hypotheses that failed).
+    """
+    from lmdiff.stats import cohens_d
+
+    d_by_id: dict[str, float] = {}
+    for a in annotations:
+        if a.empty:
+            continue
+        scores = a.dropna(subset=["score"])
+        ft = scores.loc[scores["side"] == "finetuned", "score"].to_numpy(dtype=float)
+        base = scores.loc[scores["side"] == "base", "score"].to_numpy(dtype=float)
+        if len(ft) > 1 and len(base) > 1:
+            d = cohens_d(ft, base)  # positive when the finetuned side scores higher
+            d_by_id[str(a["hypothesis_id"].iloc[0])] = float(d) if np.isfinite(d) else float("nan")
+    out = tests.copy()
+    if out.empty:
+        out["effect_size_d"] = pd.Series(dtype=float)
+        out["rank"] = pd.Series(dtype=int)
+        return out
+    out["effect_size_d"] = out["id"].astype(str).map(d_by_id)
+    out = out.sort_values(["survives", "effect_size_d", "qvalue"], ascending=[False, False, True],
+                          na_position="last", ignore_index=True)
+    out["rank"] = np.where(out.survives, out.survives.cumsum(), 0)
+    return out
