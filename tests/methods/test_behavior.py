@@ -5,36 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from lmdiff.models.registry import get_shipped
-
-    try:
-        tok = AutoTokenizer.from_pretrained(str(get_shipped("smollm2-135m-instruct").local_dir(progress=False)))
-    except Exception as err:
-        pytest.skip(f"SmolLM2 tokenizer unavailable: {err}")
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-    )
-    d = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+def tiny_dir(tiny_model_dir):
+    """The session's tiny random model (tests/conftest.py)."""
+    return tiny_model_dir
 
 
 def test_behavior_method_self_pair(tiny_dir, tmp_path) -> None:
