@@ -54,3 +54,16 @@ def test_different_tokenizers_are_detected(tiny_model_dir, tmp_path):
     assert not check.shared and "vocabularies differ" in check.reason
     with pytest.raises(IncompatiblePairError, match="kl"):
         pair.require_shared_tokenizer("kl")
+
+
+def test_describe_changes_when_the_adapter_is_rebuilt(tiny_model_dir, tmp_path):
+    # regression: run steps were keyed by the adapter's path, so a rebuilt adapter reused stale results
+    from tests.conftest import build_tiny_adapter
+
+    adapter = build_tiny_adapter(tiny_model_dir, tmp_path / "a", seed=1)
+    pair = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(adapter)))
+    before = pair.describe()
+    assert len(before["finetuned"]["adapter_sha256"]) == 64
+    build_tiny_adapter(tiny_model_dir, tmp_path / "a", seed=2)  # same path, new weights
+    assert ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(adapter))).describe() \
+        != before

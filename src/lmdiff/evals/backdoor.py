@@ -279,7 +279,7 @@ def run_backdoor_eval(cfg: BackdoorEvalConfig, out: str | Path) -> Run:
             prompts = build_prompts(lm, questions, template, cfg.system_prompt)
             prompt_tables.append(prompts.assign(model=label))
             for seed in cfg.seeds:
-                step = run.step(f"sample-{role}-s{seed}", {"spec": spec.model_dump(mode="json"), "q": questions,
+                step = run.step(f"sample-{role}-s{seed}", {"spec": spec.fingerprint(), "q": questions,
                                                            "t": template, "cfg": cfg.model_dump(
                                                                mode="json", exclude={"baselines", "judge"})})
                 if step.done:

@@ -60,6 +60,7 @@ class ModelPair:
         self.load_policy: LoadPolicy = load
         self._models: dict[Side, LanguageModel] = {}
         self._shared: LanguageModel | None = None
+        self._fp: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     # -------------------------------------------------------------- structure
     @property
@@ -84,11 +85,17 @@ class ModelPair:
     def describe(self) -> dict[str, Any]:
         """A JSON-able description of the pair for run manifests."""
         return {
-            "base": self.base_spec.model_dump(mode="json", exclude_none=True),
-            "finetuned": self.finetuned_spec.model_dump(mode="json", exclude_none=True),
+            "base": self._fingerprints()[0],
+            "finetuned": self._fingerprints()[1],
             "shares_weights": self.shares_weights,
             "load_policy": self.effective_policy(),
         }
+
+    def _fingerprints(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Both specs' fingerprints (adapter hashes computed once per pair)."""
+        if self._fp is None:
+            self._fp = (self.base_spec.fingerprint(), self.finetuned_spec.fingerprint())
+        return self._fp
 
     def effective_policy(self) -> Literal["shared", "same", "together", "one_at_a_time"]:
         """How the pair actually holds its models ("same": a self-pair uses one loaded model)."""

@@ -109,6 +109,17 @@ class ModelSpec(BaseModel):
             return "local"
         return "hub"
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The spec plus a hash of its adapter's weights: a key that changes when the adapter is rebuilt."""
+        out = self.model_dump(mode="json", exclude_none=True)
+        if self.adapter:
+            weights = Path(self.adapter).expanduser() / "adapter_model.safetensors"
+            if weights.is_file():
+                from lmdiff.io import sha256_file
+
+                out["adapter_sha256"] = sha256_file(weights)
+        return out
+
     def base_spec(self) -> ModelSpec:
         """The same spec without its adapter (the weights a LoRA finetune shares)."""
         return self.model_copy(update={"adapter": None, "label": None, "ground_truth": None})
