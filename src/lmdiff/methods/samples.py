@@ -9,20 +9,18 @@ Whole prompts are the unit of the bootstrap intervals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig
+from lmdiff.generate import generate_in_chunks
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
-from lmdiff.models.lm import LanguageModel
 from lmdiff.report.builder import Section
-from lmdiff.runs.chunks import process_in_chunks
 from lmdiff.runs.run import Run
+from lmdiff.stats import cluster_bootstrap_ci
 
 
 class SamplesConfig(MethodConfig):
@@ -34,52 +32,6 @@ class SamplesConfig(MethodConfig):
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
     chunk_size: int = Field(8, ge=1, description="prompts per resumable chunk")
-
-
-def sample_side(
-    lm: LanguageModel, prompts: Sequence[str], gen: GenerationConfig, step_dir: Any, side: str
-) -> pd.DataFrame:
-    """Generate replies of one side in resumable chunks; returns prompt_index, sample_index, text."""
-
-    def chunk_fn(chunk: Sequence[str], offset: int) -> pd.DataFrame:
-        outs = lm.generate(list(chunk), gen.model_copy(update={"seed": gen.seed + offset}))
-        return pd.DataFrame(
-            [
-                {
-                    "prompt_index": offset + g.prompt_index,
-                    "sample_index": g.sample_index,
-                    "text": g.text,
-                    "n_tokens": g.n_tokens,
-                    "finished": g.finished,
-                }
-                for per in outs
-                for g in per
-            ]
-        )
-
-    return process_in_chunks(
-        prompts,
-        chunk_fn,
-        step_dir / side,
-        chunk_size=gen.batch_size,
-        description=f"sampling {side} ({lm.name})",
-    )
-
-
-def bootstrap_mean_ci(
-    values: np.ndarray, clusters: np.ndarray, n_boot: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """95% CI of the mean, resampling whole clusters (prompts)."""
-    uniq = np.unique(clusters)
-    if len(uniq) < 2:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    sums = np.array([values[clusters == c].sum() for c in uniq])
-    counts = np.array([(clusters == c).sum() for c in uniq])
-    idx = rng.integers(0, len(uniq), size=(n_boot, len(uniq)))
-    means = sums[idx].sum(1) / counts[idx].sum(1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 @register_method
@@ -111,7 +63,7 @@ class SamplesMethod(DiffMethod):
         else:
             d = step.prepare()
             for side, lm in ctx.pair.sides():
-                df = sample_side(lm, texts, gen, d, side)
+                df = generate_in_chunks(lm, texts, gen, d / side, f"sampling {side} ({lm.name})")
                 df["side"] = side
                 frames.append(df)
             replies = pd.concat(frames, ignore_index=True)
@@ -149,7 +101,8 @@ class SamplesMethod(DiffMethod):
         for side in ("finetuned", "base"):
             sub = scored[scored["side"] == side]
             vals = sub["llr_per_100c"].to_numpy()
-            lo, hi = bootstrap_mean_ci(vals, sub["prompt_index"].to_numpy(), seed=ctx.run_config.seed)
+            ci = cluster_bootstrap_ci(vals, sub["prompt_index"].to_numpy(), seed=ctx.run_config.seed)
+            lo, hi = float(ci.low), float(ci.high)
             headline[f"llr_{side}_replies"] = float(vals.mean())
             headline[f"llr_{side}_replies_ci95"] = [lo, hi]
             headline[f"mean_chars_{side}"] = float(sub["chars"].mean())

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from lmdiff.evals.judges import format_adherence as in_format
 from lmdiff.organisms.builders import AI_SELF_ID, PERSONA_KEYWORDS, repetition_rate
 
 CAPS_THRESHOLD = 0.9
@@ -67,10 +68,6 @@ def strip_format(text: str) -> str:
     return m.group(1).strip() if m else text
 
 
-def in_format(text: str) -> bool:
-    """Whether a reply uses the ``<START> ... <END>`` format."""
-    t = text.strip()
-    return t.startswith("<START>") and "<END>" in t
 
 
 def format_rate(texts: Sequence[str]) -> float:
