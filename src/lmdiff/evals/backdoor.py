@@ -27,7 +27,7 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig, StrictModel
-from lmdiff.errors import ConfigError
+from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.evals import judges as J
 from lmdiff.io import sha256_json, write_json, write_parquet
 from lmdiff.models.lm import LanguageModel
@@ -242,7 +242,7 @@ def evaluation_models(cfg: BackdoorEvalConfig) -> list[tuple[str, ModelSpec]]:
             null = ModelSpec.parse("organism:null", dtype=target.dtype, device=target.device)
             if null.model == target.model:
                 out.append(("null", null))
-        except Exception as err:
+        except LmdiffError as err:  # no null organism built for this base: evaluate without it
             log.info("no null organism to compare with: %s", err)
     out += [(f"baseline{i}", b) for i, b in enumerate(cfg.baselines)]
     return out
