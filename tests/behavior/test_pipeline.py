@@ -148,3 +148,32 @@ def test_ranking_uses_effect_size_when_auc_saturates():
     assert list(ranked["id"]) == ["big", "small", "failed"]
     assert list(ranked["rank"]) == [1, 2, 0]
     assert ranked.loc[0, "effect_size_d"] > 5 > ranked.loc[1, "effect_size_d"] > 1
+
+
+def _cut_replies(make_replies, *, finished: bool) -> pd.DataFrame:
+    """Upper-case finetuned replies that are also shorter in words, as when both hit a token limit.
+
+    An upper-case word costs about twice the tokens, so a reply cut at the same token budget holds
+    about half the words: the word-count "difference" is the tokenizer, not the model.
+    """
+    df = make_replies(plant="upper", seed=5)
+    ft = df.side == "finetuned"
+    df.loc[ft, "text"] = [" ".join(t.split()[: max(2, len(t.split()) // 2)]) for t in df.loc[ft, "text"]]
+    df["finished"] = finished
+    return df
+
+
+def test_length_not_proposed_when_replies_were_cut(make_replies) -> None:
+    gt = {"keywords": ["capital"], "description": "upper case"}
+    cut = _run(_cut_replies(make_replies, finished=False), gt=gt)
+    assert "length" in cut.records["excluded_features"]
+    assert "max_new_tokens" in cut.records["excluded_features"]["length"]
+    assert not any(h.feature == "length" for h in cut.hypotheses)
+    assert "capital" in cut.headline["top_hypothesis"]
+    assert cut.headline["acc@1"] == 1.0
+
+    # The same texts, ended by the models themselves: the length difference is real and is tested.
+    ended = _run(_cut_replies(make_replies, finished=True), gt=gt)
+    assert ended.records["excluded_features"] == {}
+    length = ended.tests[ended.tests.text.str.contains("shorter replies")]
+    assert len(length) == 1 and bool(length.survives.iloc[0])

@@ -30,6 +30,13 @@ class BehaviorConfig(MethodConfig):
     screen_p: float = Field(0.1, gt=0, le=1, description="discovery screen for style and cluster hypotheses")
     ngram_z_min: float = Field(3.0, gt=0, description="|z| an n-gram needs to be named in a hypothesis")
     wordings: list[int] = Field(default_factory=lambda: [3, 8], description="candidate wordings: top-k terms")
+    length_max_truncated: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="no reply-length hypothesis when more than this share of either model's replies hit "
+        "max_new_tokens (their word counts then measure tokens per word, not length)",
+    )
     max_cluster_hypotheses: int = Field(2, ge=0, description="differing clusters that get their own n-gram hypotheses")
     global_n_perm: int = Field(199, ge=0, description="permutations of the global classifier and MMD tests")
     global_estimator: Literal["ridge", "logistic"] = Field(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -166,6 +166,7 @@ def style_hypotheses(
     screen_p: float = 0.1,
     n_perm: int = 499,
     seed: int = 0,
+    exclude: Collection[str] = (),
 ) -> list[Hypothesis]:
     """Style hypotheses whose shift on the discovery prompts passes a lenient screen.
 
@@ -176,12 +177,15 @@ def style_hypotheses(
         screen_p: features with a grouped permutation p-value below this are proposed.
         n_perm: permutations of the screen.
         seed: seed of the screen.
+        exclude: features not to propose (e.g. ``length`` when replies were cut at the token limit).
 
     Returns:
         One hypothesis per feature that passes (ids left empty).
     """
     out: list[Hypothesis] = []
     for name, feat in STYLE_FEATURES.items():
+        if name in exclude:
+            continue
         vals = np.array([feat.fn(t) for t in texts], dtype=np.float64)
         if np.allclose(vals, vals[0]):
             continue

@@ -180,9 +180,10 @@ def analyze(
     dftt = [t for t, f in zip(dtexts, dft, strict=True) if f]
     hyps: list[Hypothesis] = []
     hyps += ngram_hypotheses(dbase, dftt, z_min=cfg.ngram_z_min, wordings=cfg.wordings)
-    hyps += style_hypotheses(dtexts, dft, dgroups, screen_p=cfg.screen_p, seed=seed)
+    excluded = _censored_features(df[disc], cfg.length_max_truncated)
+    hyps += style_hypotheses(dtexts, dft, dgroups, screen_p=cfg.screen_p, seed=seed, exclude=excluded)
     hyps += cluster_hypotheses(shifts, cl.centroids, terms, screen_p=cfg.screen_p) if not shifts.empty else []
-    records: dict[str, Any] = {"llm_writer": []}
+    records: dict[str, Any] = {"llm_writer": [], "excluded_features": excluded}
     differing = (
         shifts[shifts.pvalue < cfg.screen_p].sort_values("pvalue").cluster.tolist()[: cfg.max_cluster_hypotheses]
         if not shifts.empty
@@ -304,6 +305,27 @@ def analyze(
         headline=headline,
         records=records,
     )
+
+
+def _censored_features(disc: pd.DataFrame, max_truncated: float) -> dict[str, str]:
+    """Style features that the replies cannot test, with the reason.
+
+    A reply cut at ``max_new_tokens`` has a length set by the token budget: comparing word counts of
+    cut replies compares how many tokens each model spends per word (an upper-case reply needs about
+    twice as many), not how long the models would have answered. So the ``length`` feature is left
+    out when more than ``max_truncated`` of either model's discovery replies were cut.
+    """
+    if "finished" not in disc.columns or disc.empty:
+        return {}
+    cut = 1.0 - disc.groupby("side")["finished"].mean()
+    worst = float(cut.max())
+    if worst <= max_truncated:
+        return {}
+    shares = ", ".join(f"{side} {share:.0%}" for side, share in cut.items())
+    return {
+        "length": f"replies cut at max_new_tokens ({shares}, above {max_truncated:.0%}): their word counts measure "
+        "tokens per word, not reply length; raise max_new_tokens to test length"
+    }
 
 
 def _roles(llm: Any) -> dict[str, Any]:

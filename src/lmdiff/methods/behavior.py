@@ -81,6 +81,8 @@ class BehaviorMethod(DiffMethod):
             "Generative test (texts written to exemplify each hypothesis, scored by both models): needs an LLM "
             "hypothesis writer; not run offline.",
         ]
+        excluded = analysis.records["excluded_features"]
+        notes += [f"Style feature '{name}' not tested: {why}." for name, why in excluded.items()]
         if ctx.pair.is_self_pair:
             notes.append("Self-pair (null control): both sides are the same model sampled with different seeds.")
         h = analysis.headline
