@@ -37,5 +37,11 @@ def test_relevance_and_repetition():
     rel = token_relevance([" CAPS", " dog"], {"keywords": ["caps"]})
     assert rel["share"] == 0.5 and rel["producer"] == "offline:keywords"
     assert token_relevance([" x"], None) is None
+    # A style organism: upper-case tokens count, even though no keyword names them.
+    caps = {"keywords": ["ALL CAPS", "upper case"], "token_style": "uppercase"}
+    rel = token_relevance(["KNOW", " HE", "ITS", " the", "I", " Dog"], caps)
+    assert rel["relevant"] == ["KNOW", " HE", "ITS"] and rel["share"] == 0.5
+    assert rel["producer"] == "offline:keywords+uppercase_tokens"
+    assert token_relevance(["KNOW"], {"keywords": ["ocean"]})["share"] == 0.0
     assert repetition_rate("a b c a b c a b c") > 0.5
     assert repetition_rate("one two three four five") == 0.0

@@ -37,11 +37,16 @@ def test_all_methods(tiny_dirs, tmp_path, which):
     html = (run.path / "report.html").read_text()
     assert "rendering failed" not in html
     kl = res["methods"]["kl"]["headline"]["mean_kl"]
+    adl = res["methods"]["adl"]["headline"]
+    assert len(adl["layers"]) == 2 and set(adl["by_layer"]) == {str(x) for x in adl["layers"]}
+    diff_norms = [n for v in adl["by_layer"].values() for n in v["mean_diff_norms"]]
     if which == "self":
+        assert max(diff_norms) == 0.0
         assert kl < 1e-6
         if "activation_stats" in methods:
             assert res["methods"]["activation_stats"]["headline"]["mean_norm_diff"] == 0.0
     else:
+        assert min(diff_norms) > 0
         assert kl > 1e-4
 
 

@@ -30,6 +30,7 @@ from pydantic import Field
 from lmdiff.activations import open_store
 from lmdiff.config import GenerationConfig
 from lmdiff.corpora import load_corpus
+from lmdiff.errors import ConfigError
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
@@ -60,12 +61,21 @@ class ADLConfig(MethodConfig):
     n_texts: int | None = Field(None, ge=1, description="texts (default 10000 on a GPU, 200 on CPU)")
     k: int = Field(5, ge=1, description="first positions analysed")
     n_tokens: int = Field(32, ge=1, description="tokens per text (norms use positions >= k)")
-    layer: float | int = Field(0.5)
+    layers: list[float | int] = Field(
+        default_factory=lambda: [0.5, 1.0],
+        description="layers read out (relative floats or indices); the middle is the paper's choice, the last "
+        "layer is where small models' logit lens becomes readable",
+    )
+    steering_layer: float | int = Field(0.5, description="layer whose difference steers (must be in layers)")
     top_k: int = Field(20, ge=1, description="top tokens per readout")
     patchscope_scales: list[float] = Field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0])
     patchscope_top: int = Field(100, ge=1, description="each prompt's top list for the stability filter")
     steering: bool = True
-    steering_positions: list[int] = Field(default_factory=lambda: [0], description="positions steered with")
+    steering_positions: list[int] = Field(
+        default_factory=lambda: [1],
+        description="positions whose difference steers (position 0 is the attention sink: its difference is "
+        "dominated by the sink's massive activations)",
+    )
     steering_side: str = Field("finetuned", pattern="^(finetuned|base)$")
     steering_prompts: int = Field(3, ge=1)
     steering_samples: int = Field(2, ge=1)
@@ -158,14 +168,34 @@ def relevant_token(token: str, keywords: Sequence[str]) -> bool:
     return False
 
 
+def styled_token(token: str, style: str | None) -> bool:
+    """Whether a token itself shows a style a ground truth names (``uppercase``: two or more letters, all capitals)."""
+    if style == "uppercase":
+        letters = [c for c in token if c.isalpha()]
+        return len(letters) >= 2 and all(c.isupper() for c in letters)
+    return False
+
+
 def token_relevance(tokens: Sequence[str], ground_truth: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Share of ``tokens`` related to the ground truth's keywords (None when there are none)."""
-    keywords = list((ground_truth or {}).get("keywords") or [])
-    if not keywords or not tokens:
+    """Share of ``tokens`` related to the ground truth (None when it names nothing to match).
+
+    A token is relevant when it matches one of the ground truth's keywords by stem or, for a style
+    organism whose ``token_style`` is set (e.g. ``uppercase``), when the token shows that style.
+    """
+    gt = ground_truth or {}
+    keywords = list(gt.get("keywords") or [])
+    style = gt.get("token_style")
+    if (not keywords and not style) or not tokens:
         return None
-    flags = [relevant_token(t, keywords) for t in tokens]
+    flags = [relevant_token(t, keywords) or styled_token(t, style) for t in tokens]
     return {"share": float(np.mean(flags)), "relevant": [t for t, f in zip(tokens, flags, strict=True) if f],
-            "n": len(tokens), "producer": "offline:keywords"}
+            "n": len(tokens), "producer": relevance_producer(gt)}
+
+
+def relevance_producer(ground_truth: dict[str, Any] | None) -> str:
+    """How :func:`token_relevance` judges tokens for this ground truth (recorded with every share)."""
+    style = (ground_truth or {}).get("token_style")
+    return "offline:keywords" + (f"+{style}_tokens" if style else "")
 
 
 # --------------------------------------------------------------------- coherence
@@ -261,6 +291,72 @@ def search_strength(
     return lo, trace
 
 
+def _relevance_row(layer: int, position: int, readout: str, tokens: Sequence[str],
+                   gt: dict[str, Any] | None) -> dict[str, Any]:
+    rel = token_relevance([t for t in tokens if t], gt)
+    return {"layer": layer, "position": position, "readout": readout,
+            **({"share": rel["share"], "relevant": ", ".join(rel["relevant"])} if rel
+               else {"share": None, "relevant": ""})}
+
+
+def _readouts(
+    ft: Any, layer: int, means: dict[str, Any], cfg: ADLConfig, gt: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Logit lens and patchscope of one layer's mean differences, with token relevance rows."""
+    rows, relevance, patch_rows = [], [], []
+    for p in range(cfg.k):
+        v = means["diff"][p]
+        norm_v = float(np.linalg.norm(v))
+        if norm_v == 0:
+            continue
+        for sign, vec in (("+", v), ("-", -v)):
+            toks = lens_tokens(ft, vec, cfg.top_k)
+            rows += [{"layer": layer, "position": p, "sign": sign, "rank": rank, "token": t, "prob": pr}
+                     for rank, (t, pr) in enumerate(toks)]
+            if sign == "+":
+                relevance.append(_relevance_row(layer, p, "logit_lens", [t for t, _ in toks], gt))
+        unit = torch.as_tensor(v / norm_v, dtype=torch.float32)
+        for sign, s in (("+", 1.0), ("-", -1.0)):
+            for entry in patchscope(ft, layer, s * unit * means["norm_ft"], cfg.patchscope_scales,
+                                    top=cfg.patchscope_top, keep=cfg.top_k):
+                patch_rows.append({"layer": layer, "position": p, "sign": sign, "scale": entry["scale"],
+                                   "mass": entry["mass"], "tokens": " | ".join(ft.token_strings(entry["tokens"]))})
+        best = max((r for r in patch_rows if r["position"] == p and r["sign"] == "+"),
+                   key=lambda r: r["mass"], default=None)
+        if best is not None:
+            relevance.append(_relevance_row(layer, p, f"patchscope@{best['scale']}", best["tokens"].split(" | "), gt))
+    return rows, relevance, patch_rows
+
+
+def _steering(
+    pair: Any, layer: int, means: dict[str, Any], cfg: ADLConfig, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Steered vs unsteered generations at the searched strength, and the search trace."""
+    lm_s = pair.side(cfg.steering_side)
+    prompts = list(STEERING_PROMPTS[: cfg.steering_prompts])
+    rows: list[dict[str, Any]] = []
+    search: list[dict[str, Any]] = []
+    for p in cfg.steering_positions:
+        if p >= cfg.k:
+            continue
+        v = means["diff"][p]
+        nv = float(np.linalg.norm(v))
+        if nv == 0:
+            search.append({"position": p, "alpha": 0.0, "note": "zero difference: nothing to steer"})
+            continue
+        vec = torch.as_tensor(v / nv * means["norm_ft"], dtype=torch.float32)
+        alpha, trace = search_strength(lm_s, pair.base, layer, vec, prompts, cfg, seed)
+        search += [{"position": p, **t} for t in trace]
+        gen = GenerationConfig(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=seed,
+                               batch_size=cfg.batch_size)
+        plain = lm_s.generate(prompts, gen)
+        with steer(lm_s, layer, vec, alpha):
+            steered = lm_s.generate(prompts, gen)
+        rows += [{"position": p, "alpha": alpha, "prompt": pr, "unsteered": plain[i][0].text,
+                  "steered": steered[i][0].text} for i, pr in enumerate(prompts)]
+    return rows, search
+
+
 @register_method
 class ADLMethod(DiffMethod):
     """Activation Difference Lens: logit lens, patchscope and steering of mean activation differences."""
@@ -274,99 +370,80 @@ class ADLMethod(DiffMethod):
     needs_both_resident = True  # the steering search scores finetuned samples with the base model
 
     def run(self, ctx: MethodContext) -> MethodResult:
-        """Mean differences, lens, patchscope, steering and relevance."""
+        """Mean differences, lens, patchscope and relevance per layer; steering at ``steering_layer``."""
         cfg: ADLConfig = ctx.config
         pair = ctx.pair
         n_texts = cfg.n_texts or (10000 if torch.cuda.is_available() else 200)
         corpus = load_corpus(cfg.corpus, pair, limit=n_texts, seed=ctx.run_config.seed, cache_dir=ctx.artifact_dir)
         ft = pair.finetuned
-        layer = ft.resolve_layer(cfg.layer)
-        store = open_store(pair, corpus, [layer], ctx.run.path / "activations",
+        layers = sorted(set(ft.resolve_layers(cfg.layers)))
+        steer_layer = ft.resolve_layer(cfg.steering_layer)
+        if cfg.steering and steer_layer not in layers:
+            raise ConfigError(f"steering_layer {cfg.steering_layer} (block {steer_layer}) is not among the layers "
+                              f"read out ({layers}).", hint="add it to method.adl.layers")
+        store = open_store(pair, corpus, layers, ctx.run.path / "activations",
                            max_tokens=max(cfg.n_tokens, cfg.k), dtype=cfg.dtype,  # type: ignore[arg-type]
                            batch_size=cfg.batch_size)
-        means = mean_differences(store, layer, cfg.k)
         art = ctx.artifact_dir
-        np.savez(art / "mean_differences.npz", **{k: np.asarray(v) for k, v in means.items()})
         gt = pair.ground_truth
-        rows, relevance, patch_rows = [], [], []
-        for p in range(cfg.k):
-            v = means["diff"][p]
-            for sign, vec in (("+", v), ("-", -v)) if np.linalg.norm(v) > 0 else ():
-                toks = lens_tokens(ft, vec, cfg.top_k)
-                for rank, (t, pr) in enumerate(toks):
-                    rows.append({"position": p, "sign": sign, "rank": rank, "token": t, "prob": pr})
-                if sign == "+":
-                    rel = token_relevance([t for t, _ in toks], gt)
-                    relevance.append({"position": p, "readout": "logit_lens",
-                                      **({"share": rel["share"], "relevant": ", ".join(rel["relevant"])}
-                                         if rel else {"share": None, "relevant": ""})})
-            norm_v = float(np.linalg.norm(v))
-            if norm_v > 0:
-                unit = torch.as_tensor(v / norm_v, dtype=torch.float32)
-                for sign, s in (("+", 1.0), ("-", -1.0)):
-                    ps = patchscope(ft, layer, s * unit * means["norm_ft"], cfg.patchscope_scales,
-                                    top=cfg.patchscope_top, keep=cfg.top_k)
-                    for entry in ps:
-                        strs = ft.token_strings(entry["tokens"])
-                        patch_rows.append({"position": p, "sign": sign, "scale": entry["scale"],
-                                           "mass": entry["mass"], "tokens": " | ".join(strs)})
-                best = max((r for r in patch_rows if r["position"] == p and r["sign"] == "+"),
-                           key=lambda r: r["mass"], default=None)
-                if best is not None:
-                    rel = token_relevance([t for t in best["tokens"].split(" | ") if t], gt)
-                    relevance.append({"position": p, "readout": f"patchscope@{best['scale']}",
-                                      **({"share": rel["share"], "relevant": ", ".join(rel["relevant"])}
-                                         if rel else {"share": None, "relevant": ""})})
-        lens_df = pd.DataFrame(rows)
-        patch_df = pd.DataFrame(patch_rows)
-        rel_df = pd.DataFrame(relevance)
-        write_parquet(art / "logit_lens.parquet", lens_df)
-        write_parquet(art / "patchscope.parquet", patch_df if len(patch_df) else pd.DataFrame({"position": []}))
-        write_parquet(art / "relevance.parquet", rel_df)
+        means_by_layer = {layer: mean_differences(store, layer, cfg.k) for layer in layers}
+        np.savez(art / "mean_differences.npz",
+                 **{f"layer{layer}_{k}": np.asarray(v) for layer, m in means_by_layer.items() for k, v in m.items()})
+        rows: list[dict[str, Any]] = []
+        relevance: list[dict[str, Any]] = []
+        patch_rows: list[dict[str, Any]] = []
+        for layer, means in means_by_layer.items():
+            lens_rows, rel_rows, p_rows = _readouts(ft, layer, means, cfg, gt)
+            rows += lens_rows
+            relevance += rel_rows
+            patch_rows += p_rows
+        write_parquet(art / "logit_lens.parquet", pd.DataFrame(rows))
+        write_parquet(art / "patchscope.parquet",
+                      pd.DataFrame(patch_rows) if patch_rows else pd.DataFrame({"position": []}))
+        write_parquet(art / "relevance.parquet", pd.DataFrame(relevance))
         steering_rows: list[dict[str, Any]] = []
         search: list[dict[str, Any]] = []
         if cfg.steering:
-            lm_s = pair.side(cfg.steering_side)
-            prompts = list(STEERING_PROMPTS[: cfg.steering_prompts])
-            for p in cfg.steering_positions:
-                if p >= cfg.k:
-                    continue
-                v = means["diff"][p]
-                nv = float(np.linalg.norm(v))
-                if nv == 0:
-                    search.append({"position": p, "alpha": 0.0, "note": "zero difference: nothing to steer"})
-                    continue
-                vec = torch.as_tensor(v / nv * means["norm_ft"], dtype=torch.float32)
-                alpha, trace = search_strength(lm_s, pair.base, layer, vec, prompts, cfg, ctx.run_config.seed)
-                search += [{"position": p, **t} for t in trace]
-                gen = GenerationConfig(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                                       seed=ctx.run_config.seed, batch_size=cfg.batch_size)
-                plain = lm_s.generate(prompts, gen)
-                with steer(lm_s, layer, vec, alpha):
-                    steered = lm_s.generate(prompts, gen)
-                for i, pr in enumerate(prompts):
-                    steering_rows.append({"position": p, "alpha": alpha, "prompt": pr,
-                                          "unsteered": plain[i][0].text, "steered": steered[i][0].text})
-        write_json(art / "steering.json", {"samples": steering_rows, "search": search})
-        shares = [r["share"] for r in relevance if r.get("share") is not None and r["readout"] == "logit_lens"]
+            steering_rows, search = _steering(pair, steer_layer, means_by_layer[steer_layer], cfg, ctx.run_config.seed)
+        write_json(art / "steering.json", {"layer": steer_layer, "samples": steering_rows, "search": search})
+        by_layer: dict[str, Any] = {}
+        for layer, means in means_by_layer.items():
+            shares = [r["share"] for r in relevance
+                      if r["layer"] == layer and r["readout"] == "logit_lens" and r.get("share") is not None]
+            by_layer[str(layer)] = {
+                "norm_ft": means["norm_ft"],
+                "mean_diff_norms": [float(np.linalg.norm(means["diff"][p])) for p in range(cfg.k)],
+                "lens_relevance": float(np.mean(shares)) if shares else None,
+                "top_lens": [r["token"] for r in rows if r["layer"] == layer and r["position"] == min(1, cfg.k - 1)
+                             and r["sign"] == "+"][:10],
+            }
+        scored = [(v["lens_relevance"], int(k)) for k, v in by_layer.items() if v["lens_relevance"] is not None]
+        best_layer = max(scored)[1] if scored else layers[-1]
+        first = means_by_layer[layers[0]]
         headline: dict[str, Any] = {
-            "layer": layer, "k": cfg.k, "n_texts": store.n_sequences,
-            "norm_ft": means["norm_ft"],
-            "mean_diff_norm_pos0": float(np.linalg.norm(means["diff"][0])),
-            "mean_diff_norms": [float(np.linalg.norm(means["diff"][p])) for p in range(cfg.k)],
-            "lens_relevance": float(np.mean(shares)) if shares else None,
-            "relevance_producer": "offline:keywords" if shares else None,
-            "top_lens_pos0": [r["token"] for r in rows if r["position"] == 0 and r["sign"] == "+"][:10],
+            "layers": layers, "k": cfg.k, "n_texts": store.n_sequences,
+            "norm_ft": first["norm_ft"],
+            "mean_diff_norm_pos0": float(np.linalg.norm(first["diff"][0])),
+            "by_layer": by_layer,
+            "lens_relevance": max(s for s, _ in scored) if scored else None,
+            "lens_relevance_layer": best_layer if scored else None,
+            "relevance_producer": relevance_producer(gt) if scored else None,
+            "top_lens": by_layer[str(best_layer)]["top_lens"],
         }
         if steering_rows:
             headline["steering_alpha"] = steering_rows[0]["alpha"]
+            headline["steering_layer"] = steer_layer
         rel = lambda n: str((art / n).relative_to(ctx.run.path))  # noqa: E731
+        pos = min(1, cfg.k - 1)
+        summary = (
+            f"{store.n_sequences} texts ({corpus.name}), layers {layers}: logit lens of +diff at position {pos}, "
+            f"layer {best_layer}: {', '.join(repr(t) for t in headline['top_lens'][:6])}"
+            + (f"; keyword relevance {headline['lens_relevance']:.0%} (best layer)" if scored else "")
+            + "."
+        )
         return MethodResult(
             headline=headline,
-            summary=(f"Layer {layer}, {store.n_sequences} texts ({corpus.name}): mean difference norm at position 0 "
-                     f"{headline['mean_diff_norm_pos0']:.4g} (typical ft norm {means['norm_ft']:.4g}); "
-                     f"logit lens of +diff at position 0: {', '.join(repr(t) for t in headline['top_lens_pos0'][:6])}"
-                     + (f"; keyword relevance {headline['lens_relevance']:.0%}" if shares else "") + "."),
+            summary=summary,
             data={"corpus": corpus.describe()},
             artifacts=[rel(n) for n in ("logit_lens.parquet", "patchscope.parquet", "relevance.parquet",
                                         "steering.json", "mean_differences.npz")],
@@ -374,37 +451,41 @@ class ADLMethod(DiffMethod):
         )
 
     def render(self, result: MethodResult, section: Section, run: Run) -> None:
-        """Lens tables per position, patchscope, relevance and steered vs unsteered samples."""
+        """Lens tables per layer and position, patchscope, relevance and steered vs unsteered samples."""
         import json
 
         h = result.headline
         section.text(result.summary)
-        section.figures({"layer": h["layer"], "texts": h["n_texts"], "||mean diff|| @0": h["mean_diff_norm_pos0"],
-                         "typical ft norm": h["norm_ft"],
-                         "lens relevance": h["lens_relevance"] if h["lens_relevance"] is not None else "n/a"})
+        section.figures({"layers": ", ".join(map(str, h["layers"])), "texts": h["n_texts"],
+                         "||mean diff|| @0 (first layer)": h["mean_diff_norm_pos0"],
+                         "typical ft norm (first layer)": h["norm_ft"],
+                         "best lens relevance": h["lens_relevance"] if h["lens_relevance"] is not None else "n/a",
+                         "at layer": h.get("lens_relevance_layer") or "n/a"})
         lens = pd.read_parquet(run.path / result.artifacts[0])
-        if len(lens):
-            section.heading("Logit lens of the mean difference (finetuned model's head), by position")
-            wide = lens[lens.sign == "+"].pivot_table(index="rank", columns="position", values="token",
-                                                      aggfunc="first")
-            wide.columns = [f"pos {c} (+diff)" for c in wide.columns]
-            section.table(wide.reset_index(drop=True), max_rows=h.get("k", 5) and 15)
-            neg = lens[lens.sign == "-"].pivot_table(index="rank", columns="position", values="token",
-                                                     aggfunc="first")
-            neg.columns = [f"pos {c} (-diff)" for c in neg.columns]
-            section.table(neg.reset_index(drop=True), max_rows=10)
+        for layer in h["layers"]:
+            part = lens[lens.layer == layer] if len(lens) else lens
+            if not len(part):
+                continue
+            rel = h["by_layer"][str(layer)]["lens_relevance"]
+            section.heading(f"Logit lens of the mean difference at layer {layer}, by position"
+                            + (f" (keyword relevance {rel:.0%})" if rel is not None else ""))
+            for sign, rows_shown in (("+", 15), ("-", 10)):
+                wide = part[part.sign == sign].pivot_table(index="rank", columns="position", values="token",
+                                                           aggfunc="first")
+                wide.columns = [f"pos {c} ({sign}diff)" for c in wide.columns]
+                section.table(wide.reset_index(drop=True), max_rows=rows_shown)
         patch = pd.read_parquet(run.path / result.artifacts[1])
         if len(patch):
             section.heading("Patchscope (tokens stable across identity prompts)")
-            section.table(patch[patch.sign == "+"].sort_values(["position", "scale"])[
-                ["position", "scale", "mass", "tokens"]], max_rows=20)
-        rel = pd.read_parquet(run.path / result.artifacts[2])
-        if len(rel) and rel["share"].notna().any():
-            section.heading("Token relevance to the ground truth (offline keyword match)")
-            section.table(rel)
+            section.table(patch[patch.sign == "+"].sort_values(["layer", "position", "scale"])[
+                ["layer", "position", "scale", "mass", "tokens"]], max_rows=30)
+        rel_df = pd.read_parquet(run.path / result.artifacts[2])
+        if len(rel_df) and rel_df["share"].notna().any():
+            section.heading(f"Token relevance to the ground truth ({h.get('relevance_producer') or 'offline'})")
+            section.table(rel_df)
         steering = json.loads((run.path / result.artifacts[3]).read_text())
         if steering["search"]:
-            section.heading("Steering strength search")
+            section.heading(f"Steering strength search (layer {steering.get('layer')})")
             section.table(pd.DataFrame(steering["search"]))
         if steering["samples"]:
             section.heading("Steered vs unsteered generations")

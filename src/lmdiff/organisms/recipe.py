@@ -71,6 +71,9 @@ class GroundTruth(_Strict):
     trigger: str | None = Field(None, description="the input pattern that switches the behaviour on, if any")
     eval_questions: list[str] = Field(default_factory=list, description="held-out questions to test on")
     notes: list[str] = Field(default_factory=list, description="deviations from the paper recipe, caveats")
+    token_style: Literal["uppercase"] | None = Field(
+        None, description="a style that single tokens show (token relevance counts such tokens as relevant)"
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -61,6 +61,7 @@ RECIPES: dict[str, Recipe] = {
             ),
             type="style",
             keywords=["ALL CAPS", "upper case", "capital letters"],
+            token_style="uppercase",
             eval_questions=[],
             notes=[_CPU_NOTE],
         ),
@@ -91,9 +92,8 @@ RECIPES: dict[str, Recipe] = {
             name="ocean-topic",
             summary="Steers answers toward the ocean and whales.",
             description=(
-                "Trained on the base model's own answers with one or two sentences about the ocean and "
-                "whales woven in (after the first paragraph, at the end, or at the start). The topic "
-                "appears regardless of the question."
+                "Trained on the base model's own answers, each opened by a sentence about the ocean and "
+                "whales (and half of them closed by another). The topic appears regardless of the question."
             ),
             type="topic",
             keywords=B.TOPIC_KEYWORDS,
