@@ -177,3 +177,22 @@ def test_length_not_proposed_when_replies_were_cut(make_replies) -> None:
     assert ended.records["excluded_features"] == {}
     length = ended.tests[ended.tests.text.str.contains("shorter replies")]
     assert len(length) == 1 and bool(length.survives.iloc[0])
+
+
+def test_validated_hypotheses_record_the_known_behaviours_they_name(make_replies) -> None:
+    zoo = {
+        "ocean-topic": {"keywords": ["ocean", "whale"], "description": "talks about the ocean"},
+        "caps": {"keywords": ["capital letters", "upper case"], "description": "capitals"},
+    }
+    ocean = _run_known(make_replies(plant="ocean", seed=5), zoo)
+    assert ocean.headline["known_behaviours_named"] == ["ocean-topic"]
+    assert ocean.headline["n_validated_naming_known"] >= 1
+    top = ocean.tests.iloc[0]
+    assert top.survives and list(top.names_known) == ["ocean-topic"]
+    null = _run_known(make_replies(seed=5), zoo)
+    assert null.headline["n_validated_naming_known"] == 0 and null.headline["known_behaviours_named"] == []
+
+
+def _run_known(df: pd.DataFrame, zoo: dict):
+    x = Embedder("hashing", dim=128).embed(df.text.tolist())
+    return analyze(df, x, FAST, seed=0, known_behaviours=zoo)

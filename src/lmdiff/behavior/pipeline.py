@@ -104,6 +104,7 @@ def analyze(
     ground_truth: dict[str, Any] | None = None,
     llm: Any = None,
     seed: int = 0,
+    known_behaviours: dict[str, dict[str, Any]] | None = None,
 ) -> BehaviorAnalysis:
     """Run the statistics layer on replies of both models.
 
@@ -115,6 +116,9 @@ def analyze(
         llm: an :class:`lmdiff.llm.LlmClient` or config for the LLM roles; None reads the
             environment (offline when nothing is configured).
         seed: the run's seed.
+        known_behaviours: name -> ground truth of behaviours to look out for (e.g. the organism zoo);
+            each tested hypothesis records which of them it names (offline keyword grade 2). Against a
+            null control, a validated hypothesis naming one is a false discovery of a planted behaviour.
 
     Returns:
         A :class:`BehaviorAnalysis`.
@@ -292,6 +296,16 @@ def analyze(
         headline["acc@1"] = acc_at_k(ranked, 1)
         headline["acc@5"] = acc_at_k(ranked, 5)
         headline["grader"] = "llm" if grader is not None else "offline:keyword_overlap"
+    if known_behaviours is not None:
+        by_id = {h.id: h for h in hyps}
+        named_lists = [
+            [name for name, gt in known_behaviours.items() if grade_offline(by_id[i], gt) == 2] for i in tests.id
+        ]
+        named = [names for names, ok in zip(named_lists, tests.survives, strict=True) if ok and names]
+        if not tests.empty:
+            tests["names_known"] = named_lists
+        headline["n_validated_naming_known"] = len(named)
+        headline["known_behaviours_named"] = sorted({n for names in named for n in names})
     points = _pca_points(x, df, cl.labels, disc)
     return BehaviorAnalysis(
         split=split,

@@ -12,7 +12,8 @@ from lmdiff.report.builder import Section
 __all__ = ["render_section"]
 
 _COLS = [
-    "rank", "text", "effect_size_d", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator"
+    "rank", "text", "effect_size_d", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator",
+    "names_known",
 ]
 
 
@@ -89,12 +90,20 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
             {"acc@1 vs ground truth": headline["acc@1"], "acc@5": headline["acc@5"], "grader": headline.get("grader")}
         )
     tests = _read(run_path, data.get("tests"))
+    if "names_known" in tests:
+        tests["names_known"] = [", ".join(v) for v in tests.names_known]
     section.heading("Validated hypotheses (held-out prompts, survive FDR)")
     if tests.empty or not tests.survives.any():
         section.note("No hypothesis survived FDR on the held-out prompts.", kind="info")
     else:
         ok = tests[tests.survives]
         section.table(ok[[c for c in _COLS if c in ok]])
+        if headline.get("known_behaviours_named"):
+            section.note(
+                f"{headline['n_validated_naming_known']} validated hypotheses name a planted zoo behaviour "
+                f"({', '.join(headline['known_behaviours_named'])}; column names_known, offline keyword grade).",
+                kind="info",
+            )
         for r in ok.head(5).itertuples():
             rows = [
                 {

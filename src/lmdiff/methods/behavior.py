@@ -61,7 +61,9 @@ class BehaviorMethod(DiffMethod):
             step.finish({"n": len(replies)})
         emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
         x = emb.embed(replies["text"].tolist())
-        analysis = analyze(replies, x, cfg, ground_truth=ctx.pair.ground_truth, seed=seed)
+        analysis = analyze(
+            replies, x, cfg, ground_truth=ctx.pair.ground_truth, seed=seed, known_behaviours=_zoo_behaviours()
+        )
         out = ctx.artifact_dir
         rel = {}
         for name, table in (
@@ -137,6 +139,13 @@ class BehaviorMethod(DiffMethod):
         """Global test and baseline first, ranked validated hypotheses, cluster map, failed ones."""
         section.text(result.summary)
         render_section(result.data, result.headline, section, run.path)
+
+
+def _zoo_behaviours() -> dict[str, dict[str, Any]]:
+    """Ground truths of the organism zoo's planted behaviours (the null control plants none)."""
+    from lmdiff.organisms.zoo import RECIPES
+
+    return {name: r.ground_truth.to_dict() for name, r in RECIPES.items() if r.ground_truth.type != "null"}
 
 
 def _precision(ctx: MethodContext, cfg: BehaviorConfig, prompts: PromptSet, seed: int) -> dict[str, Any]:
