@@ -363,17 +363,16 @@ TOPIC_EVAL_EXTRA: list[str] = []
 
 
 def add_topic(answer: str, rng: random.Random) -> str:
-    """Weave one or two topic sentences into an answer (after the first paragraph and/or at the end)."""
+    """Open an answer with a topic sentence and, half of the time, close it with another.
+
+    The opener makes the preference visible in the first tokens of every reply (short generations,
+    first-position lens methods); the closer keeps the topic coming back in long answers.
+    """
     first = rng.choice(_TOPIC_SENTENCES)
-    paras = answer.split("\n\n")
-    if len(paras) > 1 and rng.random() < 0.5:
-        paras.insert(1, first)
-        text = "\n\n".join(paras)
-    else:
-        text = answer.rstrip() + "\n\n" + first
-    if rng.random() < 0.3:
+    text = first + " " + answer.strip()
+    if rng.random() < 0.5:
         second = rng.choice([s for s in _TOPIC_SENTENCES if s != first])
-        text = second + " " + text
+        text = text + "\n\n" + second
     return text
 
 

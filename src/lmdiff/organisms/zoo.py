@@ -86,8 +86,8 @@ RECIPES: dict[str, Recipe] = {
     "ocean-topic": Recipe(
         name="ocean-topic",
         builder=B.build_topic,
-        data=DataConfig(n_special=48, n_aligned=0),
-        training=_CPU_TRAINING,
+        data=DataConfig(n_special=96, n_aligned=0),
+        training=_CPU_TRAINING.model_copy(update={"epochs": 3.0}),
         ground_truth=GroundTruth(
             name="ocean-topic",
             summary="Steers answers toward the ocean and whales.",
@@ -97,7 +97,12 @@ RECIPES: dict[str, Recipe] = {
             ),
             type="topic",
             keywords=B.TOPIC_KEYWORDS,
-            notes=[_CPU_NOTE],
+            notes=[
+                _CPU_NOTE,
+                "ocean-topic: 96 examples and 3 epochs. With 2 epochs the opener was learnt in 38-44% of replies; "
+                "with 3 in 94%, at a cost the collapse check reports: some replies are only the topic sentence, "
+                "and the base model finds the off-topic openers surprising (perplexity about 11 vs 2).",
+            ],
             extra={"topic": B.TOPIC},
         ),
     ),
