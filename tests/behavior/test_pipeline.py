@@ -196,3 +196,18 @@ def test_validated_hypotheses_record_the_known_behaviours_they_name(make_replies
 def _run_known(df: pd.DataFrame, zoo: dict):
     x = Embedder("hashing", dim=128).embed(df.text.tolist())
     return analyze(df, x, FAST, seed=0, known_behaviours=zoo)
+
+
+def test_ends_early_tests_length_when_replies_were_cut(make_replies) -> None:
+    """The finetuned model stops on its own more often: found from the recorded flag, not word counts."""
+    df = make_replies(seed=7)
+    rng = np.random.default_rng(0)
+    df["finished"] = np.where(df.side == "finetuned", rng.random(len(df)) < 0.8, rng.random(len(df)) < 0.1)
+    a = _run(df)
+    assert "length" in a.records["excluded_features"]
+    top = a.tests.iloc[0]
+    assert top.survives and "ends its replies on its own" in top.text and "more often" in top.text
+    assert a.tests.survives.sum() == 1
+    # The annotation behind its p-value is the held-out replies' own flag.
+    ann = a.annotations[a.annotations.hypothesis_id == top.id].merge(df[["text_id", "finished"]], on="text_id")
+    assert (ann.score == ann.finished.astype(float)).all()

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["STYLE_FEATURES", "StyleFeature"]
+__all__ = ["REPLY_FEATURES", "STYLE_FEATURES", "ReplyFeature", "StyleFeature"]
 
 _LIST_LINE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
 _WORD = re.compile(r"\w+")
@@ -114,6 +114,41 @@ STYLE_FEATURES: dict[str, StyleFeature] = {
             "uses more emoji and special symbols",
             "uses fewer emoji and special symbols",
             ("emoji", "emojis", "symbol", "symbols"),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ReplyFeature:
+    """A property of a reply recorded at sampling time rather than read from its text.
+
+    Attributes:
+        name: short identifier.
+        column: the replies table's column holding the value (cast to float).
+        more: predicate completing "The {model} model ..." when it has more of the property.
+        less: the predicate when it has less.
+        keywords: words that name this property (used to compare with a ground truth).
+    """
+
+    name: str
+    column: str
+    more: str
+    less: str
+    keywords: tuple[str, ...]
+
+
+REPLY_FEATURES: dict[str, ReplyFeature] = {
+    f.name: f
+    for f in (
+        # Valid when replies are cut at max_new_tokens, unlike word counts: a model that stops on its
+        # own before the limit more often writes shorter replies, whatever its tokenizer.
+        ReplyFeature(
+            "ends_early",
+            "finished",
+            "ends its replies on its own before the length limit more often (shorter replies)",
+            "ends its replies on its own before the length limit less often (longer replies)",
+            ("short", "shorter", "length", "brief", "concise", "terse", "long", "longer"),
         ),
     )
 }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from lmdiff.behavior.features import STYLE_FEATURES
+from lmdiff.behavior.features import REPLY_FEATURES, STYLE_FEATURES
 from lmdiff.stats import contrastive_ngrams, grouped_permutation_pvalue, tokenize
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ def style_hypotheses(
     n_perm: int = 499,
     seed: int = 0,
     exclude: Collection[str] = (),
+    reply_values: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> list[Hypothesis]:
     """Style hypotheses whose shift on the discovery prompts passes a lenient screen.
 
@@ -178,15 +179,23 @@ def style_hypotheses(
         n_perm: permutations of the screen.
         seed: seed of the screen.
         exclude: features not to propose (e.g. ``length`` when replies were cut at the token limit).
+        reply_values: values of :data:`REPLY_FEATURES` (name -> one value per text), when recorded.
 
     Returns:
         One hypothesis per feature that passes (ids left empty).
     """
     out: list[Hypothesis] = []
-    for name, feat in STYLE_FEATURES.items():
-        if name in exclude:
-            continue
-        vals = np.array([feat.fn(t) for t in texts], dtype=np.float64)
+    candidates: list[tuple[str, Any, NDArray[np.float64]]] = [
+        (name, feat, np.array([feat.fn(t) for t in texts], dtype=np.float64))
+        for name, feat in STYLE_FEATURES.items()
+        if name not in exclude
+    ]
+    candidates += [
+        (name, REPLY_FEATURES[name], np.asarray(vals, dtype=np.float64))
+        for name, vals in (reply_values or {}).items()
+        if name not in exclude
+    ]
+    for name, feat, vals in candidates:
         if np.allclose(vals, vals[0]):
             continue
         try:
@@ -265,7 +274,12 @@ def _has_phrase(tokens: list[str], phrase: list[str]) -> bool:
     return any(tokens[i : i + n] == phrase for i in range(len(tokens) - n + 1))
 
 
-def offline_score(hyp: Hypothesis, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None) -> NDArray:
+def offline_score(
+    hyp: Hypothesis,
+    texts: Sequence[str],
+    embeddings: NDArray[np.float32] | None = None,
+    reply_values: Mapping[str, NDArray[np.float64]] | None = None,
+) -> NDArray:
     """The offline annotator: how strongly each text shows the property the hypothesis names.
 
     Higher means "more like what the hypothesis says the finetuned model does" (the sign of
@@ -276,11 +290,16 @@ def offline_score(hyp: Hypothesis, texts: Sequence[str], embeddings: NDArray[np.
         hyp: the hypothesis.
         texts: the texts to score.
         embeddings: unit-norm embeddings of ``texts`` (needed by cluster hypotheses).
+        reply_values: recorded reply features (name -> one value per text), for hypotheses on them.
 
     Returns:
         One float per text (NaN where a score cannot be computed).
     """
     sign = -1.0 if hyp.direction < 0 else 1.0
+    if hyp.kind == "style" and hyp.feature in REPLY_FEATURES:
+        if reply_values is None or hyp.feature not in reply_values:
+            return np.full(len(texts), np.nan)
+        return sign * np.asarray(reply_values[hyp.feature], dtype=np.float64)
     if hyp.kind == "style" and hyp.feature:
         fn = STYLE_FEATURES[hyp.feature].fn
         return sign * np.array([fn(t) for t in texts], dtype=np.float64)

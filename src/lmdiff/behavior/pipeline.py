@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from lmdiff.behavior.clusters import cluster_embeddings, cluster_shifts, match_clusters
 from lmdiff.behavior.config import BehaviorConfig
+from lmdiff.behavior.features import REPLY_FEATURES
 from lmdiff.behavior.hypotheses import (
     Hypothesis,
     cluster_hypotheses,
@@ -185,7 +186,9 @@ def analyze(
     hyps: list[Hypothesis] = []
     hyps += ngram_hypotheses(dbase, dftt, z_min=cfg.ngram_z_min, wordings=cfg.wordings)
     excluded = _censored_features(df[disc], cfg.length_max_truncated)
-    hyps += style_hypotheses(dtexts, dft, dgroups, screen_p=cfg.screen_p, seed=seed, exclude=excluded)
+    hyps += style_hypotheses(
+        dtexts, dft, dgroups, screen_p=cfg.screen_p, seed=seed, exclude=excluded, reply_values=_reply_values(df[disc])
+    )
     hyps += cluster_hypotheses(shifts, cl.centroids, terms, screen_p=cfg.screen_p) if not shifts.empty else []
     records: dict[str, Any] = {"llm_writer": [], "excluded_features": excluded}
     differing = (
@@ -218,6 +221,7 @@ def analyze(
     vx = x[val]
     vft = is_ft[val]
     vgroups = vdf["prompt_id"].astype(str).tolist()
+    vvalues = _reply_values(vdf)
     rows: list[dict[str, Any]] = []
     ann: list[pd.DataFrame] = []
     annot = roles.get("annotator")
@@ -230,7 +234,7 @@ def analyze(
         elif h.kind == "llm":
             continue  # an LLM hypothesis without an LLM annotator cannot be tested
         else:
-            scores = offline_score(h, vdf["text"].tolist(), vx)
+            scores = offline_score(h, vdf["text"].tolist(), vx, vvalues)
             annotator = f"offline:{h.kind}_rule"
         row = test_hypothesis(h, scores, vft, vgroups, n_perm=cfg.n_perm, seed=seed + 1 + j)
         row.update(
@@ -321,13 +325,23 @@ def analyze(
     )
 
 
+def _reply_values(part: pd.DataFrame) -> dict[str, NDArray[np.float64]]:
+    """Values of the recorded reply features present in a replies table (e.g. ``finished``)."""
+    return {
+        name: part[f.column].astype(float).to_numpy()
+        for name, f in REPLY_FEATURES.items()
+        if f.column in part.columns
+    }
+
+
 def _censored_features(disc: pd.DataFrame, max_truncated: float) -> dict[str, str]:
     """Style features that the replies cannot test, with the reason.
 
     A reply cut at ``max_new_tokens`` has a length set by the token budget: comparing word counts of
     cut replies compares how many tokens each model spends per word (an upper-case reply needs about
     twice as many), not how long the models would have answered. So the ``length`` feature is left
-    out when more than ``max_truncated`` of either model's discovery replies were cut.
+    out when more than ``max_truncated`` of either model's discovery replies were cut; the
+    ``ends_early`` reply feature (who stops on its own before the limit) tests length instead.
     """
     if "finished" not in disc.columns or disc.empty:
         return {}
@@ -338,7 +352,7 @@ def _censored_features(disc: pd.DataFrame, max_truncated: float) -> dict[str, st
     shares = ", ".join(f"{side} {share:.0%}" for side, share in cut.items())
     return {
         "length": f"replies cut at max_new_tokens ({shares}, above {max_truncated:.0%}): their word counts measure "
-        "tokens per word, not reply length; raise max_new_tokens to test length"
+        "tokens per word, not reply length; the ends_early feature tests length instead"
     }
 
 

@@ -125,7 +125,8 @@ class DiffMiningMethod(DiffMethod):
         h = result.headline
         section.text(result.summary)
         section.figures({"texts": h["n_texts"], "positions": h["n_positions"], "top share": h["top_share"],
-                         "keyword relevance": h["relevance"] if h["relevance"] is not None else "n/a"})
+                         f"token relevance ({h.get('relevance_producer') or 'no ground truth'})":
+                             h["relevance"] if h["relevance"] is not None else "n/a"})
         df = pd.read_parquet(run.path / result.artifacts[0])
         if not h["identical_distributions"] and len(df):
             section.table(df[["token", "count", "share", "examples"]], caption="Most frequent top tokens",
