@@ -13,28 +13,33 @@ def tiny_dir(tiny_model_dir):
     return tiny_model_dir
 
 
-def test_behavior_method_self_pair(tiny_dir, tmp_path) -> None:
+SETTINGS = {
+    "n_prompts": 8,
+    "n_per_prompt": 2,
+    "max_new_tokens": 8,
+    "embedder": "hashing",
+    "global_n_perm": 9,
+    "n_perm": 99,
+    "use_llm": False,
+}
+
+
+def _config(tiny_dir, **overrides):
     from lmdiff.config import DiffRunConfig
-    from lmdiff.diff import run_diff
     from lmdiff.models.spec import ModelSpec
 
-    cfg = DiffRunConfig(
+    return DiffRunConfig(
         base=ModelSpec(model=str(tiny_dir)),
         finetuned=ModelSpec(model=str(tiny_dir)),
         methods=["behavior"],
-        method={
-            "behavior": {
-                "n_prompts": 8,
-                "n_per_prompt": 2,
-                "max_new_tokens": 8,
-                "embedder": "hashing",
-                "global_n_perm": 9,
-                "n_perm": 99,
-                "use_llm": False,
-            }
-        },
+        method={"behavior": {**SETTINGS, **overrides}},
     )
-    run = run_diff(cfg, tmp_path / "run")
+
+
+def test_behavior_method_self_pair(tiny_dir, tmp_path) -> None:
+    from lmdiff.diff import run_diff
+
+    run = run_diff(_config(tiny_dir), tmp_path / "run")
     res = json.loads((run.path / "results.json").read_text())
     entry = res["methods"]["behavior"] if "methods" in res else res["behavior"]
     assert entry["status"] == "ok", entry
@@ -44,3 +49,18 @@ def test_behavior_method_self_pair(tiny_dir, tmp_path) -> None:
     assert h["n_validated"] == 0
     html = (run.path / "report.html").read_text()
     assert "global tests" in html and "failed validation" in html
+
+
+def test_changing_an_analysis_setting_reuses_the_samples(tiny_dir, tmp_path) -> None:
+    from lmdiff.diff import run_diff
+
+    run = run_diff(_config(tiny_dir), tmp_path / "run")
+    parts = sorted((run.path / "artifacts" / "behavior-generate").rglob("*.parquet"))
+    assert parts
+    before = {p: p.stat().st_mtime_ns for p in parts}
+    run = run_diff(_config(tiny_dir, n_perm=199, ngram_z_min=2.5), tmp_path / "run")
+    res = json.loads((run.path / "results.json").read_text())["methods"]["behavior"]
+    assert res["status"] == "ok"
+    assert {p: p.stat().st_mtime_ns for p in parts} == before  # sampled once, analysed twice
+    run = run_diff(_config(tiny_dir, max_new_tokens=6), tmp_path / "run")
+    assert any(p.stat().st_mtime_ns != before[p] for p in parts if p.exists())  # new samples for a new length

@@ -28,7 +28,12 @@ class BehaviorConfig(MethodConfig):
     clusterer: Literal["kmeans", "hdbscan"] = "kmeans"
     k: int | None = Field(None, ge=2, description="k-means k; None = searched by silhouette")
     screen_p: float = Field(0.1, gt=0, le=1, description="discovery screen for style and cluster hypotheses")
-    ngram_z_min: float = Field(3.0, gt=0, description="|z| an n-gram needs to be named in a hypothesis")
+    ngram_z_min: float = Field(
+        2.0,
+        gt=0,
+        description="|z| an n-gram needs to be named in a hypothesis (a discovery screen: the pooled-count prior "
+        "shrinks z, and every named n-gram is tested on held-out prompts under the FDR anyway)",
+    )
     wordings: list[int] = Field(default_factory=lambda: [3, 8], description="candidate wordings: top-k terms")
     length_max_truncated: float = Field(
         0.2,

@@ -40,12 +40,16 @@ class MethodContext:
     prompts: PromptSet
     method_name: str
 
-    def step(self, name: str, key: Any) -> Step:
-        """A resumable step namespaced by the method (``artifacts/<method>-<name>/``)."""
-        return self.run.step(
-            f"{self.method_name}-{name}",
-            {"method_config": self.config.model_dump(mode="json"), "pair": self.pair.describe(), "key": key},
-        )
+    def step(self, name: str, key: Any, *, whole_config: bool = True) -> Step:
+        """A resumable step namespaced by the method (``artifacts/<method>-<name>/``).
+
+        Its key holds the pair, ``key`` and, unless ``whole_config`` is False, the method's whole
+        config. A step whose result depends on only a few settings passes those in ``key`` with
+        ``whole_config=False``, so that changing an unrelated setting reuses it.
+        """
+        config = self.config.model_dump(mode="json") if whole_config else None
+        key_all = {"method_config": config, "pair": self.pair.describe(), "key": key}
+        return self.run.step(f"{self.method_name}-{name}", key_all)
 
     @property
     def artifact_dir(self) -> Path:

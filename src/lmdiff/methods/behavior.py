@@ -47,7 +47,11 @@ class BehaviorMethod(DiffMethod):
             seed=ctx.run_config.generation.seed,
             batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
         )
-        step = ctx.step("generate", {"prompts": prompts.content_hash, "gen": gen.model_dump()})
+        step = ctx.step(
+            "generate",
+            {"prompts": prompts.content_hash, "gen": gen.model_dump(), "ft_seed_offset": cfg.finetuned_seed_offset},
+            whole_config=False,  # the samples depend on these alone: changing an analysis setting reuses them
+        )
         if step.done:
             replies = pd.read_parquet(step.dir / "replies.parquet")
         else:
