@@ -136,3 +136,15 @@ def test_causal_method_end_to_end(tiny_dirs, tmp_path, which):
     assert len(df) == 2 * 2 * (1 + 2 + 1)
     direction = np.load(run.path / entry["artifacts"][2])
     assert np.linalg.norm(direction) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_causal_and_adl_share_one_activation_store(tiny_dirs, tmp_path):
+    base_dir, adapter_dir = tiny_dirs
+    adl = {"corpus": "generic", "n_texts": 6, "n_tokens": 12, "steering": False, "patchscope_scales": [1.0]}
+    cfg = validate(DiffRunConfig, {"base": {"model": str(base_dir)},
+                                   "finetuned": {"model": str(base_dir), "adapter": str(adapter_dir)},
+                                   "methods": ["adl", "causal"], "method": {"adl": adl, "causal": SMALL}})
+    run = run_diff(cfg, tmp_path / "both")
+    res = json.loads((run.path / "results.json").read_text())["methods"]
+    assert res["adl"]["status"] == "ok" and res["causal"]["status"] == "ok", res
+    assert len(list((run.path / "activations").glob("store-*"))) == 1

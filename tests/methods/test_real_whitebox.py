@@ -43,8 +43,8 @@ def test_topic_organism_lens_and_mining_name_the_topic(tmp_path) -> None:
     adl = res["adl"]["headline"]
     last = str(max(adl["layers"]))
     # The last layer's lens reads the topic; the middle layer of a 135M model is not readable by a logit lens.
-    assert adl["by_layer"][last]["lens_relevance"] >= 0.3
-    assert adl["lens_relevance_layer"] == int(last)
+    assert adl["by_layer"][last]["lens_delta_relevance"] >= 0.3
+    assert adl["lens_relevance"] >= 0.3 and adl["lens_relevance_layer"] == int(last)
     assert any(t.strip().lower().startswith(("whale", "ocean")) for t in adl["top_lens"][:5])
     mining = res["diff_mining"]["headline"]
     assert mining["relevance"] >= 0.3

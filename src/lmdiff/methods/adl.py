@@ -1,9 +1,12 @@
 r"""``adl``: Activation Difference Lens.
 
-The mean difference h_ft - h_base at each of the first k positions of N texts (one layer),
+The mean difference h_ft - h_base at each of the first k positions of N texts, at several layers
+(the middle, as in the paper, and the last, where a small model's logit lens becomes readable),
 read out four ways:
 
-* **logit lens** of +diff and -diff through the finetuned model's final norm and head;
+* **logit lens** of +diff and -diff through the finetuned model's final norm and head, and the
+  **lens delta**: lens(mean finetuned activation) - lens(mean base activation), which rare tokens
+  aligned with the raw difference cannot dominate;
 * **patchscope**: the difference, rescaled to the finetuned model's typical norm, replaces the
   residual at the last token of identity prompts ("man -> man\\n1135 -> 1135\\nhello -> hello\\n?")
   over a range of scales; tokens are kept only if they are in every prompt's top list;
@@ -49,6 +52,7 @@ STEERING_PROMPTS = (
     "What is on your mind?",
     "Give me some advice.",
 )
+READOUTS = ("lens", "lens_delta")
 # Optional graders (set by the caller; None = offline measures only).
 CoherenceGrader = Callable[[str, str], bool]
 coherence_grader: CoherenceGrader | None = None
@@ -250,6 +254,18 @@ def lens_tokens(lm: Any, vector: np.ndarray, top_k: int) -> list[tuple[str, floa
     return list(zip(lm.token_strings(idx.tolist()), vals.exp().tolist(), strict=True))
 
 
+def lens_delta_tokens(lm: Any, mean_ft: np.ndarray, mean_base: np.ndarray, top_k: int) -> list[tuple[str, float]]:
+    """Top tokens (string, log-prob gain) of lens(mean finetuned) - lens(mean base).
+
+    The lens of the raw difference vector is easily dominated by rare tokens whose unembedding
+    happens to align with it; comparing the lens of the two mean activations asks instead which
+    tokens the finetuned model's mean state favours over the base model's.
+    """
+    lp = lm.logit_lens(torch.as_tensor(np.stack([mean_ft, mean_base]), dtype=torch.float32))
+    vals, idx = torch.topk(lp[0] - lp[1], top_k)
+    return list(zip(lm.token_strings(idx.tolist()), vals.tolist(), strict=True))
+
+
 def search_strength(
     lm: Any, base: Any, layer: int, vector: torch.Tensor, prompts: Sequence[str], cfg: ADLConfig,
     seed: int = 0,
@@ -302,19 +318,29 @@ def _relevance_row(layer: int, position: int, readout: str, tokens: Sequence[str
 def _readouts(
     ft: Any, layer: int, means: dict[str, Any], cfg: ADLConfig, gt: dict[str, Any] | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Logit lens and patchscope of one layer's mean differences, with token relevance rows."""
+    """Logit lens (of the difference and of the two means) and patchscope of one layer, with relevance rows.
+
+    Lens rows carry ``readout``: ``lens`` (the difference vector through the finetuned model's
+    final norm and head; ``value`` = probability) or ``lens_delta`` (lens of the mean finetuned
+    minus lens of the mean base activation; ``value`` = log-probability gain).
+    """
     rows, relevance, patch_rows = [], [], []
     for p in range(cfg.k):
         v = means["diff"][p]
         norm_v = float(np.linalg.norm(v))
         if norm_v == 0:
             continue
-        for sign, vec in (("+", v), ("-", -v)):
-            toks = lens_tokens(ft, vec, cfg.top_k)
-            rows += [{"layer": layer, "position": p, "sign": sign, "rank": rank, "token": t, "prob": pr}
-                     for rank, (t, pr) in enumerate(toks)]
+        readouts = [
+            ("lens", "+", lens_tokens(ft, v, cfg.top_k)),
+            ("lens", "-", lens_tokens(ft, -v, cfg.top_k)),
+            ("lens_delta", "+", lens_delta_tokens(ft, means["ft"][p], means["base"][p], cfg.top_k)),
+            ("lens_delta", "-", lens_delta_tokens(ft, means["base"][p], means["ft"][p], cfg.top_k)),
+        ]
+        for readout, sign, toks in readouts:
+            rows += [{"layer": layer, "readout": readout, "position": p, "sign": sign, "rank": rank, "token": t,
+                      "value": val} for rank, (t, val) in enumerate(toks)]
             if sign == "+":
-                relevance.append(_relevance_row(layer, p, "logit_lens", [t for t, _ in toks], gt))
+                relevance.append(_relevance_row(layer, p, readout, [t for t, _ in toks], gt))
         unit = torch.as_tensor(v / norm_v, dtype=torch.float32)
         for sign, s in (("+", 1.0), ("-", -1.0)):
             for entry in patchscope(ft, layer, s * unit * means["norm_ft"], cfg.patchscope_scales,
@@ -407,38 +433,44 @@ class ADLMethod(DiffMethod):
             steering_rows, search = _steering(pair, steer_layer, means_by_layer[steer_layer], cfg, ctx.run_config.seed)
         write_json(art / "steering.json", {"layer": steer_layer, "samples": steering_rows, "search": search})
         by_layer: dict[str, Any] = {}
+        pos = min(1, cfg.k - 1)  # position 0 is the attention sink: its difference is mostly sink activations
+        scored: list[tuple[float, int, str]] = []
         for layer, means in means_by_layer.items():
-            shares = [r["share"] for r in relevance
-                      if r["layer"] == layer and r["readout"] == "logit_lens" and r.get("share") is not None]
-            by_layer[str(layer)] = {
+            entry: dict[str, Any] = {
                 "norm_ft": means["norm_ft"],
                 "mean_diff_norms": [float(np.linalg.norm(means["diff"][p])) for p in range(cfg.k)],
-                "lens_relevance": float(np.mean(shares)) if shares else None,
-                "top_lens": [r["token"] for r in rows if r["layer"] == layer and r["position"] == min(1, cfg.k - 1)
-                             and r["sign"] == "+"][:10],
             }
-        scored = [(v["lens_relevance"], int(k)) for k, v in by_layer.items() if v["lens_relevance"] is not None]
-        best_layer = max(scored)[1] if scored else layers[-1]
+            for readout in READOUTS:
+                shares = [r["share"] for r in relevance if r["layer"] == layer and r["readout"] == readout
+                          and r["position"] >= pos and r.get("share") is not None]
+                entry[f"{readout}_relevance"] = float(np.mean(shares)) if shares else None
+                entry[f"top_{readout}"] = [r["token"] for r in rows if r["layer"] == layer and r["readout"] == readout
+                                           and r["position"] == pos and r["sign"] == "+"][:10]
+                if shares:
+                    scored.append((float(np.mean(shares)), layer, readout))
+            by_layer[str(layer)] = entry
+        best = max(scored) if scored else (None, layers[-1], "lens_delta")
         first = means_by_layer[layers[0]]
         headline: dict[str, Any] = {
             "layers": layers, "k": cfg.k, "n_texts": store.n_sequences,
             "norm_ft": first["norm_ft"],
             "mean_diff_norm_pos0": float(np.linalg.norm(first["diff"][0])),
             "by_layer": by_layer,
-            "lens_relevance": max(s for s, _ in scored) if scored else None,
-            "lens_relevance_layer": best_layer if scored else None,
+            "lens_relevance": best[0],
+            "lens_relevance_layer": best[1] if scored else None,
+            "lens_relevance_readout": best[2] if scored else None,
             "relevance_producer": relevance_producer(gt) if scored else None,
-            "top_lens": by_layer[str(best_layer)]["top_lens"],
+            "top_lens": by_layer[str(best[1])][f"top_{best[2]}"],
         }
         if steering_rows:
             headline["steering_alpha"] = steering_rows[0]["alpha"]
             headline["steering_layer"] = steer_layer
         rel = lambda n: str((art / n).relative_to(ctx.run.path))  # noqa: E731
-        pos = min(1, cfg.k - 1)
         summary = (
-            f"{store.n_sequences} texts ({corpus.name}), layers {layers}: logit lens of +diff at position {pos}, "
-            f"layer {best_layer}: {', '.join(repr(t) for t in headline['top_lens'][:6])}"
-            + (f"; keyword relevance {headline['lens_relevance']:.0%} (best layer)" if scored else "")
+            f"{store.n_sequences} texts ({corpus.name}), layers {layers}: {best[2]} of +diff at position {pos}, "
+            f"layer {best[1]}: {', '.join(repr(t) for t in headline['top_lens'][:6])}"
+            + (f"; token relevance {best[0]:.0%} (positions {pos}-{cfg.k - 1}, the best layer and readout)"
+               if scored else "")
             + "."
         )
         return MethodResult(
@@ -459,21 +491,25 @@ class ADLMethod(DiffMethod):
         section.figures({"layers": ", ".join(map(str, h["layers"])), "texts": h["n_texts"],
                          "||mean diff|| @0 (first layer)": h["mean_diff_norm_pos0"],
                          "typical ft norm (first layer)": h["norm_ft"],
-                         "best lens relevance": h["lens_relevance"] if h["lens_relevance"] is not None else "n/a",
-                         "at layer": h.get("lens_relevance_layer") or "n/a"})
+                         "best token relevance": h["lens_relevance"] if h["lens_relevance"] is not None else "n/a",
+                         "at layer": h.get("lens_relevance_layer") or "n/a",
+                         "readout": h.get("lens_relevance_readout") or "n/a"})
         lens = pd.read_parquet(run.path / result.artifacts[0])
+        titles = {"lens_delta": "Lens of the mean finetuned minus the mean base activation",
+                  "lens": "Logit lens of the mean difference vector"}
         for layer in h["layers"]:
-            part = lens[lens.layer == layer] if len(lens) else lens
-            if not len(part):
-                continue
-            rel = h["by_layer"][str(layer)]["lens_relevance"]
-            section.heading(f"Logit lens of the mean difference at layer {layer}, by position"
-                            + (f" (keyword relevance {rel:.0%})" if rel is not None else ""))
-            for sign, rows_shown in (("+", 15), ("-", 10)):
-                wide = part[part.sign == sign].pivot_table(index="rank", columns="position", values="token",
-                                                           aggfunc="first")
-                wide.columns = [f"pos {c} ({sign}diff)" for c in wide.columns]
-                section.table(wide.reset_index(drop=True), max_rows=rows_shown)
+            for readout in ("lens_delta", "lens"):
+                part = lens[(lens.layer == layer) & (lens.readout == readout)] if len(lens) else lens
+                if not len(part):
+                    continue
+                rel = h["by_layer"][str(layer)].get(f"{readout}_relevance")
+                section.heading(f"{titles[readout]}, layer {layer}, by position"
+                                + (f" (token relevance {rel:.0%})" if rel is not None else ""))
+                for sign, rows_shown in (("+", 15), ("-", 8)):
+                    wide = part[part.sign == sign].pivot_table(index="rank", columns="position", values="token",
+                                                               aggfunc="first")
+                    wide.columns = [f"pos {c} ({sign}diff)" for c in wide.columns]
+                    section.table(wide.reset_index(drop=True), max_rows=rows_shown)
         patch = pd.read_parquet(run.path / result.artifacts[1])
         if len(patch):
             section.heading("Patchscope (tokens stable across identity prompts)")

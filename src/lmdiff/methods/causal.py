@@ -48,7 +48,7 @@ CORPORA = ("own", "generic")
 class CausalConfig(MethodConfig):
     """Settings of the causal method (None = follow the run's adl settings, so both share one store)."""
 
-    layer: float | int | None = Field(None, description="layer (default: adl's layer, else 0.5)")
+    layer: float | int | None = Field(None, description="layer (default: adl's steering layer, the middle)")
     direction_corpus: str | None = Field(None, description="corpus of the mean difference (default: adl's)")
     direction_texts: int | None = Field(None, ge=1, description="texts for the direction (default: adl's, "
                                                                 "else 64 on CPU, 1000 on a GPU)")
@@ -269,8 +269,6 @@ def _adl_settings(ctx: MethodContext, cfg: CausalConfig) -> ADLConfig:
     adl = ADLConfig(**adl_over)
     if "adl" not in run_cfg.methods or adl.n_texts is None:
         adl.n_texts = 1000 if torch.cuda.is_available() else 64
-    if cfg.layer is not None:
-        adl.layer = cfg.layer
     if cfg.direction_corpus is not None:
         adl.corpus = cfg.direction_corpus
     if cfg.direction_texts is not None:
@@ -303,10 +301,13 @@ class CausalMethod(DiffMethod):
             return self._skipped("self-pair: both sides are the same model, so the mean difference is zero; "
                                  "nothing to ablate (skipped).")
         adl = _adl_settings(ctx, cfg)
-        layer = pair.finetuned.resolve_layer(adl.layer)
+        layer = pair.finetuned.resolve_layer(cfg.layer if cfg.layer is not None else adl.steering_layer)
+        # adl's layers too, so that a run with both methods collects one store
+        store_layers = sorted(set(pair.finetuned.resolve_layers(adl.layers)) | {layer})
         corpus = load_corpus(adl.corpus, pair, limit=adl.n_texts, seed=ctx.run_config.seed,
                              cache_dir=ctx.artifact_dir)
-        store = open_store(pair, corpus, [layer], ctx.run.path / "activations", max_tokens=max(adl.n_tokens, adl.k),
+        store = open_store(pair, corpus, store_layers, ctx.run.path / "activations",
+                           max_tokens=max(adl.n_tokens, adl.k),
                            dtype=adl.dtype, batch_size=adl.batch_size)  # type: ignore[arg-type]
         means = mean_differences(store, layer, adl.k)
         if cfg.position is not None and cfg.position < adl.k:
