@@ -49,6 +49,7 @@ def test_behavior_method_self_pair(tiny_dir, tmp_path) -> None:
     assert h["n_validated"] == 0
     html = (run.path / "report.html").read_text()
     assert "global tests" in html and "failed validation" in html
+    assert "artifacts/behavior/annotations.parquet" in html  # where each p-value's held-out scores are
 
 
 def test_changing_an_analysis_setting_reuses_the_samples(tiny_dir, tmp_path) -> None:

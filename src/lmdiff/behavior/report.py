@@ -93,6 +93,11 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
     if "names_known" in tests:
         tests["names_known"] = [", ".join(v) for v in tests.names_known]
     section.heading("Validated hypotheses (held-out prompts, survive FDR)")
+    section.text(
+        f"Every p-value below comes from the scores of held-out replies only: {data.get('annotations')} holds one "
+        f"row per (hypothesis_id, text_id) with the prompt, the side and the score; the texts are in "
+        f"{data.get('replies')} and the prompt split in {data.get('split')}."
+    )
     if tests.empty or not tests.survives.any():
         section.note("No hypothesis survived FDR on the held-out prompts.", kind="info")
     else:
