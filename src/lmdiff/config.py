@@ -48,6 +48,12 @@ class ComputeConfig(StrictModel):
     load: Literal["auto", "together", "one_at_a_time"] = Field(
         "auto", description="keep both full models in memory, or load them in turn"
     )
+    activation_shard_tokens: int = Field(
+        16384,
+        ge=256,
+        description="tokens per activation-store shard: bounds memory during collection and the work a kill "
+        "loses (a killed collection resumes at the first unfinished shard)",
+    )
 
 
 class PromptsConfig(StrictModel):

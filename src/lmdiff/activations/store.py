@@ -274,6 +274,9 @@ def collect_activations(
         todo = [i for i in range(n_shards) if not (root / f"shard_{i:05d}" / f"{side}.done").exists()]
         if not todo:
             continue
+        if len(todo) < n_shards:
+            log.info("activations (%s): resuming, %d of %d shards already collected", side, n_shards - len(todo),
+                     n_shards)
         if meta.get("d_model") is None:
             meta["d_model"] = int(lm.d_model)
             write_json(meta_path, meta)

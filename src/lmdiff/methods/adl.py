@@ -409,7 +409,7 @@ class ADLMethod(DiffMethod):
                               f"read out ({layers}).", hint="add it to method.adl.layers")
         store = open_store(pair, corpus, layers, ctx.run.path / "activations",
                            max_tokens=max(cfg.n_tokens, cfg.k), dtype=cfg.dtype,  # type: ignore[arg-type]
-                           batch_size=cfg.batch_size)
+                           batch_size=cfg.batch_size, shard_tokens=ctx.run_config.compute.activation_shard_tokens)
         art = ctx.artifact_dir
         gt = pair.ground_truth
         means_by_layer = {layer: mean_differences(store, layer, cfg.k) for layer in layers}

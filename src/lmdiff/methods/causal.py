@@ -308,7 +308,8 @@ class CausalMethod(DiffMethod):
                              cache_dir=ctx.artifact_dir)
         store = open_store(pair, corpus, store_layers, ctx.run.path / "activations",
                            max_tokens=max(adl.n_tokens, adl.k),
-                           dtype=adl.dtype, batch_size=adl.batch_size)  # type: ignore[arg-type]
+                           dtype=adl.dtype, batch_size=adl.batch_size,  # type: ignore[arg-type]
+                           shard_tokens=ctx.run_config.compute.activation_shard_tokens)
         means = mean_differences(store, layer, adl.k)
         if cfg.position is not None and cfg.position < adl.k:
             vec = np.asarray(means["diff"][cfg.position], dtype=np.float64)
