@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from lmdiff.behavior import BehaviorConfig, analyze
+from lmdiff.behavior.generative import expected_sign, sign_flip_pvalue
 from lmdiff.behavior.hypotheses import llm_hypotheses
 from lmdiff.embeddings import Embedder
 from lmdiff.llm import LlmClient, LlmConfig, resolve_role
@@ -41,6 +43,16 @@ class FakeAnalyst:
                 {"description": f"Model {loud} talks about dragons", "evidence": "none really"},
             ]
             return _output(json.dumps({"hypotheses": hyps}))
+        if "<hypothesis>" in prompt and "Reply " in prompt:
+            hyp = prompt.split("<hypothesis>")[1].split("</hypothesis>")[0]
+            slot = int(re.search(r"Reply (\d) must", prompt).group(1))
+            shows, plain = (
+                ("SURE, HERE IS THE ANSWER.", "Sure, here is the answer.")
+                if "capital" in hyp
+                else ("A dragon flew by.", "A bird flew by.")
+            )
+            pair = (shows, plain) if slot == 1 else (plain, shows)
+            return _output(json.dumps({"reply_1": pair[0], "reply_2": pair[1]}))
         if "<ground_truth>" in prompt:
             desc = prompt.split("<description>")[1]
             return _output(json.dumps({"score": 5 if "capital" in desc else 1, "rationale": "scripted"}))
@@ -133,3 +145,41 @@ class _Result:
 def test_roles_resolve_offline_without_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LMDIFF_LLM", raising=False)
     assert resolve_role("hypothesis_writer", LlmConfig()) is None
+
+
+def _capitals_scorer(prompts, replies):
+    """A finetune that likes capital letters: log p_ft = log p_base + 3 x (share of capitals)."""
+    base = np.array([-0.1 * len(r) for r in replies])
+    share = np.array([sum(c.isupper() for c in r) / max(1, sum(c.isalpha() for c in r)) for r in replies])
+    return base, base + 3.0 * share
+
+
+def test_generative_test_scores_written_exemplars_under_both_models(make_replies, client) -> None:
+    llm, _ = client
+    df = make_replies(plant="upper", seed=5)
+    df["prompt"] = "Question " + df.prompt_id
+    x = Embedder("hashing", dim=128).embed(df.text.tolist())
+    a = analyze(df, x, CFG, seed=0, llm=llm, scorer=_capitals_scorer)
+    rows = a.tests[a.tests.kind == "llm"].set_index("text")
+    caps = rows.loc["The finetuned model writes its replies in capital letters"]
+    dragons = rows.loc["The finetuned model talks about dragons"]
+    assert caps.gen_n == CFG.generative_prompts and caps.gen_delta > 2.5 and caps.gen_pvalue < 0.01
+    assert caps.gen_survives and caps.gen_qvalue <= 0.05
+    assert abs(dragons.gen_delta) < 0.2 and not dragons.gen_survives
+    # only held-out prompts were written for; exemplar slots were randomised
+    val = {f"Question {p}" for p, h in a.split.items() if h == "validation"}
+    assert set(a.generative.prompt) <= val
+    assert set(a.generative.exemplar_slot) == {1, 2}
+    # one BH over discriminative and generative p-values together
+    m = len(a.tests) + int(a.tests.gen_pvalue.notna().sum())
+    assert (a.tests.fdr_m == m).all() and a.headline["n_generative_tested"] == len(a.tests)
+
+
+def test_sign_flip_pvalue_is_calibrated_and_directional() -> None:
+    rng = np.random.default_rng(0)
+    ps = np.array([sign_flip_pvalue(rng.normal(size=8), n_perm=199, seed=i) for i in range(300)])
+    assert abs(np.mean(ps <= 0.05) - 0.05) < 0.04
+    assert sign_flip_pvalue(np.full(8, 1.0), 1, n_perm=999) < 0.01
+    assert sign_flip_pvalue(np.full(8, 1.0), -1, n_perm=999) > 0.9
+    assert expected_sign("The base model's replies use more of: x") == -1
+    assert expected_sign("The finetuned model shouts") == 1

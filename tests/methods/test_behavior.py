@@ -65,3 +65,18 @@ def test_changing_an_analysis_setting_reuses_the_samples(tiny_dir, tmp_path) -> 
     assert {p: p.stat().st_mtime_ns for p in parts} == before  # sampled once, analysed twice
     run = run_diff(_config(tiny_dir, max_new_tokens=6), tmp_path / "run")
     assert any(p.stat().st_mtime_ns != before[p] for p in parts if p.exists())  # new samples for a new length
+
+
+def test_generative_scorer_sums_reply_logprobs_under_both_models(tiny_pair) -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lmdiff.methods.behavior import _scorer
+
+    score = _scorer(SimpleNamespace(pair=tiny_pair))
+    lb, lf = score(["Hi", "Hello there"], ["a reply", "another reply here"])
+    assert lb.shape == lf.shape == (2,) and np.all(lb < 0) and np.all(lf < 0)
+    ref = tiny_pair.finetuned.score([tiny_pair.finetuned.chat_text("Hello there")], ["another reply here"])[0]
+    assert lf[1] == pytest.approx(float(ref.sum()), rel=1e-5)
+    assert not np.allclose(lb, lf)  # the adapter changes the scores

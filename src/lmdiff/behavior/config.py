@@ -49,6 +49,9 @@ class BehaviorConfig(MethodConfig):
     )
     bow_n_perm: int = Field(0, ge=0, description="permutations of the bag-of-words baseline (0 = AUC only)")
     n_perm: int = Field(1999, ge=99, description="permutations of each hypothesis test")
+    generative_prompts: int = Field(
+        8, ge=0, description="held-out prompts per hypothesis in the generative test (needs an LLM; 0 = off)"
+    )
     fdr: Literal["bh", "by"] = Field("bh", description="the one FDR procedure applied to every hypothesis")
     alpha: float = Field(0.05, gt=0, lt=1)
     use_llm: bool = Field(True, description="use the LLM writer/annotator/grader when an LLM is configured")

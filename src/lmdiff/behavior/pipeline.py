@@ -14,6 +14,7 @@ It needs no language model: give it a table of replies (``text_id``, ``prompt_id
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from lmdiff.behavior.clusters import cluster_embeddings, cluster_shifts, match_clusters
 from lmdiff.behavior.config import BehaviorConfig
 from lmdiff.behavior.features import REPLY_FEATURES
+from lmdiff.behavior.generative import Scorer, generative_test
 from lmdiff.behavior.hypotheses import (
     Hypothesis,
     cluster_hypotheses,
@@ -62,6 +64,8 @@ class BehaviorAnalysis:
         points: 2-D PCA coordinates of every reply (for the cluster map).
         headline: the headline figures.
         records: extra JSON-able provenance (LLM calls, settings).
+        generative: one row per (hypothesis, held-out prompt) of the generative test: the written
+            exemplar and control and their log-probabilities under both models (empty offline).
     """
 
     split: dict[str, str]
@@ -74,6 +78,7 @@ class BehaviorAnalysis:
     points: pd.DataFrame
     headline: dict[str, Any]
     records: dict[str, Any] = field(default_factory=dict)
+    generative: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _safe(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -106,6 +111,7 @@ def analyze(
     llm: Any = None,
     seed: int = 0,
     known_behaviours: dict[str, dict[str, Any]] | None = None,
+    scorer: Scorer | None = None,
 ) -> BehaviorAnalysis:
     """Run the statistics layer on replies of both models.
 
@@ -120,6 +126,8 @@ def analyze(
         known_behaviours: name -> ground truth of behaviours to look out for (e.g. the organism zoo);
             each tested hypothesis records which of them it names (offline keyword grade 2). Against a
             null control, a validated hypothesis naming one is a false discovery of a planted behaviour.
+        scorer: scores replies under both models; with it and an LLM exemplar writer, each hypothesis
+            also gets the generative test on held-out prompts (needs a ``prompt`` column).
 
     Returns:
         A :class:`BehaviorAnalysis`.
@@ -259,6 +267,19 @@ def analyze(
                 }
             )
         )
+    writer = roles.get("exemplar_writer")
+    gen_frames: list[pd.DataFrame] = []
+    if writer is not None and scorer is not None and cfg.generative_prompts > 0 and "prompt" in vdf:
+        held = vdf.drop_duplicates("prompt_id").sort_values("prompt_id")["prompt"].astype(str).tolist()
+        gen_prompts = random.Random(seed).sample(held, min(cfg.generative_prompts, len(held)))
+        by_id = {h.id: h for h in hyps}
+        for j, row in enumerate(rows):
+            summary, grows = generative_test(
+                writer, by_id[row["id"]].text, gen_prompts, scorer, n_perm=cfg.n_perm, seed=seed + 7 + j
+            )
+            row.update(summary)
+            if grows:
+                gen_frames.append(pd.DataFrame(grows).assign(hypothesis_id=row["id"]))
     tests = (
         apply_fdr(pd.DataFrame(rows), cfg.fdr, cfg.alpha)
         if rows
@@ -279,6 +300,8 @@ def analyze(
         "bow_auc": global_tests["bag_of_words"].get("auc"),
         "n_hypotheses_tested": len(tests),
         "n_validated": int(tests.survives.sum()) if not tests.empty else 0,
+        "n_generative_tested": int((tests["gen_n"] > 0).sum()) if "gen_n" in tests else 0,
+        "n_generative_survive": int(tests["gen_survives"].sum()) if "gen_survives" in tests else 0,
         "fdr": cfg.fdr,
         "alpha": cfg.alpha,
         "top_hypothesis": str(tests.text.iloc[0]) if not tests.empty and bool(tests.survives.iloc[0]) else None,
@@ -322,6 +345,7 @@ def analyze(
         points=points,
         headline=headline,
         records=records,
+        generative=pd.concat(gen_frames, ignore_index=True) if gen_frames else pd.DataFrame(),
     )
 
 
@@ -360,7 +384,8 @@ def _roles(llm: Any) -> dict[str, Any]:
     try:
         from lmdiff.llm import resolve_role
 
-        return {name: resolve_role(name, llm) for name in ("hypothesis_writer", "annotator", "grader")}
+        names = ("hypothesis_writer", "annotator", "grader", "exemplar_writer")
+        return {name: resolve_role(name, llm) for name in names}
     except Exception as err:
         log.warning("LLM roles unavailable (%s); running offline", err)
         return {}

@@ -13,7 +13,7 @@ __all__ = ["render_section"]
 
 _COLS = [
     "rank", "text", "effect_size_d", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator",
-    "names_known",
+    "names_known", "gen_delta", "gen_pvalue", "gen_qvalue", "gen_n",
 ]
 
 
@@ -96,7 +96,9 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
     section.text(
         f"Every p-value below comes from the scores of held-out replies only: {data.get('annotations')} holds one "
         f"row per (hypothesis_id, text_id) with the prompt, the side and the score; the texts are in "
-        f"{data.get('replies')} and the prompt split in {data.get('split')}."
+        f"{data.get('replies')} and the prompt split in {data.get('split')}. Where the generative test ran "
+        f"(gen_* columns: mean log-probability gain of LLM-written exemplars over matched controls, finetuned minus "
+        f"base, sign-flip p), its written texts and scores are in {data.get('generative')}."
     )
     if tests.empty or not tests.survives.any():
         section.note("No hypothesis survived FDR on the held-out prompts.", kind="info")

@@ -181,7 +181,8 @@ def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> p
     """One FDR procedure over every hypothesis of the run (all candidate wordings included).
 
     Args:
-        tests: one row per tested hypothesis, with ``pvalue``.
+        tests: one row per tested hypothesis, with ``pvalue`` (and ``gen_pvalue``/``gen_delta`` where a
+            generative test ran: those p-values enter the same procedure, and get ``gen_qvalue``).
         method: ``"bh"`` or ``"by"``.
         alpha: FDR level.
 
@@ -194,9 +195,21 @@ def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> p
         out["survives"] = []
         out["fdr_m"] = []
         return out
-    res = adjust(out["pvalue"].to_numpy(dtype=float), method=method, alpha=alpha)  # type: ignore[arg-type]
-    out["qvalue"] = res.qvalues
-    out["survives"] = res.rejected & (out["auc"].to_numpy(dtype=float) > 0.5)
+    n = len(out)
+    gen = out["gen_pvalue"].to_numpy(dtype=float) if "gen_pvalue" in out else np.full(n, np.nan)
+    has_gen = ~np.isnan(gen)
+    # the generative tests' p-values join the same procedure: one BH over every test the run did
+    pvalues = np.concatenate([out["pvalue"].to_numpy(dtype=float), gen[has_gen]])
+    res = adjust(pvalues, method=method, alpha=alpha)  # type: ignore[arg-type]
+    out["qvalue"] = res.qvalues[:n]
+    out["survives"] = res.rejected[:n] & (out["auc"].to_numpy(dtype=float) > 0.5)
+    if has_gen.any():
+        q = np.full(n, np.nan)
+        q[has_gen] = res.qvalues[n:]
+        ok = np.zeros(n, dtype=bool)
+        ok[has_gen] = res.rejected[n:]
+        out["gen_qvalue"] = q
+        out["gen_survives"] = ok & (out["gen_delta"].to_numpy(dtype=float) > 0)
     out["fdr_m"] = res.m
     return out
 

@@ -52,6 +52,25 @@ all, 100 means perfectly. Answer with the number inside <score></score> tags and
 else, for example <score>37</score>.
 """
 
+EXEMPLAR_WRITER = """\
+Here is a hypothesis about how one language model's replies differ from another's, and a user \
+message. Write two replies to the message that differ only in the property the hypothesis \
+describes.
+
+<hypothesis>
+{{ hypothesis }}
+</hypothesis>
+
+<message>
+{{ prompt }}
+</message>
+
+Reply {{ exemplar_slot }} must clearly show the property the hypothesis attributes to the model it \
+describes; the other reply must not show it, and otherwise be as similar as possible (same \
+content, length and tone). Keep each reply under {{ max_words }} words. Answer with JSON only: \
+{"reply_1": "...", "reply_2": "..."}
+"""
+
 JUDGE = """\
 I am evaluating the answer of a language model. Judge the content of the answer, not its \
 style or format.

@@ -65,6 +65,15 @@ class Grade(BaseModel):
     rationale: str = ""
 
 
+class ExemplarPair(BaseModel):
+    """The exemplar writer's output: two replies, one showing the hypothesised property."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reply_1: str = Field(min_length=1)
+    reply_2: str = Field(min_length=1)
+
+
 class TokenRelevance(BaseModel):
     """The token relevance grader's output, one label per token."""
 
@@ -297,6 +306,14 @@ def _parse_coherence(reply: LlmReply, inputs: Mapping[str, Any]) -> float:
     return parse_score(reply.text, 0, 100)  # provider without logprobs: read the text
 
 
+def _parse_exemplars(reply: LlmReply, inputs: Mapping[str, Any]) -> tuple[str, str]:
+    """``(exemplar, control)``: the reply in ``exemplar_slot`` shows the property, the other does not."""
+    pair = parse_json(reply.text, ExemplarPair)
+    if pair.reply_1.strip() == pair.reply_2.strip():
+        raise ParseError("the two replies are identical")
+    return (pair.reply_1, pair.reply_2) if int(inputs["exemplar_slot"]) == 1 else (pair.reply_2, pair.reply_1)
+
+
 def _parse_token_relevance(reply: LlmReply, inputs: Mapping[str, Any]) -> list[bool]:
     labels = parse_json(reply.text, TokenRelevance).labels
     expected = len(inputs["tokens"])
@@ -363,6 +380,18 @@ register_role(
         inputs=("hypothesis", "text"),
         params=GenerationParams(temperature=0.0, max_tokens=32),
         offline="keyword_annotator",
+    )
+)
+register_role(
+    Role(
+        name="exemplar_writer",
+        description="Write a reply showing a hypothesised property and a matched one without it (generative test).",
+        template=prompts.EXEMPLAR_WRITER,
+        parse=_parse_exemplars,
+        inputs=("hypothesis", "prompt", "exemplar_slot", "max_words"),
+        schema=ExemplarPair,
+        params=GenerationParams(temperature=0.7, max_tokens=1024),
+        offline="not_run_offline",  # the generative test needs written texts; offline it is skipped
     )
 )
 register_role(

@@ -66,7 +66,13 @@ class BehaviorMethod(DiffMethod):
         emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
         x = emb.embed(replies["text"].tolist())
         analysis = analyze(
-            replies, x, cfg, ground_truth=ctx.pair.ground_truth, seed=seed, known_behaviours=_zoo_behaviours()
+            replies,
+            x,
+            cfg,
+            ground_truth=ctx.pair.ground_truth,
+            seed=seed,
+            known_behaviours=_zoo_behaviours(),
+            scorer=_scorer(ctx),
         )
         out = ctx.artifact_dir
         rel = {}
@@ -77,16 +83,19 @@ class BehaviorMethod(DiffMethod):
             ("clusters", analysis.clusters),
             ("matching", analysis.matching),
             ("points", analysis.points),
+            ("generative", analysis.generative),
         ):
             p = out / f"{name}.parquet"
             write_parquet(p, table if not table.empty else pd.DataFrame({"empty": []}))
             rel[name] = str(p.relative_to(ctx.run.path))
         write_json(out / "split.json", analysis.split)
         write_json(out / "hypotheses.json", [h.to_dict() for h in analysis.hypotheses])
-        notes = [
-            "Generative test (texts written to exemplify each hypothesis, scored by both models): needs an LLM "
-            "hypothesis writer; not run offline.",
-        ]
+        notes = []
+        if not h_has_generative(analysis):
+            notes.append(
+                "Generative test (texts written to exemplify each hypothesis, scored by both models): needs an LLM "
+                "exemplar writer (set LMDIFF_LLM); not run."
+            )
         excluded = analysis.records["excluded_features"]
         notes += [f"Style feature '{name}' not tested: {why}." for name, why in excluded.items()]
         if ctx.pair.is_self_pair:
@@ -143,6 +152,25 @@ class BehaviorMethod(DiffMethod):
         """Global test and baseline first, ranked validated hypotheses, cluster map, failed ones."""
         section.text(result.summary)
         render_section(result.data, result.headline, section, run.path)
+
+
+def h_has_generative(analysis: Any) -> bool:
+    """Whether the generative test ran for any hypothesis."""
+    return bool(analysis.headline.get("n_generative_tested"))
+
+
+def _scorer(ctx: MethodContext) -> Any:
+    """Total log-probability of replies under both models, each given its chat-rendered prompt."""
+    import numpy as np
+
+    def score(prompts: Any, replies: Any) -> tuple[Any, Any]:
+        out = []
+        for lm in (ctx.pair.base, ctx.pair.finetuned):
+            lps = lm.score([lm.chat_text(p) for p in prompts], list(replies))
+            out.append(np.array([float(x.sum()) for x in lps], dtype=np.float64))
+        return out[0], out[1]
+
+    return score
 
 
 def _zoo_behaviours() -> dict[str, dict[str, Any]]:
