@@ -24,7 +24,7 @@ DEMO_METHODS: dict[str, dict[str, Any]] = {
     "kl": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
     "activation_stats": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
     "adl": {"n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
-            "steering_search_steps": 3, "max_new_tokens": 32, "patchscope_scales": [1.0, 2.0, 4.0]},
+            "steering_search_steps": 2, "max_new_tokens": 24, "patchscope_scales": [1.0, 4.0]},
     "diff_mining": {"max_texts": 32, "positions": 16},
     "behavior": {},  # filled from lmdiff.behavior.DEMO_SETTINGS below
 }
