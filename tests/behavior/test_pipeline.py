@@ -22,9 +22,11 @@ from lmdiff.embeddings import Embedder
 FAST = BehaviorConfig(global_n_perm=19, n_perm=199, use_llm=False)
 
 
-def _run(df: pd.DataFrame, seed: int = 0, cfg: BehaviorConfig = FAST, gt: dict | None = None):
+def _run(
+    df: pd.DataFrame, seed: int = 0, cfg: BehaviorConfig = FAST, gt: dict | None = None, known: dict | None = None
+):
     x = Embedder("hashing", dim=128).embed(df.text.tolist())
-    return analyze(df, x, cfg, seed=seed, ground_truth=gt)
+    return analyze(df, x, cfg, seed=seed, ground_truth=gt, known_behaviours=known)
 
 
 def test_split_is_disjoint_whole_prompts_and_seeded() -> None:
@@ -184,18 +186,13 @@ def test_validated_hypotheses_record_the_known_behaviours_they_name(make_replies
         "ocean-topic": {"keywords": ["ocean", "whale"], "description": "talks about the ocean"},
         "caps": {"keywords": ["capital letters", "upper case"], "description": "capitals"},
     }
-    ocean = _run_known(make_replies(plant="ocean", seed=5), zoo)
+    ocean = _run(make_replies(plant="ocean", seed=5), known=zoo)
     assert ocean.headline["known_behaviours_named"] == ["ocean-topic"]
     assert ocean.headline["n_validated_naming_known"] >= 1
     top = ocean.tests.iloc[0]
     assert top.survives and list(top.names_known) == ["ocean-topic"]
-    null = _run_known(make_replies(seed=5), zoo)
+    null = _run(make_replies(seed=5), known=zoo)
     assert null.headline["n_validated_naming_known"] == 0 and null.headline["known_behaviours_named"] == []
-
-
-def _run_known(df: pd.DataFrame, zoo: dict):
-    x = Embedder("hashing", dim=128).embed(df.text.tolist())
-    return analyze(df, x, FAST, seed=0, known_behaviours=zoo)
 
 
 def test_ends_early_tests_length_when_replies_were_cut(make_replies) -> None:

@@ -223,6 +223,7 @@ def analyze(
         records["llm_writer"].append(rec)
     for i, h in enumerate(hyps):
         h.id = f"h{i:03d}"
+    by_id = {h.id: h for h in hyps}
 
     # 4. validation on held-out prompts only
     vdf = df[val].reset_index(drop=True)
@@ -272,7 +273,6 @@ def analyze(
     if writer is not None and scorer is not None and cfg.generative_prompts > 0 and "prompt" in vdf:
         held = vdf.drop_duplicates("prompt_id").sort_values("prompt_id")["prompt"].astype(str).tolist()
         gen_prompts = random.Random(seed).sample(held, min(cfg.generative_prompts, len(held)))
-        by_id = {h.id: h for h in hyps}
         for j, row in enumerate(rows):
             summary, grows = generative_test(
                 writer, by_id[row["id"]].text, gen_prompts, scorer, n_perm=cfg.n_perm, seed=seed + 7 + j
@@ -310,7 +310,6 @@ def analyze(
     }
     if ground_truth and not tests.empty:
         grader = roles.get("grader")
-        by_id = {h.id: h for h in hyps}
         grades = []
         for r in tests.itertuples():
             if grader is not None:
@@ -324,7 +323,6 @@ def analyze(
         headline["acc@5"] = acc_at_k(ranked, 5)
         headline["grader"] = "llm" if grader is not None else "offline:keyword_overlap"
     if known_behaviours is not None:
-        by_id = {h.id: h for h in hyps}
         named_lists = [
             [name for name, gt in known_behaviours.items() if grade_offline(by_id[i], gt) == 2] for i in tests.id
         ]

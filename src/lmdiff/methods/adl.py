@@ -254,16 +254,22 @@ def lens_tokens(lm: Any, vector: np.ndarray, top_k: int) -> list[tuple[str, floa
     return list(zip(lm.token_strings(idx.tolist()), vals.exp().tolist(), strict=True))
 
 
-def lens_delta_tokens(lm: Any, mean_ft: np.ndarray, mean_base: np.ndarray, top_k: int) -> list[tuple[str, float]]:
-    """Top tokens (string, log-prob gain) of lens(mean finetuned) - lens(mean base).
+def lens_delta_tokens(
+    lm: Any, mean_ft: np.ndarray, mean_base: np.ndarray, top_k: int
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Top tokens (string, log-prob gain) of lens(mean finetuned) - lens(mean base), and of its negation.
 
     The lens of the raw difference vector is easily dominated by rare tokens whose unembedding
     happens to align with it; comparing the lens of the two mean activations asks instead which
-    tokens the finetuned model's mean state favours over the base model's.
+    tokens the finetuned model's mean state favours over the base model's (and, negated, the reverse).
     """
     lp = lm.logit_lens(torch.as_tensor(np.stack([mean_ft, mean_base]), dtype=torch.float32))
-    vals, idx = torch.topk(lp[0] - lp[1], top_k)
-    return list(zip(lm.token_strings(idx.tolist()), vals.tolist(), strict=True))
+    delta = lp[0] - lp[1]
+    out = []
+    for d in (delta, -delta):
+        vals, idx = torch.topk(d, top_k)
+        out.append(list(zip(lm.token_strings(idx.tolist()), vals.tolist(), strict=True)))
+    return out[0], out[1]
 
 
 def search_strength(
@@ -330,11 +336,12 @@ def _readouts(
         norm_v = float(np.linalg.norm(v))
         if norm_v == 0:
             continue
+        up, down = lens_delta_tokens(ft, means["ft"][p], means["base"][p], cfg.top_k)
         readouts = [
             ("lens", "+", lens_tokens(ft, v, cfg.top_k)),
             ("lens", "-", lens_tokens(ft, -v, cfg.top_k)),
-            ("lens_delta", "+", lens_delta_tokens(ft, means["ft"][p], means["base"][p], cfg.top_k)),
-            ("lens_delta", "-", lens_delta_tokens(ft, means["base"][p], means["ft"][p], cfg.top_k)),
+            ("lens_delta", "+", up),
+            ("lens_delta", "-", down),
         ]
         for readout, sign, toks in readouts:
             rows += [{"layer": layer, "readout": readout, "position": p, "sign": sign, "rank": rank, "token": t,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lmdiff.behavior.config import BehaviorConfig
@@ -91,7 +92,7 @@ class BehaviorMethod(DiffMethod):
         write_json(out / "split.json", analysis.split)
         write_json(out / "hypotheses.json", [h.to_dict() for h in analysis.hypotheses])
         notes = []
-        if not h_has_generative(analysis):
+        if not analysis.headline.get("n_generative_tested"):
             notes.append(
                 "Generative test (texts written to exemplify each hypothesis, scored by both models): needs an LLM "
                 "exemplar writer (set LMDIFF_LLM); not run."
@@ -154,14 +155,8 @@ class BehaviorMethod(DiffMethod):
         render_section(result.data, result.headline, section, run.path)
 
 
-def h_has_generative(analysis: Any) -> bool:
-    """Whether the generative test ran for any hypothesis."""
-    return bool(analysis.headline.get("n_generative_tested"))
-
-
 def _scorer(ctx: MethodContext) -> Any:
     """Total log-probability of replies under both models, each given its chat-rendered prompt."""
-    import numpy as np
 
     def score(prompts: Any, replies: Any) -> tuple[Any, Any]:
         out = []
