@@ -1,8 +1,8 @@
 """`lmdiff demo`: the shipped chat model against a shipped organism, offline, on CPU.
 
-The demo runs every registered method that fits in a couple of minutes on a 2-core CPU,
-with settings sized for that (``DEMO_METHODS``). Without a shipped organism it runs the
-model against itself: the null control, where nothing should be found.
+The demo picks the methods in :data:`DEMO_METHODS`; each method declares the settings that
+fit a 2-core CPU next to its config (``DiffMethod.demo_settings``). Without a shipped organism
+it runs the model against itself: the null control, where nothing should be found.
 """
 
 from __future__ import annotations
@@ -12,33 +12,24 @@ from typing import Any
 
 from lmdiff.config import DiffRunConfig, validate
 from lmdiff.diff import run_diff
-from lmdiff.methods.registry import available_methods
+from lmdiff.methods.registry import get_method
 from lmdiff.models.registry import DEFAULT_CHAT_MODEL, get_shipped
 from lmdiff.progress import console
 from lmdiff.runs.run import Run
 
 DEMO_ORGANISM = "caps"
-# Methods the demo runs when registered, with settings that fit the time budget here.
-DEMO_METHODS: dict[str, dict[str, Any]] = {
-    "samples": {"n_prompts": 8, "max_new_tokens": 40},
-    "kl": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
-    "activation_stats": {"corpus": "generic", "max_texts": 16, "max_tokens": 64},
-    "adl": {"n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
-            "steering_search_steps": 2, "max_new_tokens": 24, "patchscope_scales": [1.0, 4.0]},
-    "diff_mining": {"max_texts": 32, "positions": 16},
-    "behavior": {},  # filled from lmdiff.behavior.DEMO_SETTINGS below
-}
+#: The methods the demo runs, in order (each with its own ``demo_settings``).
+DEMO_METHODS: tuple[str, ...] = ("samples", "kl", "activation_stats", "adl", "diff_mining", "behavior")
 
 
 def _demo_settings() -> dict[str, dict[str, Any]]:
-    settings = dict(DEMO_METHODS)
-    try:
-        from lmdiff.behavior import DEMO_SETTINGS
-
-        settings["behavior"] = {**DEMO_SETTINGS, "max_new_tokens": 32}
-    except ImportError:
-        settings.pop("behavior")
-    return settings
+    out: dict[str, dict[str, Any]] = {}
+    for name in DEMO_METHODS:
+        settings = get_method(name).demo_settings
+        if settings is None:
+            raise ValueError(f"method '{name}' is in the demo but declares no demo_settings")
+        out[name] = dict(settings)
+    return out
 
 
 def demo_finetuned() -> str:
@@ -60,14 +51,14 @@ def run_demo(out: str | Path) -> Run:
             f"[yellow]The organism '{DEMO_ORGANISM}' is missing: running the model against itself (null control).[/]"
         )
     settings = _demo_settings()
-    names = [m for m in settings if m in available_methods()]
+    names = list(settings)
     cfg = validate(
         DiffRunConfig,
         {
             "base": {"model": DEFAULT_CHAT_MODEL},
             "finetuned": {"model": finetuned},
             "methods": names,
-            "method": {m: settings[m] for m in names},
+            "method": settings,
             "prompts": {"name": "chat"},
         },
     )

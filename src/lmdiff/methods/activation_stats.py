@@ -7,7 +7,7 @@ chat-template tokens; percentiles; and the tokens with the largest differences, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,7 @@ class ActivationStatsMethod(DiffMethod):
     title = "Activation statistics: how far the residual streams move, token by token"
     description = "per-token difference norms, cosine similarity, max-activating examples"
     Config = ActivationStatsConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {"corpus": "generic", "max_texts": 16, "max_tokens": 64}
     needs_shared_tokenizer = True
     white_box = True
 

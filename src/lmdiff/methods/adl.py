@@ -23,7 +23,7 @@ import contextlib
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -398,6 +398,10 @@ class ADLMethod(DiffMethod):
     title = "Activation Difference Lens: what the mean activation difference encodes"
     description = "logit lens, patchscope and steering with the mean ft-base difference at the first positions"
     Config = ADLConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {
+        "n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
+        "steering_search_steps": 2, "max_new_tokens": 24, "patchscope_scales": [1.0, 4.0],
+    }
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True  # the steering search scores finetuned samples with the base model

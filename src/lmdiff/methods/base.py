@@ -89,6 +89,8 @@ class DiffMethod(ABC):
     needs_shared_tokenizer: ClassVar[bool] = False
     white_box: ClassVar[bool] = False
     needs_both_resident: ClassVar[bool] = False
+    #: Settings that fit ``lmdiff demo`` on a 2-core CPU (None: the method is not part of the demo).
+    demo_settings: ClassVar[dict[str, Any] | None] = None
 
     @abstractmethod
     def run(self, ctx: MethodContext) -> MethodResult:

@@ -5,12 +5,12 @@ The logic lives in :mod:`lmdiff.behavior`; this module samples, embeds, saves an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lmdiff.behavior.config import BehaviorConfig
+from lmdiff.behavior.config import DEMO_SETTINGS, BehaviorConfig
 from lmdiff.behavior.pipeline import analyze
 from lmdiff.behavior.report import render_section
 from lmdiff.behavior.sampling import sample_replies
@@ -33,6 +33,7 @@ class BehaviorMethod(DiffMethod):
     title = "Behaviour: described differences, validated on held-out prompts"
     description = "black-box: sample, embed, cluster, hypothesise, validate on held-out prompts with FDR"
     Config = BehaviorConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {**DEMO_SETTINGS, "max_new_tokens": 32}
 
     def run(self, ctx: MethodContext) -> MethodResult:
         """Sample both sides (resumable), embed (cached), then run the statistics layer."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
@@ -67,6 +67,7 @@ class DiffMiningMethod(DiffMethod):
     title = "Diff mining: tokens the finetune pushes up most often"
     description = "counts of top (ft - base) tokens over the first positions of many texts"
     Config = DiffMiningConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {"max_texts": 32, "positions": 16}
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -142,6 +142,7 @@ class KLMethod(DiffMethod):
     title = "KL: where the finetuned model's next-token distribution departs from the base"
     description = "per-token KL(ft || base) over a corpus, with aggregates and top tokens"
     Config = KLConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {"corpus": "generic", "max_texts": 16, "max_tokens": 64}
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True

@@ -9,7 +9,7 @@ Whole prompts are the unit of the bootstrap intervals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from pydantic import Field
@@ -42,6 +42,7 @@ class SamplesMethod(DiffMethod):
     title = "Samples: both models answer the same prompts"
     description = "side-by-side generations; each reply scored by both models (works across tokenizers)"
     Config = SamplesConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {"n_prompts": 8, "max_new_tokens": 40}
 
     def run(self, ctx: MethodContext) -> MethodResult:
         """Sample both sides, then score every reply under both models."""
