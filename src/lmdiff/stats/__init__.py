@@ -29,6 +29,15 @@ from lmdiff.stats.effect_sizes import (
 )
 from lmdiff.stats.fdr import FdrResult, adjust, qvalues
 from lmdiff.stats.ngrams import contrastive_ngrams, log_odds_dirichlet, tokenize
+from lmdiff.stats.prompt_level import (
+    PromptAucResult,
+    PromptDifferenceResult,
+    SignFlipResult,
+    per_prompt_differences,
+    prompt_auc_test,
+    prompt_difference_test,
+    sign_flip_test,
+)
 from lmdiff.stats.resampling import (
     BootstrapResult,
     PermutationResult,
@@ -55,7 +64,10 @@ __all__ = [
     "FdrResult",
     "MmdResult",
     "PermutationResult",
+    "PromptAucResult",
+    "PromptDifferenceResult",
     "ProportionShiftResult",
+    "SignFlipResult",
     "accuracy_with_ties",
     "adjust",
     "auc",
@@ -71,8 +83,12 @@ __all__ = [
     "log_odds_dirichlet",
     "log_odds_ratio",
     "mmd_permutation_test",
+    "per_prompt_differences",
+    "prompt_auc_test",
+    "prompt_difference_test",
     "proportion_shift",
     "qvalues",
     "risk_difference",
+    "sign_flip_test",
     "tokenize",
 ]

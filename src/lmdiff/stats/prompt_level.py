@@ -1,0 +1,363 @@
+"""Tests and intervals whose unit is the prompt, valid when the two models differ per prompt.
+
+A finetune rarely shifts every prompt by the same amount: some prompts move towards the finetuned
+style a lot, others not at all, and some the other way (a prompt-by-model interaction). A
+permutation of model labels *within* prompts treats the texts of one prompt as exchangeable,
+which holds only when the two models are identical; under an interaction with no mean shift it
+rejects far more often than its level says (about 11% at a one-sided 5% level with 24 prompts and
+3 replies per side, see ``benchmarks/bench_calibration.py``).
+
+The functions here reduce each prompt to one number (a within-prompt AUC, a difference of means,
+a difference of shares) and test whether those per-prompt numbers are centred on zero by
+flipping their signs, one flip per prompt: the null is "swapping which model is which for a
+whole prompt changes nothing", which holds under any symmetric prompt-by-model interaction.
+Intervals bootstrap prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from lmdiff.stats._common import (
+    SeedLike,
+    StatsResult,
+    as_binary_labels,
+    as_float_vector,
+    check_alternative,
+    check_positive_int,
+    check_probability,
+    encode_groups,
+    make_rng,
+    percentile_interval,
+    seed_record,
+)
+
+__all__ = [
+    "PromptAucResult",
+    "PromptDifferenceResult",
+    "SignFlipResult",
+    "per_prompt_differences",
+    "prompt_auc_test",
+    "prompt_difference_test",
+    "sign_flip_test",
+]
+
+Alternative = Literal["two-sided", "greater", "less"]
+_EXACT_MAX = 16  # 2**16 sign patterns is still cheap; beyond that, Monte Carlo
+
+
+@dataclasses.dataclass(frozen=True)
+class SignFlipResult(StatsResult):
+    """A sign-flip test of ``mean(values) = 0`` with one value per unit (prompt).
+
+    Attributes:
+        mean: the observed mean of the values.
+        pvalue: the p-value in the stated direction; exact enumeration up to 16 units, else
+            ``(b + 1) / (n_perm + 1)``.
+        alternative: ``"greater"`` (mean > 0), ``"less"`` or ``"two-sided"``.
+        n: the number of units (prompts) after dropping NaN.
+        n_excluded: units dropped because their value was NaN.
+        exact: whether every sign pattern was enumerated.
+        n_perm: random sign patterns used (0 when exact).
+        seed: the seed when it was an int.
+    """
+
+    mean: float
+    pvalue: float
+    alternative: str
+    n: int
+    n_excluded: int
+    exact: bool
+    n_perm: int
+    seed: int | None
+
+
+def sign_flip_test(
+    values: ArrayLike,
+    *,
+    alternative: Alternative = "greater",
+    n_perm: int = 9999,
+    seed: SeedLike = 0,
+) -> SignFlipResult:
+    """Test whether per-unit values are centred on zero by flipping their signs.
+
+    Valid when, under the null, each unit's value is symmetric around zero (for a paired design:
+    swapping the two models within a unit leaves its distribution unchanged); units may differ
+    in scale. The smallest attainable p-value is ``2**-n`` (one-sided): with 8 prompts, 1/256.
+
+    Args:
+        values: one value per unit (e.g. per prompt: finetuned minus base); NaN values are dropped.
+        alternative: ``"greater"`` tests mean > 0, ``"less"`` mean < 0, ``"two-sided"`` either.
+        n_perm: random sign patterns when there are more than 16 units.
+        seed: an int seed, a Generator or None.
+
+    Returns:
+        A :class:`SignFlipResult`.
+    """
+    check_alternative(alternative)
+    check_positive_int(n_perm, "n_perm")
+    raw = as_float_vector(values, "values")
+    keep = ~np.isnan(raw)
+    d = raw[keep]
+    n_excluded = int((~keep).sum())
+    if d.size == 0:
+        return SignFlipResult(float("nan"), 1.0, alternative, 0, n_excluded, True, 0, seed_record(seed))
+    observed = float(d.mean())
+    tol = 1e-12 * max(1.0, float(np.abs(d).max()))
+    if d.size <= _EXACT_MAX:
+        bits = (np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1
+        null = ((1.0 - 2.0 * bits) * d).mean(axis=1)
+        exact, used = True, 0
+    else:
+        rng = make_rng(seed)
+        flips = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, d.size))
+        null = np.concatenate([[observed], (flips * d).mean(axis=1)])
+        exact, used = False, n_perm
+    if alternative == "greater":
+        p = float(np.mean(null >= observed - tol))
+    elif alternative == "less":
+        p = float(np.mean(null <= observed + tol))
+    else:
+        p = float(np.mean(np.abs(null) >= abs(observed) - tol))
+    return SignFlipResult(observed, min(1.0, p), alternative, int(d.size), n_excluded, exact, used, seed_record(seed))
+
+
+def _bootstrap_mean(
+    values: NDArray[np.float64], n_boot: int, ci: float, rng: np.random.Generator
+) -> tuple[float, float]:
+    if values.size < 2:
+        return float("nan"), float("nan")
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    return percentile_interval(values[idx].mean(axis=1), ci)
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptAucResult(StatsResult):
+    """The mean within-prompt AUC of a score between the finetuned (B) and base (A) texts.
+
+    Attributes:
+        auc: mean over prompts of P(score_B > score_A) for a B and an A text of the same prompt
+            (ties count half): 0.5 when the score does not tell the models apart.
+        low: lower end of the prompt-bootstrap interval of ``auc``.
+        high: upper end.
+        ci: the confidence level.
+        pvalue: sign-flip p-value over prompts of ``auc_g - 0.5`` in the stated direction.
+        alternative: ``"greater"`` (B scores higher), ``"less"`` or ``"two-sided"``.
+        n_groups: prompts with at least one scored text of each model (the real n).
+        n_pairs: within-prompt (B, A) pairs compared.
+        n_texts: scored texts in those prompts.
+        n_excluded: texts without a score (NaN) or in prompts lacking one side.
+        exact: whether the p-value enumerated every sign pattern.
+        seed: the seed when it was an int.
+    """
+
+    auc: float
+    low: float
+    high: float
+    ci: float
+    pvalue: float
+    alternative: str
+    n_groups: int
+    n_pairs: int
+    n_texts: int
+    n_excluded: int
+    exact: bool
+    seed: int | None
+
+
+def _per_prompt(
+    scores: ArrayLike, labels: ArrayLike, groups: ArrayLike
+) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]], int]:
+    """Per prompt with both sides scored: (B scores, A scores); plus the number of texts left out."""
+    s = as_float_vector(scores, "scores")
+    lab = as_binary_labels(labels, "labels")
+    if lab.size != s.size:
+        raise ValueError(f"scores and labels differ in length ({s.size} vs {lab.size})")
+    codes, n_groups = encode_groups(groups, s.size, "groups")
+    ok = ~np.isnan(s)
+    b_list: list[NDArray[np.float64]] = []
+    a_list: list[NDArray[np.float64]] = []
+    used = 0
+    for g in range(n_groups):
+        m = (codes == g) & ok
+        b, a = s[m & lab], s[m & ~lab]
+        if b.size and a.size:
+            b_list.append(b)
+            a_list.append(a)
+            used += b.size + a.size
+    return b_list, a_list, int(s.size - used)
+
+
+def prompt_auc_test(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    groups: ArrayLike,
+    *,
+    alternative: Alternative = "greater",
+    n_perm: int = 9999,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: SeedLike = 0,
+) -> PromptAucResult:
+    """Does a score tell model B's texts from model A's, with the prompt as the unit of evidence?
+
+    Each prompt contributes its own AUC (every B text against every A text of that prompt, ties
+    half); the statistic is their mean, tested against 0.5 by sign flips over prompts and given a
+    prompt-bootstrap interval. Unlike a permutation of labels within prompts, this stays at its
+    level when the models differ per prompt with no overall shift.
+
+    Args:
+        scores: one score per text (NaN: not scored, excluded and counted).
+        labels: True/1 for model B (the finetune), False/0 for model A.
+        groups: prompt id per text.
+        alternative: ``"greater"`` (B higher), ``"less"`` or ``"two-sided"``.
+        n_perm: random sign patterns beyond 16 prompts.
+        n_boot: bootstrap replicates of the interval.
+        ci: confidence level.
+        seed: an int seed, a Generator or None.
+
+    Returns:
+        A :class:`PromptAucResult` (NaN AUC and p-value 1 when no prompt has both sides scored).
+    """
+    check_alternative(alternative)
+    check_positive_int(n_boot, "n_boot")
+    check_probability(ci, "ci")
+    b_list, a_list, n_excluded = _per_prompt(scores, labels, groups)
+    if not b_list:
+        return PromptAucResult(float("nan"), float("nan"), float("nan"), ci, 1.0, alternative, 0, 0, 0,
+                               n_excluded, True, seed_record(seed))
+    aucs = np.empty(len(b_list))
+    n_pairs = 0
+    for i, (b, a) in enumerate(zip(b_list, a_list, strict=True)):
+        d = b[:, None] - a[None, :]
+        aucs[i] = float(np.mean(np.where(d > 0, 1.0, np.where(d < 0, 0.0, 0.5))))
+        n_pairs += d.size
+    rng = make_rng(seed)
+    test = sign_flip_test(aucs - 0.5, alternative=alternative, n_perm=n_perm, seed=rng)
+    low, high = _bootstrap_mean(aucs, n_boot, ci, rng)
+    n_texts = sum(b.size + a.size for b, a in zip(b_list, a_list, strict=True))
+    return PromptAucResult(
+        auc=float(aucs.mean()),
+        low=low,
+        high=high,
+        ci=ci,
+        pvalue=test.pvalue,
+        alternative=alternative,
+        n_groups=len(b_list),
+        n_pairs=n_pairs,
+        n_texts=int(n_texts),
+        n_excluded=n_excluded,
+        exact=test.exact,
+        seed=seed_record(seed),
+    )
+
+
+def per_prompt_differences(scores: ArrayLike, labels: ArrayLike, groups: ArrayLike) -> NDArray[np.float64]:
+    """Per prompt with both sides scored: mean score of B's texts minus mean score of A's texts.
+
+    Args:
+        scores: one value per text (NaN excluded).
+        labels: True/1 for model B, False/0 for model A.
+        groups: prompt id per text.
+
+    Returns:
+        One difference per prompt that has scored texts of both models, in prompt-code order.
+    """
+    b_list, a_list, _ = _per_prompt(scores, labels, groups)
+    return np.array([b.mean() - a.mean() for b, a in zip(b_list, a_list, strict=True)], dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptDifferenceResult(StatsResult):
+    """The mean over prompts of (mean of B's texts - mean of A's texts), with its effect size.
+
+    Attributes:
+        difference: mean per-prompt difference, B minus A.
+        low: lower end of its prompt-bootstrap interval.
+        high: upper end.
+        ci: the confidence level.
+        effect_size_d: the standardised mean of the per-prompt differences (mean / sd, "d_z"):
+            prompts, not texts, are the observations, so replies of one prompt do not inflate it.
+        pvalue: sign-flip p-value over prompts in the stated direction.
+        alternative: the direction tested.
+        n_groups: prompts with both sides scored (the real n).
+        n_texts: texts in them.
+        n_excluded: texts left out (NaN score, or a prompt lacking one side).
+        exact: whether the p-value enumerated every sign pattern.
+        seed: the seed when it was an int.
+    """
+
+    difference: float
+    low: float
+    high: float
+    ci: float
+    effect_size_d: float
+    pvalue: float
+    alternative: str
+    n_groups: int
+    n_texts: int
+    n_excluded: int
+    exact: bool
+    seed: int | None
+
+
+def prompt_difference_test(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    groups: ArrayLike,
+    *,
+    alternative: Alternative = "greater",
+    n_perm: int = 9999,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: SeedLike = 0,
+) -> PromptDifferenceResult:
+    """Sign-flip test and prompt-bootstrap interval of the mean per-prompt difference B - A.
+
+    Works for any per-text quantity (an annotation score, a share of texts with a property: pass
+    0/1 scores, a per-token log-probability difference); prompts may have unequal numbers of texts
+    per side.
+
+    Args:
+        scores: one value per text (NaN excluded and counted).
+        labels: True/1 for model B, False/0 for model A.
+        groups: prompt id per text.
+        alternative: ``"greater"`` (B higher), ``"less"`` or ``"two-sided"``.
+        n_perm: random sign patterns beyond 16 prompts.
+        n_boot: bootstrap replicates.
+        ci: confidence level.
+        seed: an int seed, a Generator or None.
+
+    Returns:
+        A :class:`PromptDifferenceResult`.
+    """
+    check_alternative(alternative)
+    check_positive_int(n_boot, "n_boot")
+    check_probability(ci, "ci")
+    b_list, a_list, n_excluded = _per_prompt(scores, labels, groups)
+    diffs = np.array([b.mean() - a.mean() for b, a in zip(b_list, a_list, strict=True)], dtype=np.float64)
+    rng = make_rng(seed)
+    test = sign_flip_test(diffs, alternative=alternative, n_perm=n_perm, seed=rng)
+    low, high = _bootstrap_mean(diffs, n_boot, ci, rng)
+    sd = float(diffs.std(ddof=1)) if diffs.size > 1 else float("nan")
+    mean = float(diffs.mean()) if diffs.size else float("nan")
+    d = mean / sd if sd > 0 else (0.0 if mean == 0 else float("nan"))
+    return PromptDifferenceResult(
+        difference=mean,
+        low=low,
+        high=high,
+        ci=ci,
+        effect_size_d=d,
+        pvalue=test.pvalue,
+        alternative=alternative,
+        n_groups=int(diffs.size),
+        n_texts=int(sum(b.size + a.size for b, a in zip(b_list, a_list, strict=True))),
+        n_excluded=n_excluded,
+        exact=test.exact,
+        seed=seed_record(seed),
+    )
+
