@@ -1,7 +1,7 @@
 """The one chunked sampler: a model answers prompts in resumable, seeded chunks.
 
 Every caller that samples a model on a list of prompts and wants an interrupted call to resume
-(``lmdiff generate``, the ``samples`` and ``behavior`` methods) goes through
+(``lmdiff generate``, the ``samples`` and ``behavior`` methods, the organisms' self-distillation) goes through
 :func:`sample_in_chunks`, so the chunking, the per-chunk seeds and the table's columns are the
 same everywhere.
 """
@@ -33,9 +33,10 @@ def sample_in_chunks(
     out_dir: str | Path,
     *,
     prompt_ids: Sequence[str] | None = None,
+    chunk_size: int | None = None,
     description: str = "sampling",
 ) -> pd.DataFrame:
-    """Sample ``gen.n`` completions per prompt in resumable chunks of ``gen.batch_size`` prompts.
+    """Sample ``gen.n`` completions per prompt in resumable chunks (of ``gen.batch_size`` prompts by default).
 
     The chunk starting at prompt ``offset`` is sampled with seed ``gen.seed + offset`` and saved
     as a Parquet part under ``out_dir`` (see :func:`lmdiff.runs.chunks.process_in_chunks`), so an
@@ -45,9 +46,11 @@ def sample_in_chunks(
     Args:
         lm: the model.
         prompts: the prompt texts.
-        gen: generation settings; ``gen.batch_size`` prompts make one chunk.
+        gen: generation settings.
         out_dir: directory of the chunk parts.
         prompt_ids: an id per prompt (default: its index as a string).
+        chunk_size: prompts per chunk (default ``gen.batch_size``); the model still generates in
+            batches of ``gen.batch_size``.
         description: label of the progress bar.
 
     Returns:
@@ -85,4 +88,5 @@ def sample_in_chunks(
         ]
         return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))
 
-    return process_in_chunks(items, chunk_fn, out_dir, chunk_size=gen.batch_size, description=description)
+    size = chunk_size or gen.batch_size
+    return process_in_chunks(items, chunk_fn, out_dir, chunk_size=size, description=description)
