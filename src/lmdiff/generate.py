@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from lmdiff.config import GenerateRunConfig, GenerationConfig
+from lmdiff.config import GenerateRunConfig
 from lmdiff.io import write_parquet
 from lmdiff.models.device import set_threads
-from lmdiff.models.lm import LanguageModel
 from lmdiff.models.loading import load_model
 from lmdiff.models.pair import ModelPair
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
-from lmdiff.runs.chunks import process_in_chunks
 from lmdiff.runs.run import Run
-
-
-def generate_in_chunks(
-    lm: LanguageModel, prompts: Sequence[str], gen: GenerationConfig, out_dir: Path, description: str
-) -> pd.DataFrame:
-    """Sample ``gen.n`` completions per prompt in resumable chunks of ``gen.batch_size`` prompts.
-
-    Each chunk is seeded with ``gen.seed + offset`` and saved as a Parquet part under ``out_dir``,
-    so an interrupted call resumes at its first unfinished chunk.
-
-    Returns:
-        Columns ``prompt_index``, ``sample_index``, ``text``, ``n_tokens``, ``finished``.
-    """
-
-    def chunk_fn(chunk: Sequence[str], offset: int) -> pd.DataFrame:
-        outs = lm.generate(list(chunk), gen.model_copy(update={"seed": gen.seed + offset}))
-        return pd.DataFrame([
-            {"prompt_index": offset + g.prompt_index, "sample_index": g.sample_index, "text": g.text,
-             "n_tokens": g.n_tokens, "finished": g.finished}
-            for per in outs for g in per
-        ])
-
-    return process_in_chunks(prompts, chunk_fn, out_dir, chunk_size=gen.batch_size, description=description)
+from lmdiff.sampling import sample_in_chunks
 
 
 def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.DataFrame]:
@@ -67,8 +42,8 @@ def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.Da
                 df = pd.read_parquet(step.dir / "generations.parquet")
             else:
                 d = step.prepare()
-
-                df = generate_in_chunks(lm, config.prompts, gen, d / "parts", f"generating with {lm.name}")
+                df = sample_in_chunks(lm, config.prompts, gen, d / "parts", description=f"generating with {lm.name}")
+                df = df[["prompt_index", "sample_index", "text", "n_tokens", "finished"]].copy()
                 df["model"] = label.split(":", 1)[1]
                 write_parquet(d / "generations.parquet", df)
                 step.finish({"n": len(df)})

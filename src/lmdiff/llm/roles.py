@@ -39,8 +39,12 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, ke
 # --------------------------------------------------------------------------- schemas
 
 
-class Hypothesis(BaseModel):
-    """One stated difference between two models."""
+class WrittenHypothesis(BaseModel):
+    """One difference between two models as the LLM hypothesis writer states it.
+
+    The behaviour pipeline turns each into its own testable
+    :class:`lmdiff.methods.behavior.hypotheses.Hypothesis` (model labels resolved, id, keywords).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -53,7 +57,7 @@ class HypothesisList(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    hypotheses: list[Hypothesis] = Field(min_length=1)
+    hypotheses: list[WrittenHypothesis] = Field(min_length=1)
 
 
 class Grade(BaseModel):

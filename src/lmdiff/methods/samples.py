@@ -15,11 +15,11 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig
-from lmdiff.generate import generate_in_chunks
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
+from lmdiff.sampling import sample_in_chunks
 from lmdiff.stats import cluster_bootstrap_ci
 
 
@@ -64,7 +64,8 @@ class SamplesMethod(DiffMethod):
         else:
             d = step.prepare()
             for side, lm in ctx.pair.sides():
-                df = generate_in_chunks(lm, texts, gen, d / side, f"sampling {side} ({lm.name})")
+                df = sample_in_chunks(lm, texts, gen, d / side, description=f"sampling {side} ({lm.name})")
+                df = df[["prompt_index", "sample_index", "text", "n_tokens", "finished"]].copy()
                 df["side"] = side
                 frames.append(df)
             replies = pd.concat(frames, ignore_index=True)

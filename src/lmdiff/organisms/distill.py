@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lmdiff.io import read_json, sha256_json, write_json
 from lmdiff.paths import cache_home
-from lmdiff.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def training_prompts(n: int) -> list[dict[str, str]]:
 def self_distill(lm: Any, cfg: DistillConfig | None = None, model_key: str | None = None) -> list[dict[str, Any]]:
     """Return (and cache) the base model's answers to the shipped (non-held-out) prompts.
 
-    Generation runs in chunks that are saved as they finish, so an interrupted run resumes.
+    Generation runs through the one chunked sampler (:func:`lmdiff.sampling.sample_in_chunks`,
+    ``cfg.chunk`` prompts a chunk, chunk seed ``cfg.seed + offset``), its chunks saved next to the
+    cache file as they finish, so an interrupted run resumes; they are removed once the cache is written.
 
     Args:
         lm: the base :class:`~lmdiff.models.LanguageModel` (no adapter).
@@ -93,38 +95,40 @@ def self_distill(lm: Any, cfg: DistillConfig | None = None, model_key: str | Non
         Rows ``{"prompt", "source", "answer", "finished", "n_tokens"}``, one per prompt.
     """
     from lmdiff.config import GenerationConfig
+    from lmdiff.sampling import sample_in_chunks
 
     cfg = cfg or DistillConfig()
     path = distill_cache_path(model_key or lm.spec.model, cfg)
     prompts = training_prompts(cfg.n_prompts)
-    rows: list[dict[str, Any]] = []
     if path.exists():
         try:
             cached = read_json(path)
-            if isinstance(cached, list) and len(cached) <= len(prompts):
-                rows = cached
+            if isinstance(cached, list) and len(cached) == len(prompts):
+                return cached
         except (OSError, ValueError):
             log.warning("distillation cache %s is unreadable; regenerating", path)
     gen_cfg = GenerationConfig(
-        temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size
+        temperature=cfg.temperature,
+        max_new_tokens=cfg.max_new_tokens,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        system_prompt=cfg.system,
     )
-    with progress_bar("self-distilling", len(prompts)) as advance:
-        advance(len(rows))
-        while len(rows) < len(prompts):
-            chunk = prompts[len(rows) : len(rows) + cfg.chunk]
-            gens = lm.generate([p["prompt"] for p in chunk], gen_cfg, system=cfg.system)
-            for p, g in zip(chunk, gens, strict=True):
-                gen = g[0]
-                rows.append(
-                    {
-                        "prompt": p["prompt"],
-                        "source": p["source"],
-                        "answer": gen.text if gen.finished else trim_to_sentence(gen.text),
-                        "finished": gen.finished,
-                        "n_tokens": gen.n_tokens,
-                    }
-                )
-            write_json(path, rows)
-            log.info("self-distilled %d/%d prompts", len(rows), len(prompts))
-            advance(len(chunk))
+    parts = path.with_name(f"{path.stem}.parts-{cfg.chunk}")  # chunk size is not in the cache key
+    gens = sample_in_chunks(
+        lm, [p["prompt"] for p in prompts], gen_cfg, parts, chunk_size=cfg.chunk, description="self-distilling"
+    )
+    rows = [
+        {
+            "prompt": p["prompt"],
+            "source": p["source"],
+            "answer": g.text if g.finished else trim_to_sentence(g.text),
+            "finished": bool(g.finished),
+            "n_tokens": int(g.n_tokens),
+        }
+        for p, g in zip(prompts, gens.itertuples(), strict=True)
+    ]
+    write_json(path, rows)
+    shutil.rmtree(parts, ignore_errors=True)
+    log.info("self-distilled %d prompts into %s", len(rows), path)
     return rows

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from lmdiff.behavior.clusters import cluster_embeddings, cluster_shifts, match_clusters
-from lmdiff.behavior.config import BehaviorConfig
-from lmdiff.behavior.features import REPLY_FEATURES
-from lmdiff.behavior.generative import Scorer, generative_test
-from lmdiff.behavior.hypotheses import (
+from lmdiff.methods.behavior.clusters import cluster_embeddings, cluster_shifts, match_clusters
+from lmdiff.methods.behavior.config import BehaviorConfig
+from lmdiff.methods.behavior.features import REPLY_FEATURES
+from lmdiff.methods.behavior.generative import Scorer, generative_test
+from lmdiff.methods.behavior.hypotheses import (
     Hypothesis,
     cluster_hypotheses,
     llm_hypotheses,
@@ -34,7 +34,7 @@ from lmdiff.behavior.hypotheses import (
     offline_score,
     style_hypotheses,
 )
-from lmdiff.behavior.validate import (
+from lmdiff.methods.behavior.validate import (
     acc_at_k,
     apply_fdr,
     grade_offline,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from lmdiff.behavior.hypotheses import Hypothesis
+from lmdiff.methods.behavior.hypotheses import Hypothesis
 from lmdiff.stats import accuracy_with_ties, adjust, auc_permutation_test
 
 __all__ = ["acc_at_k", "apply_fdr", "grade_offline", "pairwise_outcomes", "split_prompts", "test_hypothesis"]

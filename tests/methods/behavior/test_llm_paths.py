@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-from lmdiff.behavior import BehaviorConfig, analyze
-from lmdiff.behavior.generative import expected_sign, sign_flip_pvalue
-from lmdiff.behavior.hypotheses import llm_hypotheses
 from lmdiff.embeddings import Embedder
 from lmdiff.llm import LlmClient, LlmConfig, resolve_role
+from lmdiff.methods.behavior import BehaviorConfig, analyze
+from lmdiff.methods.behavior.generative import expected_sign, sign_flip_pvalue
+from lmdiff.methods.behavior.hypotheses import llm_hypotheses
 
 CFG = BehaviorConfig(global_n_perm=9, n_perm=199)
 
@@ -131,13 +131,12 @@ class _Result:
 
     @staticmethod
     def writer(seen: list[dict[str, Any]]) -> Any:
-        from lmdiff.llm.roles import Hypothesis as H
-        from lmdiff.llm.roles import HypothesisList
+        from lmdiff.llm.roles import HypothesisList, WrittenHypothesis
 
         def call(inputs: dict[str, Any]) -> _Result:
             seen.append(dict(inputs))
             label = "A" if inputs["texts_a"][0].isupper() else "B"
-            return _Result(HypothesisList(hypotheses=[H(description=f"Model {label} shouts")]))
+            return _Result(HypothesisList(hypotheses=[WrittenHypothesis(description=f"Model {label} shouts")]))
 
         return call
 

@@ -6,7 +6,7 @@ Offline writers:
   between the two models' discovery replies, globally and inside each response cluster where
   the models differ; several candidate wordings (top 3 and top 8 terms) per direction, all of
   which are tested and enter the FDR procedure;
-* **style**: the features of :mod:`lmdiff.behavior.features` whose shift on discovery prompts
+* **style**: the features of :mod:`lmdiff.methods.behavior.features` whose shift on discovery prompts
   passes a lenient screen (grouped permutation p below ``screen_p``);
 * **clusters**: "more replies like cluster c", annotated by similarity to the cluster centroid.
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from lmdiff.behavior.features import REPLY_FEATURES, STYLE_FEATURES
+from lmdiff.methods.behavior.features import REPLY_FEATURES, STYLE_FEATURES
 from lmdiff.stats import contrastive_ngrams, grouped_permutation_pvalue, tokenize
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmdiff.behavior import (
+from lmdiff.embeddings import Embedder
+from lmdiff.methods.behavior import (
     BehaviorConfig,
     Hypothesis,
     acc_at_k,
@@ -17,7 +18,6 @@ from lmdiff.behavior import (
     match_clusters,
     split_prompts,
 )
-from lmdiff.embeddings import Embedder
 
 FAST = BehaviorConfig(global_n_perm=19, n_perm=199, use_llm=False)
 
@@ -135,7 +135,7 @@ def test_ranking_uses_effect_size_when_auc_saturates():
     import numpy as np
     import pandas as pd
 
-    from lmdiff.behavior.validate import rank_tests
+    from lmdiff.methods.behavior.validate import rank_tests
 
     rng = np.random.default_rng(0)
     sides = ["finetuned"] * 24 + ["base"] * 24

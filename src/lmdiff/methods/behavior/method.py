@@ -1,28 +1,39 @@
 """``behavior``: black-box behaviour pipeline (sample, split, global test, cluster, describe, validate).
 
-The logic lives in :mod:`lmdiff.behavior`; this module samples, embeds, saves and renders.
+The statistics live in the package's other modules (:mod:`.pipeline` and what it calls); this
+module samples, embeds, saves and renders.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lmdiff.behavior.config import DEMO_SETTINGS, BehaviorConfig
-from lmdiff.behavior.pipeline import analyze
-from lmdiff.behavior.report import render_section
-from lmdiff.behavior.sampling import sample_replies
 from lmdiff.config import GenerationConfig
 from lmdiff.data.prompts import PromptSet, load_prompts
 from lmdiff.embeddings import Embedder
 from lmdiff.io import read_json, write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
+from lmdiff.methods.behavior.config import DEMO_SETTINGS, BehaviorConfig
+from lmdiff.methods.behavior.pipeline import analyze
+from lmdiff.methods.behavior.report import render_section
 from lmdiff.methods.registry import register_method
 from lmdiff.models.quantize import is_precision_pair, precision_metrics
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
+from lmdiff.sampling import sample_in_chunks
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
+
+REPLY_COLUMNS = (
+    "text_id", "prompt_id", "prompt", "side", "sample_index", "text", "n_tokens", "finished", "seed"
+)
+"""Columns of the behaviour method's replies table (``replies.parquet``), in order."""
 
 
 @register_method
@@ -61,7 +72,7 @@ class BehaviorMethod(DiffMethod):
             frames = []
             for side, lm in ctx.pair.sides():
                 g = gen if side == "base" else gen.model_copy(update={"seed": gen.seed + cfg.finetuned_seed_offset})
-                frames.append(sample_replies(lm, ids, prompts.texts, g, d, side))
+                frames.append(_sample_replies(lm, ids, prompts.texts, g, d, side))
             replies = pd.concat(frames, ignore_index=True)
             write_parquet(d / "replies.parquet", replies)
             step.finish({"n": len(replies)})
@@ -154,6 +165,24 @@ class BehaviorMethod(DiffMethod):
         """Global test and baseline first, ranked validated hypotheses, cluster map, failed ones."""
         section.text(result.summary)
         render_section(result.data, result.headline, section, run.path)
+
+
+def _sample_replies(
+    lm: LanguageModel,
+    prompt_ids: Sequence[str],
+    prompts: Sequence[str],
+    gen: GenerationConfig,
+    out_dir: Path,
+    side: str,
+) -> pd.DataFrame:
+    """One side's replies (resumable chunks under ``out_dir/side``) with the columns :data:`REPLY_COLUMNS`.
+
+    ``text_id`` is ``<side>:<prompt id>:<sample index>``; ``seed`` is the chunk's seed.
+    """
+    df = sample_in_chunks(lm, prompts, gen, out_dir / side, prompt_ids=prompt_ids, description=f"sampling {side}")
+    df["side"] = side
+    df["text_id"] = [f"{side}:{p}:{i}" for p, i in zip(df["prompt_id"], df["sample_index"], strict=True)]
+    return df[list(REPLY_COLUMNS)]
 
 
 def _scorer(ctx: MethodContext) -> Any:

@@ -1,0 +1,92 @@
+"""The one chunked sampler: a model answers prompts in resumable, seeded chunks.
+
+Every caller that samples a model on a list of prompts and wants an interrupted call to resume
+(``lmdiff generate``, the ``samples`` and ``behavior`` methods, the organisms' self-distillation) goes through
+:func:`sample_in_chunks`, so the chunking, the per-chunk seeds and the table's columns are the
+same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from lmdiff.runs.chunks import process_in_chunks
+
+if TYPE_CHECKING:
+    from lmdiff.config import GenerationConfig
+    from lmdiff.models.lm import LanguageModel
+
+__all__ = ["SAMPLE_COLUMNS", "sample_in_chunks"]
+
+SAMPLE_COLUMNS = ("prompt_index", "prompt_id", "prompt", "sample_index", "text", "n_tokens", "finished", "seed")
+"""The columns of :func:`sample_in_chunks`'s table, in order."""
+
+
+def sample_in_chunks(
+    lm: LanguageModel,
+    prompts: Sequence[str],
+    gen: GenerationConfig,
+    out_dir: str | Path,
+    *,
+    prompt_ids: Sequence[str] | None = None,
+    chunk_size: int | None = None,
+    description: str = "sampling",
+) -> pd.DataFrame:
+    """Sample ``gen.n`` completions per prompt in resumable chunks (of ``gen.batch_size`` prompts by default).
+
+    The chunk starting at prompt ``offset`` is sampled with seed ``gen.seed + offset`` and saved
+    as a Parquet part under ``out_dir`` (see :func:`lmdiff.runs.chunks.process_in_chunks`), so an
+    interrupted call resumes at its first unfinished chunk and a rerun reproduces every sample.
+    The caller clears ``out_dir`` when its inputs change (a run step's ``prepare()`` does that).
+
+    Args:
+        lm: the model.
+        prompts: the prompt texts.
+        gen: generation settings.
+        out_dir: directory of the chunk parts.
+        prompt_ids: an id per prompt (default: its index as a string).
+        chunk_size: prompts per chunk (default ``gen.batch_size``); the model still generates in
+            batches of ``gen.batch_size``.
+        description: label of the progress bar.
+
+    Returns:
+        One row per completion, prompts in order and samples in order within a prompt, with the
+        columns :data:`SAMPLE_COLUMNS`: ``prompt_index`` (position in ``prompts``), ``prompt_id``,
+        ``prompt``, ``sample_index``, ``text``, ``n_tokens``, ``finished`` and ``seed`` (the
+        chunk's seed); no rows when there are no prompts.
+
+    Raises:
+        ValueError: ``prompt_ids`` is not one id per prompt.
+    """
+    ids = [str(i) for i in range(len(prompts))] if prompt_ids is None else list(prompt_ids)
+    if len(ids) != len(prompts):
+        raise ValueError(f"sample_in_chunks got {len(ids)} prompt ids for {len(prompts)} prompts")
+    items = list(zip(ids, prompts, strict=True))
+    if not items:
+        return pd.DataFrame(columns=list(SAMPLE_COLUMNS))
+
+    def chunk_fn(chunk: Sequence[tuple[str, str]], offset: int) -> pd.DataFrame:
+        seed = gen.seed + offset
+        outs = lm.generate([p for _, p in chunk], gen.model_copy(update={"seed": seed}))
+        rows = [
+            {
+                "prompt_index": offset + g.prompt_index,
+                "prompt_id": chunk[g.prompt_index][0],
+                "prompt": chunk[g.prompt_index][1],
+                "sample_index": g.sample_index,
+                "text": g.text,
+                "n_tokens": g.n_tokens,
+                "finished": g.finished,
+                "seed": seed,
+            }
+            for per in outs
+            for g in per
+        ]
+        return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))
+
+    size = chunk_size or gen.batch_size
+    return process_in_chunks(items, chunk_fn, out_dir, chunk_size=size, description=description)
