@@ -135,21 +135,25 @@ def test_ranking_uses_effect_size_when_auc_saturates():
     import numpy as np
     import pandas as pd
 
-    from lmdiff.methods.behavior.validate import rank_tests
+    from lmdiff.methods.behavior.hypotheses import Hypothesis
+    from lmdiff.methods.behavior.validate import rank_tests, test_hypothesis
 
     rng = np.random.default_rng(0)
-    sides = ["finetuned"] * 24 + ["base"] * 24
-    big = pd.DataFrame({"hypothesis_id": "big", "side": sides,
-                        "score": np.r_[rng.normal(10, 1, 24), rng.normal(0, 1, 24)]})
-    small = pd.DataFrame({"hypothesis_id": "small", "side": sides,
-                          "score": np.r_[rng.normal(3, 1, 24), rng.normal(0, 1, 24)]})
-    failed = pd.DataFrame({"hypothesis_id": "failed", "side": sides, "score": rng.normal(0, 1, 48)})
-    tests = pd.DataFrame({"id": ["small", "big", "failed"], "auc": [0.99, 0.98, 0.5],
-                          "qvalue": [0.001, 0.001, 0.9], "survives": [True, True, False]})
-    ranked = rank_tests(tests, [big, small, failed])
+    groups = np.repeat(np.arange(12), 4)  # 12 prompts, 2 replies per side
+    is_ft = np.tile([True, True, False, False], 12)
+    rows = []
+    for name, shift in (("small", 3.0), ("big", 10.0), ("failed", 0.0)):
+        scores = rng.normal(0, 1, 48) + shift * is_ft
+        hyp = Hypothesis(id=name, kind="style", text=name, direction=1)
+        rows.append(test_hypothesis(hyp, scores, is_ft, groups))
+    tests = pd.DataFrame(rows)
+    tests["qvalue"] = [0.001, 0.001, 0.9]
+    tests["survives"] = [True, True, False]
+    ranked = rank_tests(tests)
     assert list(ranked["id"]) == ["big", "small", "failed"]
     assert list(ranked["rank"]) == [1, 2, 0]
-    assert ranked.loc[0, "effect_size_d"] > 5 > ranked.loc[1, "effect_size_d"] > 1
+    assert ranked.loc[0, "auc"] == ranked.loc[1, "auc"] == 1.0  # saturated: AUC cannot order them
+    assert ranked.loc[0, "effect_size_d"] > ranked.loc[1, "effect_size_d"] > 1
 
 
 def _cut_replies(make_replies, *, finished: bool) -> pd.DataFrame:

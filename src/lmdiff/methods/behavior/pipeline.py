@@ -288,7 +288,7 @@ def analyze(
     tests = _add_examples(tests, ann, vdf)
 
     # 5. ranking and ground truth
-    tests = rank_tests(tests, ann)
+    tests = rank_tests(tests)
     headline: dict[str, Any] = {
         "n_prompts": len(split),
         "n_discovery_prompts": sum(v == "discovery" for v in split.values()),

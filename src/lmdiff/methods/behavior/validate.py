@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from lmdiff.methods.behavior.hypotheses import Hypothesis
-from lmdiff.stats import accuracy_with_ties, adjust, auc_permutation_test
+from lmdiff.stats import accuracy_with_ties, adjust, prompt_auc_test, prompt_difference_test
 
 __all__ = ["acc_at_k", "apply_fdr", "grade_offline", "pairwise_outcomes", "split_prompts", "test_hypothesis"]
 
@@ -116,27 +116,30 @@ def test_hypothesis(
     n_perm: int = 1999,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Discriminative test of one hypothesis on held-out texts.
+    """Discriminative test of one hypothesis on held-out texts, with the prompt as the unit.
 
-    The AUC's p-value permutes model labels within prompts (one-sided in the stated direction;
-    two-sided for hypotheses without a direction). Accuracy compares every within-prompt
-    (finetuned, base) pair, ties counted as half, with the real n of pairs and a prompt-clustered
-    interval.
+    Each held-out prompt contributes its own AUC (its finetuned replies against its base replies,
+    ties half); the p-value flips the sign of ``auc_g - 0.5`` per prompt (one-sided in the stated
+    direction; two-sided for hypotheses without one), so it stays at its level when the models
+    differ per prompt without an overall shift, where a permutation of texts within prompts does
+    not. The effect size is d on per-prompt mean differences (prompts, not texts, are the
+    observations). Accuracy compares every within-prompt (finetuned, base) pair, ties counted as
+    half, with the real n of pairs and a prompt-clustered interval.
 
     Args:
         hyp: the hypothesis (its offline scores already signed by direction).
         scores: one annotation score per held-out text; NaN = not annotated (excluded and counted).
         is_ft: True for finetuned texts.
         groups: prompt id per text.
-        n_perm: permutations.
+        n_perm: random sign patterns beyond 16 prompts (fewer are enumerated exactly).
         seed: seed.
 
     Returns:
         A flat dict of statistics.
     """
     s = np.asarray(scores, dtype=np.float64)
-    alt = "greater" if hyp.direction != 0 else "two-sided"
-    base: dict[str, Any] = {"id": hyp.id, "alternative": alt, "n_texts": int(s.size)}
+    alt: Literal["greater", "two-sided"] = "greater" if hyp.direction != 0 else "two-sided"
+    base: dict[str, Any] = {"id": hyp.id, "alternative": alt, "n_texts": int(s.size), "test": "prompt_sign_flip"}
     ok = ~np.isnan(s)
     if not ok.any() or is_ft[ok].all() or not is_ft[ok].any() or np.nanstd(s) == 0:
         return {
@@ -144,26 +147,32 @@ def test_hypothesis(
             "auc": float("nan"),
             "pvalue": 1.0,
             "accuracy": float("nan"),
+            "effect_size_d": float("nan"),
             "n": int(ok.sum()),
             "n_excluded": int((~ok).sum()),
             "n_pairs": 0,
             "n_groups": 0,
             "note": "constant or missing scores",
         }
-    res = auc_permutation_test(s, is_ft, list(groups), n_perm=n_perm, alternative=alt, seed=seed)
+    res = prompt_auc_test(s, is_ft, np.asarray(list(groups)), alternative=alt, n_perm=n_perm, n_boot=500, seed=seed)
+    diff = prompt_difference_test(s, is_ft, np.asarray(list(groups)), alternative=alt, n_perm=1, n_boot=1, seed=seed)
     outcomes, pg = pairwise_outcomes(s, is_ft, groups)
     acc = accuracy_with_ties(outcomes, pg, n_boot=500, seed=seed) if outcomes else None
     sf, sb = s[ok & is_ft], s[ok & ~is_ft]
     return {
         **base,
         "auc": res.auc,
+        "auc_low": res.low,
+        "auc_high": res.high,
         "pvalue": res.pvalue,
-        "n": res.n,
-        "n_finetuned": res.n_pos,
-        "n_base": res.n_neg,
+        "exact": res.exact,
+        "effect_size_d": diff.effect_size_d,
+        "n": res.n_texts,
+        "n_finetuned": int(sf.size),
+        "n_base": int(sb.size),
         "n_excluded": res.n_excluded,
         "n_groups": res.n_groups,
-        "n_perm": res.n_perm,
+        "n_perm": 0 if res.exact else n_perm,
         "accuracy": acc.accuracy if acc else float("nan"),
         "accuracy_low": acc.low if acc else float("nan"),
         "accuracy_high": acc.high if acc else float("nan"),
@@ -254,32 +263,21 @@ def acc_at_k(grades: Sequence[int], k: int, threshold: int = 2) -> float:
     return float(any(g >= threshold for g in list(grades)[:k]))
 
 
-def rank_tests(tests: pd.DataFrame, annotations: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rank hypotheses: survivors first, by effect size (Cohen's d of held-out annotation scores).
+def rank_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    """Rank hypotheses: survivors first, by effect size (d on per-prompt mean differences).
 
     AUC saturates near 1 when several hypotheses separate the models almost perfectly, so it
-    cannot order them; the standardised mean difference of the annotator's scores (finetuned
-    minus base, in the hypothesis' direction) keeps growing with the size of the difference.
-    q-values break ties. Adds ``effect_size_d`` and ``rank`` (0 for hypotheses that failed).
+    cannot order them; the standardised mean of the per-prompt differences of the annotator's
+    scores (finetuned minus base, in the hypothesis' direction; ``effect_size_d`` from
+    :func:`test_hypothesis`) keeps growing with the size of the difference, and counts prompts,
+    not replies, as observations. q-values break ties. Adds ``rank`` (0 for hypotheses that failed).
     """
-    from lmdiff.stats import cohens_d
-
-    d_by_id: dict[str, float] = {}
-    for a in annotations:
-        if a.empty:
-            continue
-        scores = a.dropna(subset=["score"])
-        ft = scores.loc[scores["side"] == "finetuned", "score"].to_numpy(dtype=float)
-        base = scores.loc[scores["side"] == "base", "score"].to_numpy(dtype=float)
-        if len(ft) > 1 and len(base) > 1:
-            d = cohens_d(ft, base)  # positive when the finetuned side scores higher
-            d_by_id[str(a["hypothesis_id"].iloc[0])] = float(d) if np.isfinite(d) else float("nan")
     out = tests.copy()
-    if out.empty:
+    if "effect_size_d" not in out:
         out["effect_size_d"] = pd.Series(dtype=float)
+    if out.empty:
         out["rank"] = pd.Series(dtype=int)
         return out
-    out["effect_size_d"] = out["id"].astype(str).map(d_by_id)
     out = out.sort_values(["survives", "effect_size_d", "qvalue"], ascending=[False, False, True],
                           na_position="last", ignore_index=True)
     out["rank"] = np.where(out.survives, out.survives.cumsum(), 0)
