@@ -32,8 +32,11 @@ Model B text {{ loop.index }}:
 {{ text }}
 </text>
 {% endfor %}
+For each difference, name the model that shows the property MORE ("A" or "B") and state the \
+property on its own as a verb phrase that fits either model (for example "mentions pillows").
 Answer with JSON only, in this form:
-{"hypotheses": [{"description": "Model B ... more than Model A", "evidence": "what in the texts shows it"}]}
+{"hypotheses": [{"description": "Model B mentions pillows more often than Model A", "more": "B", \
+"property": "mentions pillows", "evidence": "what in the texts shows it"}]}
 """
 
 ANNOTATOR = """\

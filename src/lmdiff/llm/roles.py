@@ -49,6 +49,8 @@ class WrittenHypothesis(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     description: str = Field(min_length=1)
+    more: Literal["A", "B"] | None = Field(None, description="the model that shows the property more")
+    property: str = Field("", description="the property alone, a verb phrase that fits either model")
     evidence: str = ""
 
 

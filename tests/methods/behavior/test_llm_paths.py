@@ -14,8 +14,8 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from lmdiff.embeddings import Embedder
 from lmdiff.llm import LlmClient, LlmConfig, resolve_role
 from lmdiff.methods.behavior import BehaviorConfig, analyze
-from lmdiff.methods.behavior.generative import expected_sign, sign_flip_pvalue
-from lmdiff.methods.behavior.hypotheses import llm_hypotheses
+from lmdiff.methods.behavior.generative import sign_flip_pvalue
+from lmdiff.methods.behavior.hypotheses import llm_hypotheses, stated_direction
 
 CFG = BehaviorConfig(global_n_perm=9, n_perm=199)
 
@@ -29,8 +29,9 @@ def _output(text: str) -> ModelOutput:
 class FakeAnalyst:
     """Scripted replies for the three roles, decided from the rendered prompt (as a real LLM would)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name_base_side: bool = False) -> None:
         self.writer_prompts: list[str] = []
+        self.name_base_side = name_base_side
 
     def __call__(self, input: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
         prompt = input[-1].text
@@ -38,6 +39,11 @@ class FakeAnalyst:
             self.writer_prompts.append(prompt)
             a = " ".join(re.findall(r"Model A text \d+:\n<text>\n(.*?)\n</text>", prompt, re.S))
             loud = "A" if sum(c.isupper() for c in a) > sum(c.islower() for c in a) else "B"
+            quiet = "B" if loud == "A" else "A"
+            if self.name_base_side:  # the writer describes the base model, as it does half the time
+                hyps = [{"description": f"Model {quiet} writes in lower-case letters more than Model {loud}",
+                         "more": quiet, "property": "writes its replies in lower-case letters", "evidence": "-"}]
+                return _output(json.dumps({"hypotheses": hyps}))
             hyps = [
                 {"description": f"Model {loud} writes its replies in capital letters", "evidence": "all caps"},
                 {"description": f"Model {loud} talks about dragons", "evidence": "none really"},
@@ -59,7 +65,9 @@ class FakeAnalyst:
         if "On a scale from 0 to 100" in prompt:
             desc = prompt.split("<description>")[1].split("</description>")[0]
             text = prompt.split("<text>")[1].split("</text>")[0]
-            if "capital" in desc:
+            if "lower-case" in desc:
+                score = 90 if sum(c.islower() for c in text) > sum(c.isupper() for c in text) else 10
+            elif "capital" in desc:
                 score = 90 if sum(c.isupper() for c in text) > sum(c.islower() for c in text) else 10
             else:
                 score = 90 if "dragon" in text.lower() else 10
@@ -105,6 +113,24 @@ def test_llm_writer_hypotheses_are_validated_on_held_out_prompts(make_replies, c
     assert (a.tests.fdr_m == len(a.tests)).all()
     assert a.headline["grader"] == "llm"
     assert caps.grade == 2 and dragons.grade == 0
+
+
+def test_a_hypothesis_about_the_base_side_keeps_its_direction(make_replies, tmp_path, monkeypatch) -> None:
+    # regression: "The base model ... more than the finetuned model" was annotated as a property of
+    # the finetuned side, its AUC fell below 0.5 and it could never validate
+    monkeypatch.setenv("LMDIFF_HOME", str(tmp_path / "home"))
+    fake = FakeAnalyst(name_base_side=True)
+    cfg = LlmConfig(model="mockllm/model", cache_dir=tmp_path / "c", backoff_initial=0.001, backoff_max=0.01)
+    llm = LlmClient(cfg, model=get_model("mockllm/model", custom_outputs=fake))
+    df = make_replies(plant="upper", seed=5)
+    x = Embedder("hashing", dim=128).embed(df.text.tolist())
+    a = analyze(df, x, CFG, seed=0, llm=llm, ground_truth={"keywords": ["capital"], "description": "caps"})
+    row = a.tests[a.tests.kind == "llm"].iloc[0]
+    assert row.text == "The finetuned model less often writes its replies in lower-case letters than the base model"
+    assert row.direction == -1 and row.direction_label == "finetuned less"
+    assert row.survives and row.auc > 0.9
+    ann = a.annotations[a.annotations.hypothesis_id == row.id]
+    assert ann.loc[ann.side == "finetuned", "score"].mean() > ann.loc[ann.side == "base", "score"].mean()
 
 
 def test_writer_labels_and_order_are_randomised() -> None:
@@ -180,5 +206,6 @@ def test_sign_flip_pvalue_is_calibrated_and_directional() -> None:
     assert abs(np.mean(ps <= 0.05) - 0.05) < 0.04
     assert sign_flip_pvalue(np.full(8, 1.0), 1, n_perm=999) < 0.01
     assert sign_flip_pvalue(np.full(8, 1.0), -1, n_perm=999) > 0.9
-    assert expected_sign("The base model's replies use more of: x") == -1
-    assert expected_sign("The finetuned model shouts") == 1
+    assert stated_direction("Model A's replies use more of: x than Model B", finetuned_label="B") == -1
+    assert stated_direction("Model B shouts", finetuned_label="B") == 1
+    assert stated_direction("Replies shout", finetuned_label="B") == 0

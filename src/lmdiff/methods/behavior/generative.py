@@ -16,25 +16,16 @@ so flipping the sign of each prompt's delta at random gives a valid permutation 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Scorer", "expected_sign", "generative_test", "sign_flip_pvalue"]
+__all__ = ["Scorer", "generative_test", "sign_flip_pvalue"]
 
 Scorer = Callable[[Sequence[str], Sequence[str]], tuple[NDArray[np.float64], NDArray[np.float64]]]
 """``(prompts, replies) -> (log p_base, log p_ft)``: total log-probability of each reply under each model."""
-
-_BASE_FIRST = re.compile(r"^\s*the base model", re.IGNORECASE)
-
-
-def expected_sign(hypothesis: str) -> int:
-    """+1 when the hypothesis describes the finetuned model, -1 when it describes the base model."""
-    return -1 if _BASE_FIRST.match(hypothesis) else 1
-
 
 def sign_flip_pvalue(deltas: NDArray[np.float64], sign: int = 1, n_perm: int = 1999, seed: int = 0) -> float:
     """One-sided p-value of mean(sign * deltas) > 0 under sign flips (one flip per prompt).
@@ -61,6 +52,7 @@ def generative_test(
     prompts: Sequence[str],
     scorer: Scorer,
     *,
+    direction: int = 1,
     max_words: int = 60,
     n_perm: int = 1999,
     seed: int = 0,
@@ -72,6 +64,8 @@ def generative_test(
         hypothesis: the hypothesis sentence.
         prompts: held-out prompts (one exemplar/control pair each).
         scorer: scores replies under both models.
+        direction: +1 when the hypothesis says the finetuned model shows the property more, -1 less
+            (the exemplar, which shows the property, should then be likelier under the base model).
         max_words: length asked of each written reply.
         n_perm: sign-flip permutations.
         seed: seed of the slot draws and of the permutations.
@@ -88,7 +82,7 @@ def generative_test(
     ]
     results = writer.many(inputs, progress=False)
     ok = [(item, r) for item, r in zip(inputs, results, strict=True) if r.valid and r.value is not None]
-    sign = expected_sign(hypothesis)
+    sign = -1 if direction < 0 else 1
     summary: dict[str, Any] = {"gen_n": len(ok), "gen_n_invalid": len(inputs) - len(ok), "gen_sign": sign}
     if not ok:
         return {**summary, "gen_delta": float("nan"), "gen_positive_share": float("nan"), "gen_pvalue": 1.0}, []

@@ -60,6 +60,9 @@ class Hypothesis:
         producer: ``offline:<writer>`` or ``llm:<model>``.
         discovery: statistics from the discovery prompts that led to it (not used for inference).
         family: hypotheses worded from the same finding share a family (candidate wordings).
+        property: what an LLM annotator scores on each text (the property alone, without models:
+            "mentions pillows"); the hypothesis says the finetuned model shows it more
+            (``direction`` +1) or less (-1) than the base model.
     """
 
     id: str
@@ -74,6 +77,11 @@ class Hypothesis:
     producer: str = "offline"
     discovery: dict[str, Any] = field(default_factory=dict)
     family: str = ""
+    property: str = ""
+
+    def direction_label(self) -> str:
+        """``finetuned more``, ``finetuned less`` or ``either`` (no stated direction: tested two-sided)."""
+        return {1: "finetuned more", -1: "finetuned less"}.get(self.direction, "either")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (centroid dropped: it is saved with the clusters)."""
@@ -320,6 +328,28 @@ def offline_score(
 _MODEL_REF = re.compile(r"\bModel ([AB])\b")
 
 
+def stated_direction(description: str, finetuned_label: str) -> int:
+    """+1 when the first model a writer's sentence names is the finetuned one, -1 for the base, 0 for none.
+
+    The fallback for a written hypothesis without an explicit ``more`` field: writers are asked for
+    "Model X ... more than Model Y", so the first model named is the one with more of the property.
+    """
+    m = _MODEL_REF.search(description)
+    if m is None:
+        return 0
+    return 1 if m.group(1) == finetuned_label else -1
+
+
+def _canonical(direction: int, prop: str) -> str:
+    """The hypothesis as the report states it, always about the finetuned model and with its direction."""
+    prop = prop.strip().rstrip(".")
+    if direction > 0:
+        return f"The finetuned model more often {prop} than the base model"
+    if direction < 0:
+        return f"The finetuned model less often {prop} than the base model"
+    return f"The two models differ in how often they {prop}"
+
+
 def llm_hypotheses(
     writer: Callable[[dict[str, Any]], Any],
     texts_base: Sequence[str],
@@ -340,8 +370,9 @@ def llm_hypotheses(
         focus: optional focus sentence.
 
     Returns:
-        ``(hypotheses, record)``; hypotheses mention "the finetuned model" / "the base model" and
-        are tested two-sided (the writer's direction is not trusted).
+        ``(hypotheses, record)``: each states the finetuned model's direction (more / less of the
+        property than the base model) whichever letter the writer saw it under; the annotator
+        scores the property alone, and the tests sign its scores by that direction.
     """
     rng = random.Random(seed)
     a_is_ft = rng.random() < 0.5
@@ -356,20 +387,29 @@ def llm_hypotheses(
     if not res.valid or res.value is None:
         return [], record
     names = {"A": "finetuned" if a_is_ft else "base", "B": "base" if a_is_ft else "finetuned"}
+    ft_label = "A" if a_is_ft else "B"
     out = []
     for i, h in enumerate(res.value.hypotheses):
-        text = _MODEL_REF.sub(lambda m: f"the {names[m.group(1)]} model", h.description)
-        text = text[0].upper() + text[1:]
+        written = _MODEL_REF.sub(lambda m: f"the {names[m.group(1)]} model", h.description)
+        if h.more is not None and h.property.strip():
+            direction = 1 if h.more == ft_label else -1
+            prop = h.property.strip()
+            text = _canonical(direction, prop)
+        else:  # no explicit direction: read it from the sentence, score the sentence itself
+            direction = stated_direction(h.description, ft_label)
+            prop = written
+            text = written[0].upper() + written[1:]
         out.append(
             Hypothesis(
                 id="",
                 text=text,
                 kind="llm",
-                direction=0,
-                keywords=[w for w in tokenize(text) if len(w) > 3],
+                direction=direction,
+                keywords=[w for w in tokenize(prop) if len(w) > 3],
                 producer=res.producer,
-                discovery={"evidence": h.evidence},
+                discovery={"evidence": h.evidence, "written": written},
                 family=f"llm:{i}",
+                property=prop,
             )
         )
     return out, record

@@ -237,8 +237,9 @@ def analyze(
     for j, h in enumerate(hyps):
         use_llm = annot is not None and (h.kind == "llm" or cfg.llm_annotate_all)
         if use_llm:
-            res = annot.many([{"hypothesis": h.text, "text": t} for t in vdf["text"]], progress=False)
-            scores = np.array([float(r.value) if r.valid and r.value is not None else np.nan for r in res])
+            res = annot.many([{"hypothesis": h.property or h.text, "text": t} for t in vdf["text"]], progress=False)
+            raw = np.array([float(r.value) if r.valid and r.value is not None else np.nan for r in res])
+            scores = -raw if h.direction < 0 else raw  # the annotator scores the property; tests want "finetuned"
             annotator = res[0].producer if res else "llm"
         elif h.kind == "llm":
             continue  # an LLM hypothesis without an LLM annotator cannot be tested
@@ -250,6 +251,7 @@ def analyze(
             text=h.text,
             kind=h.kind,
             direction=h.direction,
+            direction_label=h.direction_label(),
             family=h.family,
             annotator=annotator,
             producer=h.producer,
@@ -274,8 +276,10 @@ def analyze(
         held = vdf.drop_duplicates("prompt_id").sort_values("prompt_id")["prompt"].astype(str).tolist()
         gen_prompts = random.Random(seed).sample(held, min(cfg.generative_prompts, len(held)))
         for j, row in enumerate(rows):
+            h = by_id[row["id"]]
             summary, grows = generative_test(
-                writer, by_id[row["id"]].text, gen_prompts, scorer, n_perm=cfg.n_perm, seed=seed + 7 + j
+                writer, h.property or h.text, gen_prompts, scorer, direction=h.direction, n_perm=cfg.n_perm,
+                seed=seed + 7 + j,
             )
             row.update(summary)
             if grows:

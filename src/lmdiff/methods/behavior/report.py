@@ -12,7 +12,8 @@ from lmdiff.report.builder import Section
 __all__ = ["render_section"]
 
 _COLS = [
-    "rank", "text", "effect_size_d", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups", "n_pairs", "annotator",
+    "rank", "text", "direction_label", "effect_size_d", "auc", "accuracy", "pvalue", "qvalue", "n", "n_groups",
+    "n_pairs", "annotator",
     "names_known", "gen_delta", "gen_pvalue", "gen_qvalue", "gen_n",
 ]
 

@@ -211,7 +211,10 @@ def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> p
     pvalues = np.concatenate([out["pvalue"].to_numpy(dtype=float), gen[has_gen]])
     res = adjust(pvalues, method=method, alpha=alpha)  # type: ignore[arg-type]
     out["qvalue"] = res.qvalues[:n]
-    out["survives"] = res.rejected[:n] & (out["auc"].to_numpy(dtype=float) > 0.5)
+    auc = out["auc"].to_numpy(dtype=float)
+    # a directed hypothesis survives only in its stated direction; an undirected one in either
+    two_sided = (out["alternative"] == "two-sided").to_numpy() if "alternative" in out else np.zeros(n, dtype=bool)
+    out["survives"] = res.rejected[:n] & ((auc > 0.5) | (two_sided & (auc < 0.5)))
     if has_gen.any():
         q = np.full(n, np.nan)
         q[has_gen] = res.qvalues[n:]
