@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from lmdiff.corpora import CORPORA, load_corpus
+from lmdiff.corpora import CORPORA, Corpus, CorpusRequest, corpus_descriptions, load_corpus
 from lmdiff.errors import ConfigError, ModelNotFoundError
 from lmdiff.llm.roles import ROLES, Role, register_role
 from lmdiff.methods.base import DiffMethod
@@ -24,13 +26,13 @@ class FakeEntryPoint:
     name: str
     value: str
     group: str
-    action: object
+    action: Callable[[], object]
 
     def load(self) -> object:
         return self.action()
 
 
-def fake_entry_points(monkeypatch, *eps: FakeEntryPoint) -> list[str]:
+def fake_entry_points(monkeypatch: pytest.MonkeyPatch, *eps: FakeEntryPoint) -> list[str]:
     asked: list[str] = []
 
     def entry_points(*, group: str) -> list[FakeEntryPoint]:
@@ -52,7 +54,7 @@ def second() -> str:
 # ------------------------------------------------------------------ the generic registry
 
 
-def test_register_get_names_items_contains_and_decorator():
+def test_register_get_names_items_contains_and_decorator() -> None:
     reg: Registry[object] = Registry("widget")
     assert reg.register("a", first) is first
 
@@ -67,7 +69,7 @@ def test_register_get_names_items_contains_and_decorator():
     assert reg.origin("a") == f"{__name__}.first"
 
 
-def test_unknown_name_is_a_config_error_listing_the_known_ones():
+def test_unknown_name_is_a_config_error_listing_the_known_ones() -> None:
     reg: Registry[object] = Registry("widget", plural="widgetry")
     reg.register("beta", first)
     reg.register("alpha", second)
@@ -78,7 +80,7 @@ def test_unknown_name_is_a_config_error_listing_the_known_ones():
         reg["gamma"]
 
 
-def test_duplicate_registration_names_both_entries():
+def test_duplicate_registration_names_both_entries() -> None:
     reg: Registry[object] = Registry("widget")
     reg.register("x", first)
     with pytest.raises(ValueError, match="widget 'x' is registered twice") as err:
@@ -87,7 +89,7 @@ def test_duplicate_registration_names_both_entries():
     assert reg.get("x") is first  # the first registration stands
 
 
-def test_duplicate_instances_name_the_modules_that_registered_them():
+def test_duplicate_instances_name_the_modules_that_registered_them() -> None:
     reg: Registry[object] = Registry("widget")
     reg.register("x", [1])
     with pytest.raises(ValueError) as err:
@@ -95,7 +97,7 @@ def test_duplicate_instances_name_the_modules_that_registered_them():
     assert str(err.value).count(f"registered from {__name__}") == 2
 
 
-def test_same_object_twice_is_fine_and_replace_replaces():
+def test_same_object_twice_is_fine_and_replace_replaces() -> None:
     reg: Registry[object] = Registry("widget")
     reg.register("x", first)
     assert reg.register("x", first) is first  # idempotent (a module imported twice)
@@ -105,24 +107,29 @@ def test_same_object_twice_is_fine_and_replace_replaces():
     assert reg.remove("x") is second and "x" not in reg
 
 
-def test_names_are_validated_where_a_registry_says_so():
+def test_names_are_validated_where_a_registry_says_so() -> None:
     reg: Registry[object] = Registry("widget", name_pattern=r"[a-z]+", name_rule="be lowercase letters")
     with pytest.raises(ValueError, match="widget name must be lowercase letters: 'Bad1'"):
         reg.register("Bad1", first)
     with pytest.raises(ValueError, match="widget name must"):
-        Registry("widget").register("", first)
+        Registry[object]("widget").register("", first)
 
 
-def test_discovery_is_lazy_and_runs_once():
+def test_discovery_is_lazy_and_runs_once() -> None:
     calls: list[int] = []
-    reg: Registry[object] = Registry("widget", discover=lambda: calls.append(1) or reg.register("built", first))
+
+    def discover() -> None:
+        calls.append(1)
+        reg.register("built", first)
+
+    reg: Registry[object] = Registry("widget", discover=discover)
     reg.register("early", second)  # registering does not discover
     assert calls == []
     assert reg.names() == ["early", "built"] and reg.get("built") is first
     assert "built" in reg and calls == [1]
 
 
-def test_entry_point_plugins_load_once_on_first_lookup(monkeypatch):
+def test_entry_point_plugins_load_once_on_first_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     reg: Registry[object] = Registry("widget", group="lmdiff.test_widgets")
     ep = FakeEntryPoint("mine", "plugin_pkg:setup", "lmdiff.test_widgets", lambda: reg.register("plugged", second))
     other = FakeEntryPoint("theirs", "x:y", "lmdiff.other", lambda: pytest.fail("wrong group loaded"))
@@ -131,7 +138,9 @@ def test_entry_point_plugins_load_once_on_first_lookup(monkeypatch):
     assert reg.names() == ["plugged"] and asked == ["lmdiff.test_widgets"]
 
 
-def test_a_broken_plugin_warns_naming_it_and_the_rest_load(monkeypatch, caplog):
+def test_a_broken_plugin_warns_naming_it_and_the_rest_load(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     reg: Registry[object] = Registry("widget", group="lmdiff.test_widgets")
 
     def broken() -> None:
@@ -162,7 +171,7 @@ def test_a_broken_plugin_warns_naming_it_and_the_rest_load(monkeypatch, caplog):
         (MODEL_PREFIXES, "model prefix", "lmdiff.model_prefixes"),
     ],
 )
-def test_each_registry_is_the_generic_one(registry, kind, group):
+def test_each_registry_is_the_generic_one(registry: Registry[Any], kind: str, group: str) -> None:
     assert isinstance(registry, Registry)
     assert registry.kind == kind and registry.group == group
     assert len(registry) > 0
@@ -171,7 +180,7 @@ def test_each_registry_is_the_generic_one(registry, kind, group):
     assert registry.names()[0] in str(err.value.hint)
 
 
-def test_the_registries_hold_the_builtins():
+def test_the_registries_hold_the_builtins() -> None:
     assert {"kl", "samples", "adl"} <= set(available_methods())
     assert {"judge", "grader", "annotator"} <= set(ROLES)
     assert {"chat", "chat+replies", "generic", "generic:sampled", "organism"} <= set(CORPORA)
@@ -180,14 +189,14 @@ def test_the_registries_hold_the_builtins():
     assert "organism" in MODEL_PREFIXES
 
 
-def make_method(name: str, qualname: str, module: str) -> type[DiffMethod]:
+def make_method(name: str | None, qualname: str, module: str) -> type[DiffMethod]:
     cls = type(qualname.rsplit(".", 1)[-1], (DiffMethod,), {"name": name})
     cls.__qualname__ = qualname
     cls.__module__ = module
     return cls
 
 
-def test_a_plugin_method_with_a_builtin_qualname_is_an_error():
+def test_a_plugin_method_with_a_builtin_qualname_is_an_error() -> None:
     builtin = get_method("kl")
     impostor = make_method("kl", builtin.__qualname__, "some_plugin.methods")
     with pytest.raises(ValueError, match="method 'kl' is registered twice") as err:
@@ -198,14 +207,14 @@ def test_a_plugin_method_with_a_builtin_qualname_is_an_error():
     assert get_method("kl") is builtin  # not silently replaced
 
 
-def test_method_names_are_still_validated():
+def test_method_names_are_still_validated() -> None:
     with pytest.raises(ValueError, match="lowercase letters, digits and '_'"):
         register_method(make_method("Bad-Name", "Bad", "some_plugin"))
     with pytest.raises(ValueError, match="lowercase letters, digits and '_'"):
-        register_method(make_method(None, "NoName", "some_plugin"))  # type: ignore[arg-type]
+        register_method(make_method(None, "NoName", "some_plugin"))
 
 
-def test_method_plugins_come_from_the_lmdiff_methods_group(monkeypatch):
+def test_method_plugins_come_from_the_lmdiff_methods_group(monkeypatch: pytest.MonkeyPatch) -> None:
     plugin = make_method("plugin_method", "PluginMethod", "some_plugin.methods")
     asked = fake_entry_points(
         monkeypatch, FakeEntryPoint("plugin_method", "some_plugin.methods:PluginMethod", "lmdiff.methods",
@@ -220,17 +229,17 @@ def test_method_plugins_come_from_the_lmdiff_methods_group(monkeypatch):
         METHODS.remove("plugin_method")
 
 
-def test_roles_register_themselves_with_their_offline_implementation():
+def test_roles_register_themselves_with_their_offline_implementation() -> None:
     judge = ROLES.get("judge")
     assert register_role(judge) is judge  # the same role again is fine
-    clash = Role(name="judge", description="another judge", template="{{ answer }}",
+    clash: Role[str] = Role(name="judge", description="another judge", template="{{ answer }}",
                  parse=lambda reply, inputs: reply.text, inputs=("answer",))
     with pytest.raises(ValueError, match="LLM role 'judge' is registered twice"):
         register_role(clash)
     assert ROLES.get("judge") is judge
 
 
-def test_model_prefixes_resolve_through_the_registry():
+def test_model_prefixes_resolve_through_the_registry() -> None:
     def resolver(name: str, spec: ModelSpec) -> ModelSpec:
         return spec.model_copy(update={"model": f"resolved-{name}"})
 
@@ -248,19 +257,15 @@ def test_model_prefixes_resolve_through_the_registry():
         register_prefix("bad:prefix", resolver)
 
 
-def test_a_registered_corpus_loads_through_load_corpus():
+def test_a_registered_corpus_loads_through_load_corpus() -> None:
     @CORPORA.register("test-corpus")
-    def _loader(req):
+    def _loader(req: CorpusRequest) -> Corpus:
         """Three fixed texts."""
-        from lmdiff.corpora import Corpus
-
         return Corpus(req.name, ("a", "b", "c")).subset(req.limit, req.seed)
 
     try:
         corpus = load_corpus("test-corpus", limit=2, seed=1)
         assert corpus.name == "test-corpus" and len(corpus) == 2 and set(corpus.texts) <= {"a", "b", "c"}
-        from lmdiff.corpora import corpus_descriptions
-
         assert corpus_descriptions()["test-corpus"] == "Three fixed texts."
     finally:
         CORPORA.remove("test-corpus")

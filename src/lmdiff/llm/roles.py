@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
@@ -220,7 +220,7 @@ class OfflineImplementation:
                 raise ImportError(f"{self.target}: {module_name} has no attribute {attr!r}") from None
         if not callable(obj):
             raise ImportError(f"{self.target} is not callable")
-        return obj
+        return cast("Callable[..., Any]", obj)
 
 
 @dataclass(frozen=True)
