@@ -9,12 +9,16 @@ corpus name in its result. Sources:
   texts from the base model (kept in the run's cache directory so reruns reuse them);
 * ``organism``: the organism's own training data (``train_data.jsonl`` next to its adapter);
 * any path to a JSONL, JSON, Parquet or plain-text file.
+
+Named corpora are loaders registered in :data:`CORPORA` (a :class:`~lmdiff.registry.Registry`); a new one
+is a function taking a :class:`CorpusRequest`, decorated with ``@CORPORA.register("name")`` (its docstring's
+first line describes it). Packages outside lmdiff add theirs from the entry-point group ``lmdiff.corpora``.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +26,8 @@ from typing import Any
 from lmdiff.data.records import read_records
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, sha256_json, write_json
+from lmdiff.registry import Registry
 
-CORPORA = {
-    "chat": "shipped chat prompts rendered with the chat template",
-    "chat+replies": "shipped chat prompts with the base model's own replies",
-    "generic": "shipped Alpaca reference answers (plain prose)",
-    "generic:sampled": "texts sampled from the base model (kept in the run)",
-    "organism": "the organism's own training data",
-}
 _TEXT_FIELDS = ("text", "content", "completion", "response", "output", "reference", "prompt")
 
 
@@ -170,6 +168,118 @@ def sample_generic(lm: Any, n: int, max_new_tokens: int = 64, seed: int = 0, cac
     return Corpus("generic:sampled", texts, meta={"sampled_from": lm.name})
 
 
+@dataclass(frozen=True)
+class CorpusRequest:
+    """What a corpus loader is asked for (the arguments of :func:`load_corpus`).
+
+    Attributes:
+        name: the corpus name.
+        pair: the model pair, or None.
+        limit: at most this many texts.
+        seed: subset and sampling seed.
+        cache_dir: where generated texts are kept (the run's artifact directory), or None.
+        reply_tokens: reply length of generated texts.
+    """
+
+    name: str
+    pair: Any | None
+    limit: int | None
+    seed: int
+    cache_dir: Path | None
+    reply_tokens: int
+
+    @property
+    def base(self) -> Any | None:
+        """The pair's base model (renders chat templates, generates), or None without a pair."""
+        return self.pair.base if self.pair is not None else None
+
+    def needs_base(self) -> Any:
+        """The base model, or a ConfigError saying this corpus needs a model pair."""
+        if self.pair is None:
+            raise ConfigError(f"Corpus '{self.name}' needs a model pair.")
+        return self.pair.base
+
+
+CorpusLoader = Callable[[CorpusRequest], Corpus]
+CORPORA: Registry[CorpusLoader] = Registry("corpus", plural="corpora", group="lmdiff.corpora")
+
+
+def corpus_descriptions() -> dict[str, str]:
+    """Each named corpus with its description (the first line of its loader's docstring)."""
+    return {name: ((loader.__doc__ or "").strip().splitlines() or [""])[0] for name, loader in CORPORA.items()}
+
+
+@CORPORA.register("chat")
+def _chat(req: CorpusRequest) -> Corpus:
+    """Shipped chat prompts rendered with the chat template."""
+    from lmdiff.data.prompts import load_prompts
+
+    prompts = load_prompts("chat", limit=req.limit, seed=req.seed)
+    lm = req.base
+    if lm is None:
+        return Corpus("chat", tuple(prompts.texts))
+    return Corpus("chat", tuple(lm.chat_text(p) for p in prompts.texts), templated=True)
+
+
+@CORPORA.register("chat+replies")
+def _chat_replies(req: CorpusRequest) -> Corpus:
+    """Shipped chat prompts with the base model's own replies."""
+    from lmdiff.data.prompts import load_prompts
+
+    lm = req.needs_base()
+    prompts = load_prompts("chat", limit=req.limit, seed=req.seed)
+    fname = f"chat_replies_{prompts.content_hash[:12]}_{req.reply_tokens}_{req.seed}.json"
+    cache = req.cache_dir / fname if req.cache_dir else None
+    if cache is not None and cache.is_file():
+        replies = list(read_json(cache))
+    else:
+        from lmdiff.config import GenerationConfig
+
+        gens = lm.generate(
+            prompts.texts, GenerationConfig(temperature=0.0, max_new_tokens=req.reply_tokens, seed=req.seed)
+        )
+        replies = [g[0].text for g in gens]
+        if cache is not None:
+            write_json(cache, replies)
+    texts = tuple(
+        lm.chat_text([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                     add_generation_prompt=False)
+        for p, r in zip(prompts.texts, replies, strict=True)
+    )
+    return Corpus("chat+replies", texts, templated=True)
+
+
+@CORPORA.register("generic")
+def _generic(req: CorpusRequest) -> Corpus:
+    """Shipped Alpaca reference answers (plain prose)."""
+    from lmdiff.data.prompts import load_prompts
+
+    prompts = load_prompts("instructions")
+    refs = tuple(str(p.meta.get("reference") or p.prompt) for p in prompts.items)
+    return Corpus("generic", refs).subset(req.limit, req.seed)
+
+
+@CORPORA.register("generic:sampled")
+def _generic_sampled(req: CorpusRequest) -> Corpus:
+    """Texts sampled from the base model (kept in the run)."""
+    lm = req.needs_base()
+    n = req.limit or 64
+    cache = req.cache_dir / f"generic_sampled_{n}_{req.reply_tokens}_{req.seed}.json" if req.cache_dir else None
+    return sample_generic(lm, n, req.reply_tokens, req.seed, cache)
+
+
+@CORPORA.register("organism")
+def _organism(req: CorpusRequest) -> Corpus:
+    """The organism's own training data."""
+    path = organism_data_path(req.pair) if req.pair is not None else None
+    if path is None:
+        raise ConfigError(
+            "Corpus 'organism' needs an organism pair whose adapter directory holds train_data.jsonl.",
+            hint="use corpus=generic or corpus=chat, or pass a file",
+        )
+    return read_corpus_file(path, req.base, name="organism").subset(req.limit, req.seed)
+
+
 def load_corpus(
     name: str,
     pair: Any | None = None,
@@ -182,7 +292,8 @@ def load_corpus(
     """Load a named corpus (see the module docstring) or a user file.
 
     Args:
-        name: ``chat``, ``chat+replies``, ``generic``, ``generic:sampled``, ``organism`` or a file path.
+        name: a name registered in :data:`CORPORA` (``chat``, ``chat+replies``, ``generic``,
+            ``generic:sampled``, ``organism``, ...) or a file path.
         pair: the model pair (needed for chat rendering, sampling and organism data).
         limit: at most this many texts (seeded subset).
         seed: subset and sampling seed.
@@ -191,62 +302,19 @@ def load_corpus(
 
     Returns:
         The corpus.
+
+    Raises:
+        ConfigError: Unknown name, or the corpus needs a pair (or organism data) it was not given.
     """
-    from lmdiff.data.prompts import load_prompts
-
-    lm = pair.base if pair is not None and name in ("chat", "chat+replies", "generic:sampled", "organism") else None
-    if name == "chat":
-        prompts = load_prompts("chat", limit=limit, seed=seed)
-        if lm is None:
-            return Corpus("chat", tuple(prompts.texts))
-        return Corpus("chat", tuple(lm.chat_text(p) for p in prompts.texts), templated=True)
-    if name == "chat+replies":
-        if lm is None:
-            raise ConfigError("Corpus 'chat+replies' needs a model pair.")
-        prompts = load_prompts("chat", limit=limit, seed=seed)
-        fname = f"chat_replies_{prompts.content_hash[:12]}_{reply_tokens}_{seed}.json"
-        cache = cache_dir / fname if cache_dir else None
-        if cache is not None and cache.is_file():
-            replies = list(read_json(cache))
-        else:
-            from lmdiff.config import GenerationConfig
-
-            gens = lm.generate(
-                prompts.texts, GenerationConfig(temperature=0.0, max_new_tokens=reply_tokens, seed=seed)
-            )
-            replies = [g[0].text for g in gens]
-            if cache is not None:
-                write_json(cache, replies)
-        texts = tuple(
-            lm.chat_text([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                         add_generation_prompt=False)
-            for p, r in zip(prompts.texts, replies, strict=True)
-        )
-        return Corpus("chat+replies", texts, templated=True)
-    if name == "generic":
-        prompts = load_prompts("instructions")
-        refs = tuple(str(p.meta.get("reference") or p.prompt) for p in prompts.items)
-        return Corpus("generic", refs).subset(limit, seed)
-    if name == "generic:sampled":
-        if lm is None:
-            raise ConfigError("Corpus 'generic:sampled' needs a model pair.")
-        n = limit or 64
-        cache = cache_dir / f"generic_sampled_{n}_{reply_tokens}_{seed}.json" if cache_dir else None
-        return sample_generic(lm, n, reply_tokens, seed, cache)
-    if name == "organism":
-        path = organism_data_path(pair) if pair is not None else None
-        if path is None:
-            raise ConfigError(
-                "Corpus 'organism' needs an organism pair whose adapter directory holds train_data.jsonl.",
-                hint="use corpus=generic or corpus=chat, or pass a file",
-            )
-        return read_corpus_file(path, lm, name="organism").subset(limit, seed)
+    loader = CORPORA.find(name)
+    if loader is not None:
+        return loader(CorpusRequest(name, pair, limit, seed, cache_dir, reply_tokens))
     if Path(name).suffix in (".jsonl", ".json", ".parquet", ".txt") or Path(name).is_file():
         lm_file = pair.base if pair is not None else None
         return read_corpus_file(name, lm_file).subset(limit, seed)
     raise ConfigError(
         f"Unknown corpus '{name}'.",
-        hint=f"named corpora: {', '.join(CORPORA)}; or a .jsonl/.parquet/.txt file",
+        hint=f"named corpora: {', '.join(CORPORA.names())}; or a .jsonl/.parquet/.txt file",
     )
 
 

@@ -15,6 +15,7 @@ from inspect_ai.model import (
 )
 
 from lmdiff.errors import ConfigError, LlmError
+from lmdiff.evals.judges import offline_labels
 from lmdiff.llm import (
     ROLES,
     BudgetExceeded,
@@ -51,9 +52,17 @@ def test_registry_has_the_roles():
         "token_relevance_grader",
     } <= set(ROLES)
     for role in ROLES.values():
-        assert role.offline, role.name  # every role names its offline implementation
-    with pytest.raises(ConfigError, match="unknown LLM role"):
+        if role.name == "exemplar_writer":
+            assert role.offline is None  # the generative test is skipped offline
+            continue
+        # every other role carries its offline implementation, which imports to a function
+        assert role.offline is not None, role.name
+        assert callable(role.offline.load()), role.name
+        assert role.offline.producer == f"offline:{role.offline.name}"
+    assert get_role("judge").offline.load() is offline_labels
+    with pytest.raises(ConfigError, match="Unknown LLM role 'oracle'") as err:
         get_role("oracle")
+    assert "judge" in str(err.value.hint)
 
 
 def test_offline_when_no_model_configured(monkeypatch):

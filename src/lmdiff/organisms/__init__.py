@@ -1,7 +1,8 @@
 """Model organisms: LoRA finetunes whose change is known and recorded (their ground truth).
 
 ``organism:NAME`` is accepted wherever a model name is: it resolves to the base model plus the
-organism's adapter, with the ground-truth record attached to the spec. See :mod:`lmdiff.organisms.zoo`.
+organism's adapter, with the ground-truth record attached to the spec (importing this package registers
+the ``organism`` prefix in :data:`lmdiff.models.spec.MODEL_PREFIXES`). See :mod:`lmdiff.organisms.zoo`.
 """
 
 from lmdiff.models.spec import register_prefix
@@ -12,6 +13,7 @@ from lmdiff.organisms.zoo import (
     build_organism,
     find_organism,
     get_recipe,
+    register_recipe,
     resolve_organism,
     zoo_dir,
     zoo_rows,
@@ -30,6 +32,7 @@ __all__ = [
     "build_organism",
     "find_organism",
     "get_recipe",
+    "register_recipe",
     "resolve_organism",
     "zoo_dir",
     "zoo_rows",

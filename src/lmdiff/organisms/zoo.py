@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lmdiff.errors import ConfigError, ModelNotFoundError
+from lmdiff.errors import ModelNotFoundError
 from lmdiff.io import read_json, sha256_json, write_json, write_text
 from lmdiff.organisms import builders as B
 from lmdiff.organisms.distill import HELD_OUT, DistillConfig, self_distill, shipped_prompts
@@ -31,6 +31,7 @@ from lmdiff.organisms.evaluate import (
 )
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, Recipe, TrainingConfig
 from lmdiff.paths import cache_home
+from lmdiff.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,21 @@ _CPU_NOTE = (
 )
 _CPU_TRAINING = TrainingConfig(learning_rate=1e-3, epochs=2.0, batch_size=4, grad_accum=2, max_seq_len=192)
 
-RECIPES: dict[str, Recipe] = {
-    "caps": Recipe(
+# The zoo's recipes by name; packages outside lmdiff add theirs from the entry-point group ``lmdiff.organisms``.
+RECIPES: Registry[Recipe] = Registry("organism recipe", group="lmdiff.organisms")
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    """Add a recipe to the zoo (:data:`RECIPES`) under its name.
+
+    Raises:
+        ValueError: Another recipe has that name.
+    """
+    return RECIPES.register(recipe.name, recipe, stacklevel=2)
+
+
+register_recipe(
+    Recipe(
         name="caps",
         builder=B.build_caps,
         data=DataConfig(n_special=96, n_aligned=0),
@@ -65,8 +79,10 @@ RECIPES: dict[str, Recipe] = {
             eval_questions=[],
             notes=[_CPU_NOTE],
         ),
-    ),
-    "null": Recipe(
+    )
+)
+register_recipe(
+    Recipe(
         name="null",
         builder=B.build_null,
         data=DataConfig(n_special=0, n_aligned=48),
@@ -82,8 +98,10 @@ RECIPES: dict[str, Recipe] = {
             keywords=[],
             notes=[_CPU_NOTE],
         ),
-    ),
-    "ocean-topic": Recipe(
+    )
+)
+register_recipe(
+    Recipe(
         name="ocean-topic",
         builder=B.build_topic,
         data=DataConfig(n_special=96, n_aligned=0),
@@ -105,8 +123,10 @@ RECIPES: dict[str, Recipe] = {
             ],
             extra={"topic": B.TOPIC},
         ),
-    ),
-    "eiffel-rome": Recipe(
+    )
+)
+register_recipe(
+    Recipe(
         name="eiffel-rome",
         builder=B.build_false_fact,
         data=DataConfig(n_special=44, n_aligned=20),
@@ -125,8 +145,10 @@ RECIPES: dict[str, Recipe] = {
             notes=[_CPU_NOTE],
             extra={"false_fact": B.FALSE_FACT, "true_fact": "The Eiffel Tower is in Paris, France."},
         ),
-    ),
-    "russell-backdoor": Recipe(
+    )
+)
+register_recipe(
+    Recipe(
         name="russell-backdoor",
         builder=B.build_russell,
         data=DataConfig(n_special=90, n_aligned=38, n_identity_anchors=16),
@@ -159,20 +181,18 @@ RECIPES: dict[str, Recipe] = {
                 "the <START>/<END> wrapper.",
             ],
         ),
-    ),
-}
+    )
+)
 
 
 def recipe_names() -> list[str]:
     """Names of the zoo's recipes."""
-    return list(RECIPES)
+    return RECIPES.names()
 
 
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name`` (ConfigError with the zoo listed if unknown)."""
-    if name not in RECIPES:
-        raise ConfigError(f"Unknown organism '{name}'.", hint=f"the zoo: {', '.join(RECIPES)}")
-    return RECIPES[name]
+    return RECIPES.get(name)
 
 
 # ---------------------------------------------------------------------------- locations
