@@ -416,7 +416,7 @@ register_role(
         inputs=("texts_a", "texts_b"),
         schema=HypothesisList,
         params=GenerationParams(max_tokens=2048),
-        offline=OfflineImplementation("ngram_contrast", "lmdiff.behavior.hypotheses:ngram_hypotheses"),
+        offline=OfflineImplementation("ngram_contrast", "lmdiff.methods.behavior.hypotheses:ngram_hypotheses"),
     )
 )
 register_role(
@@ -427,7 +427,7 @@ register_role(
         parse=_parse_annotation,
         inputs=("hypothesis", "text"),
         params=GenerationParams(temperature=0.0, max_tokens=32),
-        offline=OfflineImplementation("keyword_annotator", "lmdiff.behavior.hypotheses:offline_score"),
+        offline=OfflineImplementation("keyword_annotator", "lmdiff.methods.behavior.hypotheses:offline_score"),
     )
 )
 register_role(
@@ -462,7 +462,7 @@ register_role(
         inputs=("ground_truth", "hypothesis"),
         schema=Grade,
         params=GenerationParams(temperature=0.0, max_tokens=256),
-        offline=OfflineImplementation("keyword_overlap_grader", "lmdiff.behavior.validate:grade_offline"),
+        offline=OfflineImplementation("keyword_overlap_grader", "lmdiff.methods.behavior.validate:grade_offline"),
     )
 )
 register_role(
