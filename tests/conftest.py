@@ -73,6 +73,21 @@ def tiny_lm(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def tiny_lm_in(tiny_model_dir: Path) -> Any:
+    """Factory: the tiny model loaded on the CPU in a given dtype ("float32", "bfloat16"), one copy per dtype."""
+    from lmdiff.models.loading import load_model
+
+    loaded: dict[str, Any] = {}
+
+    def get(dtype: str) -> Any:
+        if dtype not in loaded:
+            loaded[dtype] = load_model(str(tiny_model_dir), dtype=dtype, device="cpu")
+        return loaded[dtype]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def tiny_dirs(tiny_model_dir: Path, tiny_adapter_dir: Path) -> tuple[Path, Path]:
     """(base model dir, LoRA adapter dir) of the session's tiny random model."""
     return tiny_model_dir, tiny_adapter_dir
