@@ -95,18 +95,21 @@ def tiny_dirs(tiny_model_dir: Path, tiny_adapter_dir: Path) -> tuple[Path, Path]
 
 @pytest.fixture(scope="session")
 def tiny_pair(tiny_dirs: tuple[Path, Path]) -> Any:
-    """The tiny base model against itself plus the random LoRA adapter (shared weights)."""
+    """The tiny base model against itself plus the random LoRA adapter (shared weights), in float32 on any CPU."""
     from lmdiff.models.pair import ModelPair
     from lmdiff.models.spec import ModelSpec
 
     base_dir, adapter_dir = tiny_dirs
-    return ModelPair(str(base_dir), ModelSpec(model=str(base_dir), adapter=str(adapter_dir)))
+    return ModelPair(ModelSpec(model=str(base_dir), dtype="float32"),
+                     ModelSpec(model=str(base_dir), adapter=str(adapter_dir), dtype="float32"))
 
 
 @pytest.fixture(scope="session")
 def self_pair(tiny_dirs: tuple[Path, Path]) -> Any:
-    """The tiny base model against itself (a null control)."""
+    """The tiny base model against itself (a null control), in float32 on any CPU."""
     from lmdiff.models.pair import ModelPair
+    from lmdiff.models.spec import ModelSpec
 
     base_dir, _ = tiny_dirs
-    return ModelPair(str(base_dir), str(base_dir))
+    spec = ModelSpec(model=str(base_dir), dtype="float32")
+    return ModelPair(spec, spec)
