@@ -122,7 +122,9 @@ def main() -> None:
         print(f"{name:62s} {tps:10.0f} {share:>17s}")
     print(f"\ngeneration (batch 8, 48 new tokens, fp32): {gen32:.0f} tok/s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print("dtype=auto picks", "bf16" if cpu_has_fast_bf16() else "fp32", "on this CPU")
+    from lmdiff.models.device import dtype_choice
+
+    print("dtype=auto on this CPU:", dtype_choice("auto", torch.device("cpu")).reason)
 
 
 if __name__ == "__main__":

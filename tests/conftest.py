@@ -73,6 +73,21 @@ def tiny_lm(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def tiny_lm_in(tiny_model_dir: Path) -> Any:
+    """Factory: the tiny model loaded on the CPU in a given dtype ("float32", "bfloat16"), one copy per dtype."""
+    from lmdiff.models.loading import load_model
+
+    loaded: dict[str, Any] = {}
+
+    def get(dtype: str) -> Any:
+        if dtype not in loaded:
+            loaded[dtype] = load_model(str(tiny_model_dir), dtype=dtype, device="cpu")
+        return loaded[dtype]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def tiny_dirs(tiny_model_dir: Path, tiny_adapter_dir: Path) -> tuple[Path, Path]:
     """(base model dir, LoRA adapter dir) of the session's tiny random model."""
     return tiny_model_dir, tiny_adapter_dir
@@ -80,18 +95,21 @@ def tiny_dirs(tiny_model_dir: Path, tiny_adapter_dir: Path) -> tuple[Path, Path]
 
 @pytest.fixture(scope="session")
 def tiny_pair(tiny_dirs: tuple[Path, Path]) -> Any:
-    """The tiny base model against itself plus the random LoRA adapter (shared weights)."""
+    """The tiny base model against itself plus the random LoRA adapter (shared weights), in float32 on any CPU."""
     from lmdiff.models.pair import ModelPair
     from lmdiff.models.spec import ModelSpec
 
     base_dir, adapter_dir = tiny_dirs
-    return ModelPair(str(base_dir), ModelSpec(model=str(base_dir), adapter=str(adapter_dir)))
+    return ModelPair(ModelSpec(model=str(base_dir), dtype="float32"),
+                     ModelSpec(model=str(base_dir), adapter=str(adapter_dir), dtype="float32"))
 
 
 @pytest.fixture(scope="session")
 def self_pair(tiny_dirs: tuple[Path, Path]) -> Any:
-    """The tiny base model against itself (a null control)."""
+    """The tiny base model against itself (a null control), in float32 on any CPU."""
     from lmdiff.models.pair import ModelPair
+    from lmdiff.models.spec import ModelSpec
 
     base_dir, _ = tiny_dirs
-    return ModelPair(str(base_dir), str(base_dir))
+    spec = ModelSpec(model=str(base_dir), dtype="float32")
+    return ModelPair(spec, spec)

@@ -41,3 +41,36 @@ def test_methods_needing_both_models_are_skipped_one_at_a_time(tiny_model_dir, t
     run = run_diff(cfg, tmp_path / "r")
     entry = read_json(run.path / "results.json")["methods"]["kl"]
     assert entry["status"] == "skipped" and "compute.load=together" in entry["summary"]
+
+
+def test_noise_floor_is_recorded_and_differences_near_it_are_flagged(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    from lmdiff.diff import write_report
+    from lmdiff.io import write_json
+
+    cfg = validate(DiffRunConfig, {
+        "base": {"model": str(tiny_model_dir), "dtype": "float32"},
+        "finetuned": {"model": str(tiny_model_dir), "adapter": str(tiny_adapter_dir), "dtype": "float32"},
+        "methods": ["kl"], "method": {"kl": {"corpus": "generic", "max_texts": 3, "max_tokens": 12}}})
+    run = run_diff(cfg, tmp_path / "r")
+    res = read_json(run.results_path)
+    num = res["numerics"]
+    assert num["dtype"] == res["pair"]["dtypes"]["finetuned"] == "float32"
+    assert num["dtype_reason"] == "asked for float32"
+    nf = num["noise_floor"]
+    assert nf["n_texts"] == 8 and nf["n_tokens"] > 8 and nf["dtype"] == "float32"
+    assert 0 <= nf["mean_abs_logprob_delta"] <= nf["max_abs_logprob_delta"] <= num["score_tolerance"] <= 1e-3
+    assert nf["mean_kl"] < 1e-6
+    md = (run.path / "report.md").read_text()
+    assert "Numerics: float32" in md and "within 10x" not in md  # the adapter's KL is far above the floor
+    marker = (run.path / "steps" / "numerics-noise-floor.json").stat().st_mtime_ns
+    run = run_diff(cfg, tmp_path / "r")  # resumed: the floor is not measured again
+    assert (run.path / "steps" / "numerics-noise-floor.json").stat().st_mtime_ns == marker
+    # a floor within 10x of the mean KL: a warning in the overview and in the kl section
+    mean_kl = res["methods"]["kl"]["headline"]["mean_kl"]
+    res["numerics"]["noise_floor"]["mean_kl"] = mean_kl / 5
+    write_json(run.results_path, res)
+    write_report(run)
+    md = (run.path / "report.md").read_text()
+    overview, kl_section = md.split("KL: where")[0], md.split("KL: where")[1]
+    assert "kl: mean_kl = " in overview and "within 10x of the numerical noise floor" in overview
+    assert "**WARN**: mean_kl = " in kl_section

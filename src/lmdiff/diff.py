@@ -14,6 +14,7 @@ from lmdiff.io import read_json, write_json
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.registry import get_method
 from lmdiff.models.device import set_threads
+from lmdiff.models.numerics import noise_warnings, numerics_note, record_noise_floor
 from lmdiff.models.pair import ModelPair
 from lmdiff.report.builder import Report, Section
 from lmdiff.report.render import render_report
@@ -61,6 +62,7 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             prompts=prompts.describe(),
             ground_truth=pair.ground_truth,
         )
+        record_noise_floor(run, pair, prompts)
         for name in config.methods:
             cls = get_method(name)
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
@@ -155,7 +157,8 @@ def write_report(run: Run) -> Path:
         },
     )
     overview = report.section("Overview", "overview")
-    _overview(overview, res)
+    noise = noise_warnings(res, lambda name: get_method(name).noise_comparable)
+    _overview(overview, res, noise)
     for name, entry in res.get("methods", {}).items():
         cls = get_method(name)
         sec = report.section(cls.title, name)
@@ -163,6 +166,8 @@ def write_report(run: Run) -> Path:
             sec.status = "failed" if entry["status"] == "failed" else "ok"
             sec.note(f"{entry['status']}: {entry.get('summary', '')}", kind="warn")
             continue
+        for msg in noise.get(name, []):
+            sec.note(msg, kind="warn")
         result_path = run.path / "artifacts" / f"method-{name}" / "result.json"
         try:
             cls().render(MethodResult.from_dict(read_json(result_path)), sec, run)
@@ -173,7 +178,7 @@ def write_report(run: Run) -> Path:
     return render_report(report, run.path)
 
 
-def _overview(sec: Section, res: dict[str, Any]) -> None:
+def _overview(sec: Section, res: dict[str, Any], noise: dict[str, list[str]]) -> None:
     import pandas as pd
 
     gt = res.get("ground_truth")
@@ -187,6 +192,11 @@ def _overview(sec: Section, res: dict[str, Any]) -> None:
     ]
     if rows:
         sec.table(pd.DataFrame(rows), caption="Methods run")
+    if res.get("numerics"):
+        sec.note(numerics_note(res["numerics"]), "info")
+    for name, msgs in noise.items():
+        for msg in msgs:
+            sec.note(f"{name}: {msg}", "warn")
     if not res.get("tokenizers_shared", True):
         sec.note(
             "The two models use different tokenizers: token-level (white-box) methods were skipped.", "warn"

@@ -4,6 +4,7 @@ import torch
 
 from lmdiff.config import GenerationConfig
 from lmdiff.errors import ConfigError
+from lmdiff.models.numerics import hidden_tolerance, score_tolerance
 
 TEXTS = ["The cat sat on the mat.", "Hello", "A much longer sentence that keeps going for a while, with commas."]
 
@@ -34,13 +35,15 @@ def test_chat_template_with_and_without_system(tiny_lm):
     assert tiny_lm.chat_text(msgs).count("<|im_start|>user") == 2
 
 
-def test_score_batched_equals_unbatched(tiny_lm):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_score_batched_equals_unbatched(tiny_lm_in, dtype):
+    tiny_lm = tiny_lm_in(dtype)
     ctx = [tiny_lm.chat_text("Q?")] * len(TEXTS)
     batched = tiny_lm.score(ctx, TEXTS, batch_size=3)
     single = [tiny_lm.score([c], [t], batch_size=1)[0] for c, t in zip(ctx, TEXTS, strict=True)]
     for a, b, t in zip(batched, single, TEXTS, strict=True):
         assert len(a) == len(tiny_lm.encode(t, add_special_tokens=False))
-        np.testing.assert_allclose(a, b, atol=1e-4)
+        np.testing.assert_allclose(a, b, atol=score_tolerance(dtype), rtol=0)
         assert np.all(a <= 0)
 
 
@@ -53,7 +56,10 @@ def test_score_matches_direct_forward(tiny_lm):
     np.testing.assert_allclose(lp, direct.numpy(), atol=1e-5)
 
 
-def test_next_token_and_hidden_states_batched_equal_unbatched(tiny_lm):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_next_token_and_hidden_states_batched_equal_unbatched(tiny_lm_in, dtype):
+    tiny_lm = tiny_lm_in(dtype)
+    atol, rtol = hidden_tolerance(dtype)
     seqs = [tiny_lm.encode(t) for t in TEXTS]
     nb = tiny_lm.next_token_logprobs(seqs, batch_size=3)
     hb = tiny_lm.hidden_states(seqs, [0, 1], batch_size=3)
@@ -61,10 +67,10 @@ def test_next_token_and_hidden_states_batched_equal_unbatched(tiny_lm):
         n1 = tiny_lm.next_token_logprobs([s], batch_size=1)[0]
         h1 = tiny_lm.hidden_states([s], [0, 1], batch_size=1)[0]
         assert nb[i].shape == (len(s), tiny_lm.tokenizer.vocab_size) or nb[i].shape[0] == len(s)
-        torch.testing.assert_close(nb[i], n1, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(nb[i], n1, atol=score_tolerance(dtype), rtol=0)
         for layer in (0, 1):
             assert hb[i][layer].shape == (len(s), 64)
-            torch.testing.assert_close(hb[i][layer], h1[layer], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(hb[i][layer], h1[layer], atol=atol, rtol=rtol)
 
 
 def test_hidden_states_match_transformers_and_early_stop(tiny_lm):

@@ -2,20 +2,25 @@ import pytest
 import torch
 
 from lmdiff.errors import IncompatiblePairError
+from lmdiff.models.numerics import score_tolerance
 from lmdiff.models.pair import ModelPair
 from lmdiff.models.spec import ModelSpec
 from tests.conftest import build_tiny_model
 
 
-def test_lora_pair_shares_weights_and_switches(tiny_model_dir, tiny_adapter_dir, tiny_lm):
-    pair = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(tiny_adapter_dir)))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_lora_pair_shares_weights_and_switches(tiny_model_dir, tiny_adapter_dir, tiny_lm_in, dtype):
+    pair = ModelPair(ModelSpec(model=str(tiny_model_dir), dtype=dtype),
+                     ModelSpec(model=str(tiny_model_dir), adapter=str(tiny_adapter_dir), dtype=dtype))
     assert pair.shares_weights and pair.effective_policy() == "shared"
     assert pair.base.model is pair.finetuned.model  # one copy of the weights
-    seq = tiny_lm.encode("The cat sat on the mat.")
+    plain_lm = tiny_lm_in(dtype)
+    seq = plain_lm.encode("The cat sat on the mat.")
     base_lp = pair.base.next_token_logprobs([seq])[0]
     ft_lp = pair.finetuned.next_token_logprobs([seq])[0]
-    plain = tiny_lm.next_token_logprobs([seq])[0]
-    torch.testing.assert_close(base_lp, plain, atol=1e-5, rtol=1e-5)  # adapter off == base model
+    plain = plain_lm.next_token_logprobs([seq])[0]
+    tol = score_tolerance(dtype)
+    torch.testing.assert_close(base_lp, plain, atol=tol, rtol=0)  # adapter off == base model
     assert (ft_lp - base_lp).abs().max() > 1e-2  # adapter on differs
     # switching back and forth is stable
     torch.testing.assert_close(pair.base.next_token_logprobs([seq])[0], base_lp)

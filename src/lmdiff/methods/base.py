@@ -91,6 +91,9 @@ class DiffMethod(ABC):
     needs_both_resident: ClassVar[bool] = False
     #: Settings that fit ``lmdiff demo`` on a 2-core CPU (None: the method is not part of the demo).
     demo_settings: ClassVar[dict[str, Any] | None] = None
+    #: Headline keys that are per-token differences in nats, with their kind ("kl" or "logprob"): the report
+    #: flags them when within 10x of the run's numerical noise floor (lmdiff.models.numerics).
+    noise_comparable: ClassVar[dict[str, str]] = {}
 
     @abstractmethod
     def run(self, ctx: MethodContext) -> MethodResult:

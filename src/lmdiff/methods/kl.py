@@ -146,6 +146,7 @@ class KLMethod(DiffMethod):
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True
+    noise_comparable: ClassVar[dict[str, str]] = {"mean_kl": "kl", "mean_kl_reverse": "kl"}
 
     def run(self, ctx: MethodContext) -> MethodResult:
         """Stream both sides over the corpus in resumable chunks."""

@@ -11,13 +11,16 @@ All operations take lists and batch them with correct padding and attention mask
   callers never hold a whole corpus of vocabulary distributions in memory.
 
 Forward passes use right padding (positions of real tokens are unchanged by padding);
-generation uses left padding. Results match unbatched calls within float tolerance
-(tests/models/test_lm.py).
+generation uses left padding. Forward passes compute the output head (unembedding) and the
+log-softmax in float32 whatever the weights' dtype, so bf16 logits are not rounded to bf16's
+0.06-0.125 spacing at typical logit sizes. Results match unbatched calls within
+:func:`lmdiff.models.numerics.score_tolerance` of the weights' dtype (tests/models/test_lm.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +41,58 @@ LayerRef = int | float
 
 class _StopForward(Exception):
     """Raised inside a hook to skip the layers after the last one needed."""
+
+
+# float32 copies of low-precision output heads, per head module (freed with the module):
+# head -> (weight data pointer, weight version, fp32 weight, fp32 bias).
+_HEAD32: weakref.WeakKeyDictionary[nn.Module, tuple[int, int, torch.Tensor, torch.Tensor | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def fp32_head_weights(head: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A float32 copy of a linear head's weight and bias, cached per module until the weight changes.
+
+    A tied head shares its weight with the input embedding; the copy is separate and is rebuilt
+    when that weight is replaced or modified in place.
+    """
+    w = head.weight
+    cached = _HEAD32.get(head)
+    if cached is not None and cached[:2] == (w.data_ptr(), w._version):
+        return cached[2], cached[3]
+    with torch.no_grad():
+        w32 = w.detach().float()
+        b32 = head.bias.detach().float() if head.bias is not None else None
+    _HEAD32[head] = (w.data_ptr(), w._version, w32, b32)
+    return w32, b32
+
+
+@contextlib.contextmanager
+def fp32_head(head: nn.Module | None) -> Iterator[bool]:
+    """Make ``head`` (a plain ``nn.Linear`` in bf16/fp16) compute float32 logits while the context is open.
+
+    The head's input is cast to float32 and multiplied by a cached float32 copy of its weight, so the
+    logits carry no low-precision rounding; whatever the model does after the head (e.g. logit
+    soft-capping) still runs. Heads that are not a plain linear layer (quantized, or wrapped by a PEFT
+    adapter) are left alone and their logits are upcast afterwards. Yields whether the head was switched.
+    """
+    if type(head) is not nn.Linear or head.weight.dtype == torch.float32:
+        yield False
+        return
+    w32, b32 = fp32_head_weights(head)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x.to(device=w32.device, dtype=torch.float32), w32, b32)
+
+    previous = head.__dict__.get("forward")  # e.g. an accelerate dispatch hook's wrapper
+    head.forward = forward  # type: ignore[method-assign]
+    try:
+        yield True
+    finally:
+        if previous is None:
+            del head.forward
+        else:
+            head.forward = previous  # type: ignore[method-assign]
 
 
 @dataclass
@@ -267,8 +322,8 @@ class LanguageModel:
             sequences: token id lists (no padding).
             batch_size: sequences per forward pass.
             layers: layers whose block outputs (residual stream) to return.
-            logits: whether to compute the output logits; without them the pass stops
-                after the last requested layer.
+            logits: whether to compute the output logits (in float32, see :func:`fp32_head`);
+                without them the pass stops after the last requested layer.
             sort_by_length: batch sequences of similar length together (less padding);
                 each batch says which input indices it holds.
             progress: a progress-bar description, or None for no bar.
@@ -310,7 +365,8 @@ class LanguageModel:
                     captured.clear()
                     out_logits = None
                     try:
-                        out = self.model(input_ids=ids, attention_mask=mask, use_cache=False)
+                        with fp32_head(self.core.get_output_embeddings() if logits else None):
+                            out = self.model(input_ids=ids, attention_mask=mask, use_cache=False)
                         out_logits = out.logits
                     except _StopForward:
                         pass

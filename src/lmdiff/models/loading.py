@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from lmdiff.errors import AdapterError, LmdiffError, ModelNotFoundError
-from lmdiff.models.device import resolve_device, resolve_dtype
+from lmdiff.models.device import dtype_choice, resolve_device, resolve_dtype
 from lmdiff.models.lm import LanguageModel
 from lmdiff.models.registry import SHIPPED, get_shipped
 from lmdiff.models.spec import ModelSpec
@@ -202,5 +202,7 @@ def load_model(spec: ModelSpec | str, **overrides: Any) -> LanguageModel:
     model = load_base_model(spec)
     if spec.adapter:
         model = attach_adapter(model, spec.adapter)
-    log.info("loaded %s (%s, %s)", spec.display_name, next(model.parameters()).dtype, spec.device)
+    choice = dtype_choice(spec.dtype, resolve_device(spec.device))
+    log.info("loaded %s (%s: %s; device %s)", spec.display_name, next(model.parameters()).dtype, choice.reason,
+             spec.device)
     return LanguageModel(model, tokenizer, spec)

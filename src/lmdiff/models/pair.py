@@ -83,12 +83,13 @@ class ModelPair:
         return self.finetuned_spec.ground_truth
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-able description of the pair for run manifests."""
+        """A JSON-able description of the pair for run manifests (with the dtype each side resolves to)."""
         return {
             "base": self._fingerprints()[0],
             "finetuned": self._fingerprints()[1],
             "shares_weights": self.shares_weights,
             "load_policy": self.effective_policy(),
+            "dtypes": {"base": _dtype_name(self.base_spec), "finetuned": _dtype_name(self.finetuned_spec)},
         }
 
     def _fingerprints(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -194,6 +195,13 @@ class ModelPair:
                 f"({check.reason}).",
                 hint="black-box methods (samples, behavior) work across tokenizers",
             )
+
+
+def _dtype_name(spec: ModelSpec) -> str:
+    """The dtype ``spec`` loads in on this machine (``auto`` resolved; see models.device.dtype_choice)."""
+    from lmdiff.models.device import dtype_choice, resolve_device
+
+    return dtype_choice(spec.dtype, resolve_device(spec.device)).name
 
 
 def _vocab_hash(tokenizer: Any) -> str:
