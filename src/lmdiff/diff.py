@@ -116,7 +116,8 @@ def _run_one(
                    extra=_llm_extra(llm_before))
         return
     except (RuntimeError, ValueError, MemoryError) as err:
-        log.error("%s failed:\n%s", name, traceback.format_exc())
+        log.error("%s failed: %s: %s", name, type(err).__name__, err)
+        log.info("%s traceback (for run.log):\n%s", name, traceback.format_exc())
         run.record(
             name,
             status="failed",

@@ -250,7 +250,7 @@ def main() -> None:
     for handler in logging.getLogger().handlers:  # run logs go to the run's file, not the console
         handler.setLevel(logging.WARNING)
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)  # typer.Exit(N) comes back as N here
     except LmdiffError as err:
         err_console.print(f"[bold red]Error:[/] {err.message}")
         if err.hint:
@@ -272,6 +272,8 @@ def main() -> None:
         if "out of memory" in str(err).lower():
             _oom()
         raise
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 def _oom() -> None:
