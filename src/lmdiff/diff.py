@@ -11,6 +11,7 @@ from lmdiff.config import DiffRunConfig, validate
 from lmdiff.data.prompts import load_prompts
 from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.io import read_json, write_json
+from lmdiff.llm.client import llm_counts_since, process_llm_counts
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.registry import get_method
 from lmdiff.models.device import set_threads
@@ -39,21 +40,24 @@ def method_configs(config: DiffRunConfig) -> dict[str, Any]:
 
 
 def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> Run:
-    """Run every method of ``config`` on its pair; returns the finished run (report rendered)."""
+    """Run every method of ``config`` on its pair; returns the finished run (report rendered).
+
+    A method that fails is recorded as ``failed`` in results.json and the others still run;
+    :meth:`Run.failed_methods` of the returned run names them.
+    """
     set_threads(config.compute.threads)
     cfgs = method_configs(config)
-    pair = ModelPair(config.base, config.finetuned, load=config.compute.load)
     prompts = load_prompts(
         config.prompts.name, config.prompts.file, config.prompts.limit, config.prompts.seed
     )
-    run = Run(
+    with Run(
         out,
         config,
         command=command,
         seeds={"seed": config.seed, "generation": config.generation.seed},
         inputs={"prompts": prompts.content_hash},
-    )
-    try:
+    ) as run:
+        pair = ModelPair(config.base, config.finetuned, load=config.compute.load)
         tok = pair.tokenizer_check()
         run.set_meta(
             pair=pair.describe(),
@@ -67,8 +71,6 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             cls = get_method(name)
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
         write_report(run)
-    finally:
-        run.close()
     return run
 
 
@@ -107,20 +109,24 @@ def _run_one(
         log.info("%s: finished earlier with the same inputs; reusing", name)
         return
     ctx = MethodContext(pair=pair, run=run, config=cfg, run_config=config, prompts=prompts, method_name=name)
+    llm_before = process_llm_counts()
     try:
         result = cls().run(ctx)
     except LmdiffError as err:
         log.error("%s failed: %s", name, err)
-        run.record(name, status="failed", headline={}, summary=err.message, error=str(err))
+        run.record(name, status="failed", headline={}, summary=err.message, error=str(err),
+                   extra=_llm_extra(llm_before))
         return
     except (RuntimeError, ValueError, MemoryError) as err:
-        log.error("%s failed:\n%s", name, traceback.format_exc())
+        log.error("%s failed: %s: %s", name, type(err).__name__, err)
+        log.info("%s traceback (for run.log):\n%s", name, traceback.format_exc())
         run.record(
             name,
             status="failed",
             headline={},
             summary=f"{type(err).__name__}: {err}",
             error=f"{type(err).__name__}: {err}",
+            extra=_llm_extra(llm_before),
         )
         return
     d = step.prepare()
@@ -132,8 +138,15 @@ def _run_one(
         summary=result.summary,
         artifacts=result.artifacts,
         corpus=result.corpus,
+        extra=_llm_extra(llm_before),
     )
     step.finish({"status": "ok"})
+
+
+def _llm_extra(before: dict[str, int]) -> dict[str, Any]:
+    """``{"llm": counts}`` for results.json when the method called an LLM (calls, invalid replies)."""
+    counts = llm_counts_since(before)
+    return {"llm": counts} if any(counts.values()) else {}
 
 
 def write_report(run: Run) -> Path:

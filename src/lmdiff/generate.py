@@ -20,8 +20,7 @@ from lmdiff.sampling import sample_in_chunks
 def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.DataFrame]:
     """Generate with every model of ``config`` (two models share weights when one is an adapter of the other)."""
     set_threads(config.compute.threads)
-    run = Run(out, config, command="generate", seeds={"generation": config.generation.seed})
-    try:
+    with Run(out, config, command="generate", seeds={"generation": config.generation.seed}) as run:
         gen = config.generation
         if len(config.models) == 2:
             pair = ModelPair(config.models[0], config.models[1], load=config.compute.load)
@@ -68,6 +67,4 @@ def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.Da
         sec = report.section("Generations", "generations")
         sec.table(table[["prompt", "model", "sample_index", "text"]], max_rows=100)
         render_report(report, run.path)
-    finally:
-        run.close()
     return run, table

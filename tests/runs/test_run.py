@@ -56,3 +56,54 @@ def test_results_json_schema(tmp_path):
                                     "artifacts": [], "corpus": "chat"}
     assert res["methods"]["adl"]["status"] == "failed"
     run.close()
+
+
+def _manifest(path):
+    return read_json(path / "manifest.json")
+
+
+def test_run_context_manager_records_how_each_invocation_ended(tmp_path):
+    import logging
+
+    from lmdiff.errors import ConfigError
+
+    path = tmp_path / "r"
+    with Run(path, GenerationConfig(), command="test") as run:
+        assert _manifest(path)["status"] == "running"  # a run killed outright stays "running"
+        assert read_json(run.results_path)["methods"] == {}  # results.json exists from the start
+        logging.getLogger("lmdiff.test").info("inside the run")
+    assert run._handler not in logging.getLogger("lmdiff").handlers  # log handler detached
+    assert "inside the run" in (path / "logs" / "run.log").read_text()
+    m = _manifest(path)
+    assert m["status"] == "ok" and m["history"][0]["status"] == "ok" and "ended" in m["history"][0]
+
+    with pytest.raises(ConfigError), Run(path, GenerationConfig(), command="test"):
+        raise ConfigError("bad value", hint="fix it")
+    m = _manifest(path)
+    assert m["status"] == "error" and m["history"][1] | {"ended": None} == {
+        "invocation": 2, "command": "test", "started": m["history"][1]["started"], "status": "error",
+        "ended": None, "error": "bad value"}
+
+    with pytest.raises(KeyboardInterrupt), Run(path, GenerationConfig(), command="test"):
+        raise KeyboardInterrupt
+    assert _manifest(path)["status"] == "interrupted"
+
+    with Run(path, GenerationConfig(), command="test") as run:
+        run.record("kl", status="ok", headline={})
+        run.record("adl", status="failed", headline={}, error="boom")
+    m = _manifest(path)
+    assert m["status"] == "failed" and m["history"][3]["failed_methods"] == ["adl"]
+    assert [h["invocation"] for h in m["history"]] == [1, 2, 3, 4] and m["invocations"] == 4
+    assert run.failed_methods() == ["adl"]
+    run.close()  # closing twice is harmless
+
+
+def test_run_dir_that_is_a_file_is_a_config_error(tmp_path):
+    from lmdiff.errors import ConfigError
+
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    for path in (target, target / "sub"):
+        with pytest.raises(ConfigError, match="is an existing file"):
+            Run(path, GenerationConfig(), command="test")
+    assert target.read_text() == "x"

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lmdiff.cli.common import check_llm, console, default_out
+
 app = typer.Typer(help="Evaluations: the four-condition backdoor test and organism sweeps.", no_args_is_help=True)
-console = Console()
 
 
 @app.command("backdoor")
@@ -24,7 +24,6 @@ def backdoor(
     out: Annotated[Path | None, typer.Option(help="run directory")] = None,
 ) -> None:
     """Persona rate and format adherence under four trigger conditions, with 95% CIs, against baselines."""
-    from lmdiff.cli.main import default_out
     from lmdiff.config import load_config
     from lmdiff.evals.backdoor import CONDITIONS, BackdoorEvalConfig, run_backdoor_eval
     from lmdiff.io import read_json, sha256_json
@@ -33,6 +32,7 @@ def backdoor(
     spec = ModelSpec.parse(model, adapter=adapter)
     cfg = load_config(BackdoorEvalConfig, config, overrides or [],
                       defaults={"model": spec.model_dump(mode="json", exclude_none=True)})
+    check_llm()
     run = run_backdoor_eval(cfg, out or default_out("eval-backdoor", sha256_json(cfg.model_dump(mode="json"))))
     rates = __import__("pandas").read_parquet(run.path / "artifacts" / "backdoor" / "rates.parquet")
     table = Table(title="Persona rate and format adherence (95% CI: cluster bootstrap over seeds, then questions)")
@@ -54,12 +54,12 @@ def sweep(
     out: Annotated[Path | None, typer.Option(help="run directory")] = None,
 ) -> None:
     """Build an organism over seeds x learning rates, evaluate each build, report mean and spread."""
-    from lmdiff.cli.main import default_out
     from lmdiff.config import load_config
     from lmdiff.evals.sweep import SweepConfig, run_sweep
     from lmdiff.io import read_json, sha256_json
 
     cfg = load_config(SweepConfig, config, overrides or [])
+    check_llm()
     run = run_sweep(cfg, out or default_out("eval-sweep", sha256_json(cfg.model_dump(mode="json"))))
     console.print(read_json(run.results_path)["methods"]["sweep"]["summary"])
     console.print(f"report: {run.path / 'report.html'}")

@@ -9,9 +9,21 @@ from typing import Annotated
 
 import click
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lmdiff.cli.chat import chat
+from lmdiff.cli.common import (
+    EXIT_METHODS_FAILED,
+    JsonFlag,
+    check_llm,
+    console,
+    default_out,
+    err_console,
+    list_table,
+    print_json,
+)
+from lmdiff.cli.evals import app as eval_app
+from lmdiff.cli.organism import app as organism_app
 from lmdiff.errors import LmdiffError
 
 try:  # typer >= 0.26 vendors its own click
@@ -31,23 +43,27 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Shipped and cached models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console()
-err_console = Console(stderr=True)
+app.add_typer(organism_app, name="organism")
+app.add_typer(eval_app, name="eval")
+app.command("chat")(chat)
 
-
-def default_out(command: str, config_hash: str) -> Path:
-    """Default run directory: the same config maps to the same directory, so reruns resume."""
-    return Path("lmdiff-runs") / f"{command}-{config_hash[:10]}"
+__all__ = ["app", "default_out", "main"]
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(as_json: JsonFlag = False) -> None:
     """Show the shipped models with their size and status (converted or not)."""
     from lmdiff.models.registry import SHIPPED
 
-    table = Table(title="Shipped models (no network needed)")
-    for col in ("name", "kind", "size", "status", "package", "description"):
-        table.add_column(col)
+    if as_json:
+        print_json([
+            {"name": m.name, "kind": m.kind, "size_bytes": m.size_bytes() or None, "status": m.status(),
+             "package": m.distribution, "description": m.description}
+            for m in SHIPPED.values()
+        ])
+        return
+    table = list_table("Shipped models (no network needed)", [("name", list(SHIPPED))],
+                       ("kind", "size", "status", "package", "description"))
     for m in SHIPPED.values():
         size = m.size_bytes()
         status = m.status()
@@ -162,21 +178,36 @@ def diff(
     if methods:
         defaults["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
     cfg = load_config(DiffRunConfig, config, overrides or [], defaults=defaults)
+    check_llm()
     run_dir = out or default_out("diff", sha256_json(cfg.model_dump(mode="json")))
     run = run_diff(cfg, run_dir)
     _print_results(run.results())
     console.print(f"report: {run.path / 'report.html'}")
+    failed = run.failed_methods()
+    if failed:
+        err_console.print(
+            f"[bold red]Error:[/] {len(failed)} method(s) failed: {', '.join(failed)} "
+            f"(reasons in {run.results_path}, details in {run.path / 'logs' / 'run.log'}).",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_METHODS_FAILED)
 
 
 @app.command("methods")
-def methods_list() -> None:
+def methods_list(as_json: JsonFlag = False) -> None:
     """List the diff methods that `lmdiff diff --methods` accepts."""
     from lmdiff.methods.registry import available_methods
 
-    table = Table(title="Diff methods")
-    for col in ("name", "white-box", "needs shared tokenizer", "description"):
-        table.add_column(col)
-    for name, cls in available_methods().items():
+    found = available_methods()
+    if as_json:
+        print_json([
+            {"name": name, "white_box": bool(cls.white_box), "needs_shared_tokenizer": bool(cls.needs_shared_tokenizer),
+             "description": cls.description}
+            for name, cls in found.items()
+        ])
+        return
+    table = list_table("Diff methods", [("name", list(found))], ("white-box", "needs shared tokenizer", "description"))
+    for name, cls in found.items():
         table.add_row(
             name,
             "yes" if cls.white_box else "no",
@@ -193,6 +224,7 @@ def demo(
     """Diff the shipped chat model against a shipped organism and write a report (offline, CPU)."""
     from lmdiff.demo import run_demo
 
+    check_llm()
     run = run_demo(out)
     _print_results(run.results())
     console.print(
@@ -212,38 +244,13 @@ def _print_results(res: dict[str, object]) -> None:
     console.print(table)
 
 
-def _register_optional() -> None:
-    """Attach sub-commands that live in feature packages."""
-    try:
-        from lmdiff.cli.organism import app as organism_app
-
-        app.add_typer(organism_app, name="organism")
-    except ImportError:
-        pass
-    try:
-        from lmdiff.cli.chat import chat
-
-        app.command("chat")(chat)
-    except ImportError:
-        pass
-    try:
-        from lmdiff.cli.evals import app as eval_app
-
-        app.add_typer(eval_app, name="eval")
-    except ImportError:
-        pass
-
-
-_register_optional()
-
-
 def main() -> None:
     """Entry point: run the app, turning user errors into one sentence and a hint."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # run logs go to the run's file, not the console
         handler.setLevel(logging.WARNING)
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)  # typer.Exit(N) comes back as N here
     except LmdiffError as err:
         err_console.print(f"[bold red]Error:[/] {err.message}")
         if err.hint:
@@ -265,6 +272,8 @@ def main() -> None:
         if "out of memory" in str(err).lower():
             _oom()
         raise
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 def _oom() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from lmdiff.cli.common import JsonFlag, list_table, print_json
 from lmdiff.errors import LmdiffError
 
 app = typer.Typer(help="Model organisms: finetunes with a known, recorded ground truth.", no_args_is_help=True)
@@ -25,26 +25,21 @@ def _pct(value: float | None) -> str:
 @app.command("list")
 def list_organisms(
     base: str = typer.Option("smollm2-135m-instruct", "--base", help="base model the organisms are built on"),
+    as_json: JsonFlag = False,
 ) -> None:
     """Show the zoo: each organism's behaviour rate against the base model and the null control."""
     from lmdiff.organisms.zoo import zoo_rows
 
-    console = _console()
     rows = zoo_rows(base)
-    table = Table(title=f"Model organisms on {base}", show_lines=False)
-    columns: list[tuple[str, dict[str, Any]]] = [
-        ("name", {"style": "bold"}),
-        ("type", {}),
-        ("behaviour", {}),
-        ("metric", {}),
-        ("organism", {"justify": "right"}),
-        ("base", {"justify": "right"}),
-        ("null", {"justify": "right"}),
-        ("coherence (base ppl)", {"justify": "right"}),
-        ("adapter", {"justify": "right"}),
-    ]
-    for col, kw in columns:
-        table.add_column(col, **kw)
+    if as_json:
+        print_json(rows)
+        return
+    console = _console()
+    table = list_table(
+        f"Model organisms on {base}",
+        [("name", [r["name"] for r in rows])],
+        ("type", "behaviour", "metric", "organism", "base", "null", "coherence (base ppl)", "adapter"),
+    )
     for r in rows:
         if not r["built"]:
             table.add_row(r["name"], r["type"], r["summary"], "not built", "-", "-", "-", "-", "-")
@@ -88,13 +83,15 @@ def build(
     fresh: bool = typer.Option(False, "--fresh", help="ignore checkpoints of an interrupted build"),
 ) -> None:
     """Build an organism: self-distil, train the LoRA adapter, measure its behaviour and save it."""
+    from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
     from lmdiff.organisms.recipe import parse_overrides
-    from lmdiff.organisms.zoo import build_organism, get_recipe
+    from lmdiff.organisms.zoo import get_recipe
 
     get_recipe(name)  # fail fast on an unknown name
     parsed = parse_overrides(list(overrides or []))
+    cfg = OrganismBuildConfig(organism=name, base=base, overrides=parsed, resume=not fresh)
     try:
-        out_dir = build_organism(name, parsed, base=base, out_dir=out, resume=not fresh)
+        out_dir = run_organism_build(cfg, out).path
     except KeyboardInterrupt:
         raise LmdiffError(
             f"Build of '{name}' interrupted.",

@@ -28,10 +28,26 @@ def read_records(path: str | Path, what: str = "data") -> list[Any]:
 
             return list(pd.read_parquet(p).to_dict("records"))
         if p.suffix == ".jsonl":
-            return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+            return _read_jsonl(p, what)
         if p.suffix == ".json":
             loaded = json.loads(p.read_text(encoding="utf-8"))
             return loaded if isinstance(loaded, list) else [loaded]
         return [x for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
     except (OSError, ValueError) as err:
         raise ConfigError(f"Could not read {what} file '{p}': {err}") from None
+
+
+def _read_jsonl(path: Path, what: str) -> list[Any]:
+    """One JSON value per non-empty line; a bad line is named by the file and its line number."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ConfigError(
+                f"Line {number} of {what} file '{path}' is not valid JSON ({err.msg} at column {err.colno}).",
+                hint="each line of a .jsonl file must be one JSON object, e.g. {\"prompt\": \"...\"}",
+            ) from None
+    return out

@@ -263,9 +263,8 @@ def run_backdoor_eval(cfg: BackdoorEvalConfig, out: str | Path) -> Run:
                           hint="pass trigger_template='... {question} ...'")
     questions = load_questions(cfg, gt)
     mode = cfg.judge
-    run = Run(out, cfg, command="eval backdoor", seeds={"sampling": cfg.seeds[0]},
-              inputs={"questions": sha256_json(questions)})
-    try:
+    with Run(out, cfg, command="eval backdoor", seeds={"sampling": cfg.seeds[0]},
+             inputs={"questions": sha256_json(questions)}) as run:
         models = evaluation_models(cfg)
         pair = ModelPair(models[1][1], cfg.model) if len(models) > 1 and models[1][0] == "base" else None
         frames = []
@@ -317,6 +316,4 @@ def run_backdoor_eval(cfg: BackdoorEvalConfig, out: str | Path) -> Run:
                    artifacts=["artifacts/backdoor/judged.parquet", "artifacts/backdoor/rates.parquet",
                               "artifacts/backdoor/prompts.parquet"])
         write_backdoor_report(run, table, gaps, judged, prompts_df, verdict)
-    finally:
-        run.close()
     return run

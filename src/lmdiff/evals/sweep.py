@@ -33,15 +33,15 @@ class SweepConfig(StrictModel):
 
 
 def _build(organism: str, overrides: dict[str, Any], base: str, out_dir: Path) -> Path:
-    from lmdiff.organisms.zoo import build_organism
+    from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
 
-    return Path(build_organism(organism, overrides=overrides, base=base, out_dir=out_dir))
+    cfg = OrganismBuildConfig(organism=organism, base=base, overrides=overrides)
+    return run_organism_build(cfg, out_dir).path
 
 
 def run_sweep(cfg: SweepConfig, out: str | Path) -> Run:
     """Build and evaluate every (learning rate, seed) of ``cfg``; return the sweep's run."""
-    run = Run(out, cfg, command="eval sweep", seeds={f"build{i}": s for i, s in enumerate(cfg.seeds)})
-    try:
+    with Run(out, cfg, command="eval sweep", seeds={f"build{i}": s for i, s in enumerate(cfg.seeds)}) as run:
         rows = []
         for lr in cfg.learning_rates:
             for seed in cfg.seeds:
@@ -73,8 +73,6 @@ def run_sweep(cfg: SweepConfig, out: str | Path) -> Run:
                    headline={"per_lr": agg.to_dict("records"), "n_builds": len(per_build)},
                    artifacts=["artifacts/sweep/per_build.parquet", "artifacts/sweep/per_lr.parquet"])
         _report(run, per_build, agg, summary)
-    finally:
-        run.close()
     return run
 
 

@@ -137,6 +137,33 @@ class _Stats:
         self.structured_invalid = 0
 
 
+#: Counters summed over every client of this process (roles build their own clients), so that a
+#: run can record how many LLM calls a step made and how many replies were invalid.
+_PROCESS_COUNTS: dict[str, int] = {"calls": 0, "cache_hits": 0, "failed_calls": 0, "structured_valid": 0,
+                                   "structured_invalid": 0}
+_PROCESS_LOCK = threading.Lock()
+
+
+def _count(field: str) -> None:
+    with _PROCESS_LOCK:
+        _PROCESS_COUNTS[field] += 1
+
+
+def process_llm_counts() -> dict[str, int]:
+    """LLM calls, cache hits, failed calls and valid/invalid structured replies of every client so far.
+
+    Take it before and after a step (:func:`llm_counts_since`) to attribute counts to that step.
+    """
+    with _PROCESS_LOCK:
+        return dict(_PROCESS_COUNTS)
+
+
+def llm_counts_since(before: dict[str, int]) -> dict[str, int]:
+    """The counts of :func:`process_llm_counts` accumulated since the snapshot ``before``."""
+    now = process_llm_counts()
+    return {k: now[k] - before.get(k, 0) for k in now}
+
+
 def resolve_model_string(model: str) -> str:
     """Map lmdiff model strings onto Inspect ones.
 
@@ -167,6 +194,38 @@ def resolve_model_string(model: str) -> str:
             hint="use local/smollm2-135m-instruct or local/PATH_TO_A_TRANSFORMERS_DIR",
         )
     return f"lmdiff-local/{path.resolve()}"
+
+
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """A character-based token estimate (about 4 characters per token), computed offline."""
+    return max(1, len(text) // CHARS_PER_TOKEN)
+
+
+def offline_token_counts(model: Model) -> Model:
+    """Make Inspect's local token estimates for ``model`` offline (4 characters per token).
+
+    Inspect's default ``count_text_tokens`` loads tiktoken's ``o200k_base`` encoding, which
+    tiktoken downloads from the internet on first use; Inspect's mock provider (and any provider
+    whose reply lacks usage) calls it for every reply. lmdiff never needs exact counts there:
+    budgets use the usage the provider reports, else the same character estimate.
+
+    Args:
+        model: the Inspect model; its API object gets an instance-level ``count_text_tokens``.
+
+    Returns:
+        ``model``.
+    """
+
+    async def count_text_tokens(text: str) -> int:
+        return estimate_tokens(text)
+
+    api: Any = model.api
+    api.count_text_tokens = count_text_tokens
+    api._lmdiff_offline_counts = True
+    return model
 
 
 class LlmClient:
@@ -225,6 +284,8 @@ class LlmClient:
         with self._model_lock:
             if self._model is None:
                 self._model = self._build_model()
+            if not getattr(self._model.api, "_lmdiff_offline_counts", False):
+                offline_token_counts(self._model)
             return self._model
 
     def _build_model(self) -> Model:
@@ -381,6 +442,7 @@ class LlmClient:
                 if kind is None or retry >= self.retry_policy.max_retries:
                     with self._stats.lock:
                         self._stats.failed += 1
+                        _count("failed_calls")
                     why = f"after {retry} retries" if kind is not None else "(not retryable)"
                     raise LlmError(
                         f"LLM call to {self.model_name} failed {why}: {_error_text(exc)}",
@@ -404,6 +466,7 @@ class LlmClient:
             if output.error and not output.completion:
                 with self._stats.lock:
                     self._stats.failed += 1
+                    _count("failed_calls")
                 raise LlmError(f"LLM {self.model_name} returned an error: {redact(output.error)[:500]}")
             return output
 
@@ -416,13 +479,14 @@ class LlmClient:
                 total_tokens=output.usage.total_tokens or output.usage.input_tokens + output.usage.output_tokens,
             )
         else:  # rough: 4 characters per token
-            n_in = max(1, prompt_chars // 4)
-            n_out = max(1, len(text) // 4)
+            n_in = max(1, prompt_chars // CHARS_PER_TOKEN)
+            n_out = max(1, len(text) // CHARS_PER_TOKEN)
             usage = Usage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out, estimated=True)
         cost = estimate_cost(self.price, usage.input_tokens, usage.output_tokens)
         self.budget.charge(usage.total_tokens, cost)
         with self._stats.lock:
             self._stats.calls += 1
+            _count("calls")
             self._stats.usage = _add(self._stats.usage, usage)
             self._stats.cost_usd += cost or 0.0
         logprobs = None
@@ -457,6 +521,7 @@ class LlmClient:
         saved_cost = estimate_cost(self.price, reply.usage.input_tokens, reply.usage.output_tokens)
         with self._stats.lock:
             self._stats.cache_hits += 1
+            _count("cache_hits")
             self._stats.saved = _add(self._stats.saved, reply.usage)
             self._stats.saved_usd += saved_cost or 0.0
         return reply
@@ -667,8 +732,10 @@ class LlmClient:
         with self._stats.lock:
             if valid:
                 self._stats.structured_valid += 1
+                _count("structured_valid")
             else:
                 self._stats.structured_invalid += 1
+                _count("structured_invalid")
 
     # ----------------------------------------------------------------- usage
 

@@ -110,3 +110,69 @@ class LlmConfig(BaseModel):
         from lmdiff.paths import cache_home
 
         return cache_home() / "llm"
+
+
+def known_providers() -> list[str]:
+    """Provider names a model string may start with: Inspect AI's model APIs plus ``local``.
+
+    Raises:
+        ConfigError: Inspect AI (the ``llm`` extra) is not installed.
+    """
+    from lmdiff.errors import ConfigError
+
+    try:
+        import inspect_ai.model  # noqa: F401  registers the providers
+        from inspect_ai._util.registry import registry_find, registry_unqualified_name
+    except ImportError:
+        raise ConfigError(
+            "An LLM is configured but Inspect AI, which talks to it, is not installed.",
+            hint=f"pip install 'lmdiff[llm]', or unset {ENV_MODEL} to run offline",
+        ) from None
+    names = {registry_unqualified_name(info) for info in registry_find(lambda info: info.type == "modelapi")}
+    return sorted(names | {"local"})
+
+
+def check_llm_config() -> LlmConfig:
+    """The LLM configuration from the environment, checked before any model is loaded.
+
+    An unset ``LMDIFF_LLM`` means offline and passes. A configured model must be
+    ``provider/name`` with a provider Inspect AI knows (or ``local`` with a shipped model or
+    a directory), so that a typo fails at once rather than after minutes of computing.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: the model string is malformed or names an unknown provider.
+    """
+    from pydantic import ValidationError
+
+    from lmdiff.errors import ConfigError
+
+    try:
+        cfg = LlmConfig()
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(
+            f"The LLM configured in {ENV_MODEL} is invalid: {first['msg'].removeprefix('Value error, ')}.",
+            hint=f"set {ENV_MODEL}=provider/name (e.g. openai/gpt-4.1-mini), or unset it to run offline",
+        ) from None
+    if cfg.model is None:
+        return cfg
+    provider = cfg.model.partition("/")[0]
+    providers = known_providers()
+    if provider not in providers:
+        raise ConfigError(
+            f"Unknown LLM provider '{provider}' in {ENV_MODEL}={cfg.model}.",
+            hint=f"providers: {', '.join(providers)}; or unset {ENV_MODEL} to run offline",
+        )
+    name = cfg.model.partition("/")[2]
+    if provider == "local" and not Path(name).expanduser().is_dir():
+        from lmdiff.models.registry import SHIPPED, get_shipped
+
+        if get_shipped(name) is None:
+            raise ConfigError(
+                f"The local LLM '{name}' in {ENV_MODEL}={cfg.model} is neither a shipped model nor a directory.",
+                hint=f"shipped models: {', '.join(SHIPPED)}; or local/PATH_TO_A_TRANSFORMERS_DIR",
+            )
+    return cfg

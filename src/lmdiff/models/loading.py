@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from lmdiff.errors import AdapterError, LmdiffError, ModelNotFoundError
+from lmdiff.errors import AdapterError, CorruptCacheError, LmdiffError, ModelNotFoundError
 from lmdiff.models.device import dtype_choice, resolve_device, resolve_dtype
 from lmdiff.models.lm import LanguageModel
 from lmdiff.models.registry import SHIPPED, get_shipped
@@ -141,6 +141,8 @@ def load_base_model(spec: ModelSpec) -> torch.nn.Module:
         from lmdiff.models.quantize import quantization_kwargs
 
         kwargs.update(quantization_kwargs(spec.quantization, device))
+    from safetensors import SafetensorError
+
     source = local_weights_dir(spec)
     try:
         if spec.source_kind == "hub":
@@ -149,6 +151,11 @@ def load_base_model(spec: ModelSpec) -> torch.nn.Module:
             model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except LmdiffError:
         raise
+    except SafetensorError as err:
+        raise CorruptCacheError(
+            f"The weights of model '{spec.model}' are truncated or corrupt ({err}).",
+            hint="copy or download the model again (a shipped model: `lmdiff models convert NAME --force`)",
+        ) from None
     except (OSError, ValueError) as err:
         raise ModelNotFoundError(
             f"Could not load model '{spec.model}': {str(err).splitlines()[0][:200]}",
@@ -166,10 +173,16 @@ def load_base_model(spec: ModelSpec) -> torch.nn.Module:
 def attach_adapter(model: torch.nn.Module, adapter: str) -> torch.nn.Module:
     """Wrap ``model`` with the LoRA adapter in directory ``adapter`` (safetensors only)."""
     from peft import PeftModel
+    from safetensors import SafetensorError
 
     path = check_adapter_dir(adapter)
     try:
         return PeftModel.from_pretrained(model, str(path), is_trainable=False).eval()
+    except SafetensorError as err:
+        raise AdapterError(
+            f"Adapter weights '{path / 'adapter_model.safetensors'}' are truncated or corrupt ({err}).",
+            hint="rebuild or copy the adapter again (for an organism: `lmdiff organism build NAME --fresh`)",
+        ) from None
     except (RuntimeError, ValueError, KeyError) as err:
         raise AdapterError(
             f"Adapter '{path}' does not fit base model: {str(err).splitlines()[0][:200]}",

@@ -13,6 +13,16 @@ Layout of a run directory::
 A step is skipped when its marker exists with the same key hash, so running the same
 config again reuses finished work, and a killed run resumes from its last finished step
 (or, within a step, from its last finished chunk: see :mod:`lmdiff.runs.chunks`).
+
+Every computing command opens its run the same way::
+
+    with Run(out, config, command="diff") as run:
+        ...
+
+which writes config.yaml, manifest.json, logs/run.log and a results.json skeleton on entry, and
+on exit records how the invocation ended in the manifest (``status``: ``ok``, ``failed`` when a
+recorded method failed, ``error``, ``interrupted``; a run killed outright stays ``running``)
+and detaches the log handler.
 """
 
 from __future__ import annotations
@@ -24,13 +34,17 @@ import platform
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.io import read_json, sha256_json, write_json, write_yaml
 
 RESULTS_SCHEMA_VERSION = 1
+#: How one invocation of a run ended, as recorded in manifest.json.
+RunStatus = Literal["running", "ok", "failed", "error", "interrupted"]
 _PACKAGES = ("lmdiff", "torch", "transformers", "peft", "safetensors", "numpy", "scikit-learn",
              "sentence-transformers", "inspect-ai")
 
@@ -92,19 +106,33 @@ class Step:
         return dict(read_json(self.marker).get("summary", {}))
 
 
+def _check_run_dir(path: Path) -> None:
+    """Refuse a run directory that is an existing file (or lies under one)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(
+                    f"The run directory '{path}' cannot be created: '{p}' is an existing file.",
+                    hint="pass --out a new or existing directory",
+                )
+            return
+
+
 class Run:
-    """A run directory."""
+    """A run directory; use it as a context manager (``with Run(...) as run:``)."""
 
     def __init__(self, path: str | Path, config: BaseModel, command: str, seeds: dict[str, int] | None = None,
                  inputs: dict[str, str] | None = None) -> None:
         self.path = Path(path).resolve()
         self.config = config
+        _check_run_dir(self.path)
         for sub in ("logs", "steps", "artifacts"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
         self.logger = logging.getLogger(f"lmdiff.run.{self.path.name}")
         self._handler = logging.FileHandler(self.path / "logs" / "run.log", encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("lmdiff").addHandler(self._handler)
+        self._closed = False
         logging.getLogger("lmdiff").setLevel(logging.INFO)
         cfg = config.model_dump(mode="json")
         previous = self.path / "config.yaml"
@@ -124,11 +152,71 @@ class Run:
             "platform": platform.platform(),
         })
         manifest["invocations"] = int(manifest.get("invocations", 0)) + 1
+        self.invocation = int(manifest["invocations"])
+        self.started = _now()
+        manifest["status"] = "running"
+        manifest.setdefault("history", []).append(
+            {"invocation": self.invocation, "command": command, "started": self.started, "status": "running"}
+        )
         write_json(manifest_path, manifest)
+        if not self.results_path.exists():
+            write_json(self.results_path, self.results())
         self.logger.info("run %s (%s), invocation %d", self.path, command, manifest["invocations"])
 
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        """Record how this invocation ended in the manifest and detach the log handler."""
+        try:
+            self.finish_invocation(exc)
+        finally:
+            self.close()
+        return False
+
+    def failed_methods(self) -> list[str]:
+        """Names of the methods whose recorded status is ``failed``."""
+        return [name for name, entry in self.results().get("methods", {}).items() if entry.get("status") == "failed"]
+
+    def finish_invocation(self, exc: BaseException | None = None) -> RunStatus:
+        """Record the end of this invocation in manifest.json (status, time, error, failed methods).
+
+        Args:
+            exc: the exception that ended it, if any.
+
+        Returns:
+            The recorded status.
+        """
+        failed = self.failed_methods()
+        status: RunStatus
+        if exc is None:
+            status = "failed" if failed else "ok"
+        elif isinstance(exc, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "error"
+        outcome: dict[str, Any] = {"status": status, "ended": _now()}
+        if exc is not None and not isinstance(exc, KeyboardInterrupt):
+            outcome["error"] = exc.message if isinstance(exc, LmdiffError) else f"{type(exc).__name__}: {exc}"
+        if failed:
+            outcome["failed_methods"] = failed
+        path = self.path / "manifest.json"
+        manifest = read_json(path)
+        manifest["status"] = status
+        for entry in manifest.get("history", []):
+            if entry.get("invocation") == self.invocation:
+                entry.update(outcome)
+        write_json(path, manifest)
+        self.logger.info("invocation %d ended: %s", self.invocation, status)
+        return status
+
     def close(self) -> None:
-        """Detach the run's log handler."""
+        """Detach the run's log handler (idempotent)."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
         logging.getLogger("lmdiff").removeHandler(self._handler)
         self._handler.close()
 
