@@ -12,7 +12,7 @@ import torch
 from lmdiff.config import DiffRunConfig, GenerationConfig, validate
 from lmdiff.corpora import load_corpus
 from lmdiff.diff import run_diff
-from lmdiff.methods.adl import steer
+from lmdiff.interp.hooks import steer
 from lmdiff.methods.causal import (
     EvalSet,
     base_hidden,
