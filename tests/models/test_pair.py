@@ -4,7 +4,7 @@ import torch
 from lmdiff.errors import IncompatiblePairError
 from lmdiff.models.pair import ModelPair
 from lmdiff.models.spec import ModelSpec
-from tests.conftest import build_tiny_model
+from tests.helpers import build_tiny_model
 
 
 def test_lora_pair_shares_weights_and_switches(tiny_model_dir, tiny_adapter_dir, tiny_lm):
@@ -58,7 +58,7 @@ def test_different_tokenizers_are_detected(tiny_model_dir, tmp_path):
 
 def test_describe_changes_when_the_adapter_is_rebuilt(tiny_model_dir, tmp_path):
     # regression: run steps were keyed by the adapter's path, so a rebuilt adapter reused stale results
-    from tests.conftest import build_tiny_adapter
+    from tests.helpers import build_tiny_adapter
 
     adapter = build_tiny_adapter(tiny_model_dir, tmp_path / "a", seed=1)
     pair = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(adapter)))

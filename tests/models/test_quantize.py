@@ -12,7 +12,7 @@ from lmdiff.data.prompts import PromptItem
 from lmdiff.interp.logprobs import kl_rows
 from lmdiff.models.quantize import final_number, is_precision_pair, precision_metrics
 from lmdiff.models.spec import ModelSpec
-from tests.conftest import build_tiny_model
+from tests.helpers import build_tiny_model
 
 needs_quanto = pytest.mark.skipif(
     importlib.util.find_spec("optimum") is None or importlib.util.find_spec("optimum.quanto") is None,

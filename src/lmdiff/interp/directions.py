@@ -52,7 +52,7 @@ class DirectionConfig(BaseModel):
         return DEFAULT_TEXTS_GPU if torch.cuda.is_available() else DEFAULT_TEXTS_CPU
 
     @property
-    def max_tokens(self) -> int:
+    def store_tokens(self) -> int:
         """Tokens stored per text."""
         return max(self.n_tokens, self.k)
 
@@ -67,14 +67,14 @@ class DirectionConfig(BaseModel):
 
     def store_key(self, pair: ModelPair, corpus: Corpus, layers: list[int]) -> dict[str, Any]:
         """The key identifying the store (two methods with equal keys share one store)."""
-        return store_key(pair, corpus.content_hash, layers, self.max_tokens, self.dtype)
+        return store_key(pair, corpus.content_hash, layers, self.store_tokens, self.dtype)
 
 
 def open_direction_store(
     cfg: DirectionConfig, pair: ModelPair, corpus: Corpus, layers: list[int], root: Path, *, shard_tokens: int,
 ) -> ActivationStore:
     """Open (collecting if needed) the store for ``cfg`` on ``corpus`` at ``layers`` under ``root``."""
-    return open_store(pair, corpus, layers, root, max_tokens=cfg.max_tokens, dtype=cfg.dtype,  # type: ignore[arg-type]
+    return open_store(pair, corpus, layers, root, max_tokens=cfg.store_tokens, dtype=cfg.dtype,  # type: ignore[arg-type]
                       batch_size=cfg.batch_size, shard_tokens=shard_tokens)
 
 
