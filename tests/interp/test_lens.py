@@ -18,7 +18,8 @@ def _float64_lens(lm, v: torch.Tensor) -> torch.Tensor:
         tensors = {**dict(module.named_parameters()), **dict(module.named_buffers())}
         return functional_call(module, {k: t.double() for k, t in tensors.items()}, (x,))
 
-    return torch.log_softmax(f64(head, f64(norm, v.double())), dim=-1)
+    with torch.no_grad():
+        return torch.log_softmax(f64(head, f64(norm, v.double())), dim=-1)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,8 @@ def lens_delta_tokens(
     tokens the finetuned model's mean state favours over the base model's (and, negated, the reverse).
     """
     delta = lens_delta(lm, mean_ft, mean_base)
-    up, down = [], []
+    up: TokenValues = []
+    down: TokenValues = []
     for d, out in ((delta, up), (-delta, down)):
         vals, idx = torch.topk(d, top_k)
         out.extend(zip(lm.token_strings(idx.tolist()), vals.tolist(), strict=True))

@@ -87,6 +87,13 @@ def _get(root: nn.Module, path: str) -> nn.Module | None:
     return obj if isinstance(obj, nn.Module) else None
 
 
+def _hf_embeddings(core: nn.Module, getter: str) -> nn.Module | None:
+    """The model's own ``get_input_embeddings`` / ``get_output_embeddings`` (None when absent)."""
+    fn = getattr(core, getter, None)
+    found = fn() if callable(fn) else None
+    return found if isinstance(found, nn.Module) else None
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The transformers model under any PEFT wrapper."""
     get_base = getattr(model, "get_base_model", None)
@@ -112,8 +119,8 @@ def resolve_architecture(model: nn.Module) -> Architecture:
         if not isinstance(layers, nn.ModuleList) or norm is None:
             continue
         head = next((m for m in (_get(core, p) for p in spec.unembed) if m is not None), None)
-        head = head if head is not None else core.get_output_embeddings()
-        embed = _get(core, spec.embeddings) or core.get_input_embeddings()
+        head = head if head is not None else _hf_embeddings(core, "get_output_embeddings")
+        embed = _get(core, spec.embeddings) or _hf_embeddings(core, "get_input_embeddings")
         if head is None or embed is None:
             continue
         return Architecture(spec.family, layers, norm, embed, head)
