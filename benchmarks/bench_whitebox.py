@@ -29,7 +29,7 @@ def bench_ratios(model: str, n_texts: int, max_tokens: int, batch_size: int, tri
     """
     from lmdiff.activations import collect_activations
     from lmdiff.corpora import load_corpus
-    from lmdiff.methods.kl import per_token_kl
+    from lmdiff.interp.logprobs import per_token_kl
 
     pair = _pair(model)
     seqs = load_corpus("generic", limit=n_texts).encode(pair.base, max_tokens=max_tokens)

@@ -8,48 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import build_tiny_adapter, build_tiny_model
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LMDIFF_PROGRESS", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def build_tiny_model(path: Path, seed: int = 0, n_layers: int = 2, hidden: int = 64) -> Path:
-    """A 2-layer Llama with random weights and the SmolLM2 tokenizer, saved to ``path``."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from lmdiff.models.registry import get_shipped
-
-    shipped = get_shipped("smollm2-135m-instruct")
-    assert shipped is not None
-    tok = AutoTokenizer.from_pretrained(shipped.local_dir(progress=False))
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=n_layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=512, tie_word_embeddings=True,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(path, safe_serialization=True)
-    tok.save_pretrained(path)
-    return path
-
-
-def build_tiny_adapter(base_dir: Path, path: Path, seed: int = 1, scale: float = 0.5) -> Path:
-    """A LoRA adapter over ``base_dir`` with non-zero random weights (so the finetune differs)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(base_dir)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    peft_model.save_pretrained(path, safe_serialization=True)
-    return path
 
 
 @pytest.fixture(scope="session")

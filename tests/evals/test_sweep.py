@@ -2,7 +2,7 @@ import pandas as pd
 
 from lmdiff.evals import sweep as S
 from lmdiff.io import read_json, write_json
-from tests.conftest import build_tiny_adapter
+from tests.helpers import build_tiny_adapter
 
 from .test_backdoor import GT
 

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import torch
 
-from lmdiff.methods.adl import lens_tokens, patchscope, relevant_token, repetition_rate, steer, token_relevance
+from lmdiff.interp.hooks import steer
+from lmdiff.interp.lens import lens_tokens
+from lmdiff.interp.patchscope import patchscope
+from lmdiff.interp.relevance import relevant_token, token_relevance
+from lmdiff.interp.text_metrics import repetition_rate
 
 
 def test_logit_lens_of_planted_direction(tiny_pair):

@@ -12,7 +12,7 @@ import torch
 from lmdiff.config import DiffRunConfig, GenerationConfig, validate
 from lmdiff.corpora import load_corpus
 from lmdiff.diff import run_diff
-from lmdiff.methods.adl import steer
+from lmdiff.interp.hooks import steer
 from lmdiff.methods.causal import (
     EvalSet,
     base_hidden,
@@ -22,7 +22,7 @@ from lmdiff.methods.causal import (
     random_directions,
 )
 
-SMALL = {"direction_texts": 6, "eval_texts": 3, "max_tokens": 12, "reply_tokens": 6, "n_random": 2,
+SMALL = {"n_texts": 6, "eval_texts": 3, "max_tokens": 12, "reply_tokens": 6, "n_random": 2,
          "n_diff_random": 1, "batch_size": 4}
 
 
@@ -140,11 +140,41 @@ def test_causal_method_end_to_end(tiny_dirs, tmp_path, which):
 
 def test_causal_and_adl_share_one_activation_store(tiny_dirs, tmp_path):
     base_dir, adapter_dir = tiny_dirs
-    adl = {"corpus": "generic", "n_texts": 6, "n_tokens": 12, "steering": False, "patchscope_scales": [1.0]}
+    store = {"corpus": "generic", "n_texts": 6, "n_tokens": 12}
+    adl = {**store, "steering": False, "patchscope_scales": [1.0]}
     cfg = validate(DiffRunConfig, {"base": {"model": str(base_dir)},
                                    "finetuned": {"model": str(base_dir), "adapter": str(adapter_dir)},
-                                   "methods": ["adl", "causal"], "method": {"adl": adl, "causal": SMALL}})
+                                   "methods": ["adl", "causal"], "method": {"adl": adl, "causal": {**SMALL, **store}}})
     run = run_diff(cfg, tmp_path / "both")
     res = json.loads((run.path / "results.json").read_text())["methods"]
     assert res["adl"]["status"] == "ok" and res["causal"]["status"] == "ok", res
     assert len(list((run.path / "activations").glob("store-*"))) == 1
+
+
+def test_default_settings_share_one_activation_store(tiny_pair, tiny_dirs, tmp_path):
+    """With DEFAULT store settings (only steering and evaluation sizes reduced) adl and causal collect one store.
+
+    Before the shared DirectionConfig, adl read 200 texts and causal 64 by default on CPU: two stores.
+    """
+    from lmdiff.methods.adl import ADLConfig
+    from lmdiff.methods.causal import CausalConfig
+
+    adl_cfg, causal_cfg = ADLConfig(), CausalConfig()
+    corpus_a = adl_cfg.load_corpus(tiny_pair, seed=0)
+    corpus_c = causal_cfg.load_corpus(tiny_pair, seed=0)
+    layer = tiny_pair.finetuned.resolve_layer(causal_cfg.layer)
+    assert adl_cfg.store_key(tiny_pair, corpus_a, adl_cfg.store_layers(tiny_pair)) == causal_cfg.store_key(
+        tiny_pair, corpus_c, causal_cfg.store_layers(tiny_pair, layer))
+
+    base_dir, adapter_dir = tiny_dirs
+    adl = {"steering": False, "patchscope_scales": [1.0], "top_k": 3, "patchscope_top": 20}
+    causal = {"eval_texts": 2, "max_tokens": 12, "reply_tokens": 4, "n_random": 1, "n_diff_random": 0,
+              "modes": ["ablate"]}
+    cfg = validate(DiffRunConfig, {"base": {"model": str(base_dir)},
+                                   "finetuned": {"model": str(base_dir), "adapter": str(adapter_dir)},
+                                   "methods": ["adl", "causal"], "method": {"adl": adl, "causal": causal}})
+    run = run_diff(cfg, tmp_path / "defaults")
+    res = json.loads((run.path / "results.json").read_text())["methods"]
+    assert res["adl"]["status"] == "ok" and res["causal"]["status"] == "ok", res
+    assert len(list((run.path / "activations").glob("store-*"))) == 1
+    assert res["adl"]["headline"]["n_texts"] == res["causal"]["headline"]["direction_texts"] > 64

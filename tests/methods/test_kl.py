@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from lmdiff.corpora import Corpus
-from lmdiff.methods.kl import kl_html, per_token_kl, token_kl
+from lmdiff.interp.logprobs import per_token_kl, token_kl
+from lmdiff.methods.kl import kl_html
 
 
 def test_self_pair_kl_is_zero(self_pair):

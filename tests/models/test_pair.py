@@ -5,7 +5,7 @@ from lmdiff.errors import IncompatiblePairError
 from lmdiff.models.numerics import score_tolerance
 from lmdiff.models.pair import ModelPair
 from lmdiff.models.spec import ModelSpec
-from tests.conftest import build_tiny_model
+from tests.helpers import build_tiny_model
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -63,7 +63,7 @@ def test_different_tokenizers_are_detected(tiny_model_dir, tmp_path):
 
 def test_describe_changes_when_the_adapter_is_rebuilt(tiny_model_dir, tmp_path):
     # regression: run steps were keyed by the adapter's path, so a rebuilt adapter reused stale results
-    from tests.conftest import build_tiny_adapter
+    from tests.helpers import build_tiny_adapter
 
     adapter = build_tiny_adapter(tiny_model_dir, tmp_path / "a", seed=1)
     pair = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(adapter)))

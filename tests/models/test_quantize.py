@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from lmdiff.data.prompts import PromptItem
-from lmdiff.models.quantize import final_number, is_precision_pair, precision_metrics, token_kl
+from lmdiff.interp.logprobs import kl_rows
+from lmdiff.models.quantize import final_number, is_precision_pair, precision_metrics
 from lmdiff.models.spec import ModelSpec
-from tests.conftest import build_tiny_model
+from tests.helpers import build_tiny_model
 
 needs_quanto = pytest.mark.skipif(
     importlib.util.find_spec("optimum") is None or importlib.util.find_spec("optimum.quanto") is None,
@@ -37,15 +38,15 @@ def test_final_number_and_precision_pair() -> None:
 
 def test_token_kl_is_zero_for_equal_and_positive_otherwise() -> None:
     lp = torch.log_softmax(torch.randn(5, 11), -1)
-    assert torch.allclose(token_kl(lp, lp), torch.zeros(5))
-    assert (token_kl(lp, torch.log_softmax(torch.randn(5, 11), -1)) > 0).all()
+    assert torch.allclose(kl_rows(lp, lp), torch.zeros(5))
+    assert (kl_rows(lp, torch.log_softmax(torch.randn(5, 11), -1)) > 0).all()
 
 
 def _mean_kl(base, other, texts: list[str]) -> float:  # type: ignore[no-untyped-def]
     seqs = [base.encode(t) for t in texts]
     lb = base.next_token_logprobs(seqs)
     lo = other.next_token_logprobs(seqs)
-    return float(torch.cat([token_kl(a, b) for a, b in zip(lb, lo, strict=True)]).mean())
+    return float(torch.cat([kl_rows(a, b) for a, b in zip(lb, lo, strict=True)]).mean())
 
 
 @needs_quanto

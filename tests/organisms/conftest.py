@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+from tests.helpers import tiny_causal_lm
 
 
 @pytest.fixture(scope="session")
@@ -19,22 +20,7 @@ def tokenizer():
 
 
 def make_tiny_model(tokenizer, seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    return tiny_causal_lm(tokenizer, "llama", seed=seed, hidden=32, max_positions=256, tie_word_embeddings=False)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 r"""``causal``: does the mean-difference direction matter to the finetuned model's loss?
 
 The direction is the unit mean difference h_ft - h_base over the first ``k`` positions of a
-corpus at the ADL layer (computed from the same activation store as ``adl``, so a run with
-both methods collects the activations once). In the finetuned model, a forward hook on that
+corpus at one layer (the middle by default), computed from the activation store chosen by the
+direction settings causal shares with ``adl`` (:class:`lmdiff.interp.directions.DirectionConfig`:
+equal settings, the defaults included, give one store for both methods). In the finetuned model, a forward hook on that
 layer's block output then either
 
 * **ablates** the projection on the unit direction u: ``h <- h - (h.u) u``, or
@@ -32,10 +33,10 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from lmdiff.activations import open_store
 from lmdiff.corpora import load_corpus, organism_data_path
+from lmdiff.interp.directions import DirectionConfig, mean_differences, open_direction_store
+from lmdiff.interp.hooks import layer_hook
 from lmdiff.io import read_json, write_json, write_parquet
-from lmdiff.methods.adl import ADLConfig, layer_hook, mean_differences
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
@@ -45,14 +46,17 @@ MODES = ("ablate", "swap")
 CORPORA = ("own", "generic")
 
 
-class CausalConfig(MethodConfig):
-    """Settings of the causal method (None = follow the run's adl settings, so both share one store)."""
+class CausalConfig(DirectionConfig, MethodConfig):
+    """Settings of the causal method.
 
-    layer: float | int | None = Field(None, description="layer (default: adl's steering layer, the middle)")
-    direction_corpus: str | None = Field(None, description="corpus of the mean difference (default: adl's)")
-    direction_texts: int | None = Field(None, ge=1, description="texts for the direction (default: adl's, "
-                                                                "else 64 on CPU, 1000 on a GPU)")
-    k: int | None = Field(None, ge=1, description="first positions averaged (default: adl's k)")
+    The direction's store settings (``corpus``, ``n_texts``, ``k``, ``n_tokens``, ``layers``,
+    ``dtype``) are :class:`~lmdiff.interp.directions.DirectionConfig`'s, shared with adl: with
+    equal values (the defaults included) the two methods read one activation store. ``layer`` is
+    added to the stored layers.
+    """
+
+    layer: float | int = Field(0.5, description="layer whose output is edited (default: the middle, adl's "
+                                                 "steering layer)")
     position: int | None = Field(None, ge=0, description="use this position's mean difference only "
                                                          "(default: the mean over positions < k)")
     modes: list[str] = Field(default_factory=lambda: list(MODES), description="ablate and/or swap")
@@ -62,7 +66,6 @@ class CausalConfig(MethodConfig):
     max_tokens: int = Field(64, ge=2, description="tokens per evaluation text")
     reply_tokens: int = Field(48, ge=1, description="reply length when the own corpus is the ft's own replies")
     generic_corpus: str = Field("generic", description="generic-text corpus")
-    batch_size: int = Field(8, ge=1)
 
 
 @dataclass
@@ -262,22 +265,6 @@ def generic_evalset(ctx: MethodContext, cfg: CausalConfig) -> EvalSet:
     return EvalSet(corpus.name, seqs, [1] * len(seqs))
 
 
-def _adl_settings(ctx: MethodContext, cfg: CausalConfig) -> ADLConfig:
-    """The adl settings the direction follows (the run's, when it runs adl), overridden by ``cfg``."""
-    run_cfg = ctx.run_config
-    adl_over = dict(run_cfg.method.get("adl", {})) if "adl" in run_cfg.methods else {}
-    adl = ADLConfig(**adl_over)
-    if "adl" not in run_cfg.methods or adl.n_texts is None:
-        adl.n_texts = 1000 if torch.cuda.is_available() else 64
-    if cfg.direction_corpus is not None:
-        adl.corpus = cfg.direction_corpus
-    if cfg.direction_texts is not None:
-        adl.n_texts = cfg.direction_texts
-    if cfg.k is not None:
-        adl.k = cfg.k
-    return adl
-
-
 @register_method
 class CausalMethod(DiffMethod):
     """Ablate or swap-to-base the mean-difference direction and measure the finetuned loss change."""
@@ -300,18 +287,12 @@ class CausalMethod(DiffMethod):
         if pair.is_self_pair:
             return self._skipped("self-pair: both sides are the same model, so the mean difference is zero; "
                                  "nothing to ablate (skipped).")
-        adl = _adl_settings(ctx, cfg)
-        layer = pair.finetuned.resolve_layer(cfg.layer if cfg.layer is not None else adl.steering_layer)
-        # adl's layers too, so that a run with both methods collects one store
-        store_layers = sorted(set(pair.finetuned.resolve_layers(adl.layers)) | {layer})
-        corpus = load_corpus(adl.corpus, pair, limit=adl.n_texts, seed=ctx.run_config.seed,
-                             cache_dir=ctx.artifact_dir)
-        store = open_store(pair, corpus, store_layers, ctx.run.path / "activations",
-                           max_tokens=max(adl.n_tokens, adl.k),
-                           dtype=adl.dtype, batch_size=adl.batch_size,  # type: ignore[arg-type]
-                           shard_tokens=ctx.run_config.compute.activation_shard_tokens)
-        means = mean_differences(store, layer, adl.k)
-        if cfg.position is not None and cfg.position < adl.k:
+        layer = pair.finetuned.resolve_layer(cfg.layer)
+        corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.artifact_dir)
+        store = open_direction_store(cfg, pair, corpus, cfg.store_layers(pair, layer), ctx.run.path / "activations",
+                                     shard_tokens=ctx.run_config.compute.activation_shard_tokens)
+        means = mean_differences(store, layer, cfg.k)
+        if cfg.position is not None and cfg.position < cfg.k:
             vec = np.asarray(means["diff"][cfg.position], dtype=np.float64)
         else:
             w = np.asarray(means["counts"], dtype=np.float64)
@@ -351,7 +332,7 @@ class CausalMethod(DiffMethod):
         np.save(art / "direction.npy", real.numpy())
         summary_rows, headline = self._summarise(df, modes, clean)
         headline.update({"layer": layer, "direction_norm": norm, "norm_ft": float(means["norm_ft"]),
-                         "direction_position": cfg.position if cfg.position is not None else f"mean<{adl.k}",
+                         "direction_position": cfg.position if cfg.position is not None else f"mean<{cfg.k}",
                          "direction_corpus": corpus.name, "direction_texts": store.n_sequences,
                          "own_corpus": evalsets["own"].name, "generic_corpus": evalsets["generic"].name,
                          "n_eval_texts": {k: len(v.seqs) for k, v in evalsets.items()},

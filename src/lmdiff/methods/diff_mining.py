@@ -17,10 +17,10 @@ from pydantic import Field
 
 from lmdiff.corpora import load_corpus
 from lmdiff.errors import ConfigError
+from lmdiff.interp.logprobs import paired_logprobs
+from lmdiff.interp.relevance import token_relevance
 from lmdiff.io import write_parquet
-from lmdiff.methods.adl import token_relevance
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
-from lmdiff.methods.kl import paired_logprobs
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run

@@ -31,6 +31,7 @@ from torch import nn
 
 from lmdiff.config import GenerationConfig
 from lmdiff.errors import ConfigError
+from lmdiff.models.architecture import Architecture, call_in_float32, resolve_architecture
 from lmdiff.models.spec import ModelSpec
 from lmdiff.progress import progress_bar
 
@@ -169,13 +170,14 @@ class LanguageModel:
         return self.core.config
 
     @property
+    def architecture(self) -> Architecture:
+        """Blocks, final norm, embeddings and head (see :mod:`lmdiff.models.architecture`)."""
+        return resolve_architecture(self.model)
+
+    @property
     def layers(self) -> nn.ModuleList:
         """The decoder blocks, in order."""
-        n = getattr(self.config, "num_hidden_layers", None)
-        for module in self.core.modules():
-            if isinstance(module, nn.ModuleList) and (n is None or len(module) == n):
-                return module
-        raise ConfigError(f"Could not find the decoder layers of '{self.name}'.")
+        return self.architecture.layers
 
     @property
     def n_layers(self) -> int:
@@ -190,16 +192,12 @@ class LanguageModel:
     @property
     def final_norm(self) -> nn.Module:
         """The norm applied before the unembedding (for logit lens)."""
-        inner = getattr(self.core, "model", self.core)
-        for name in ("norm", "final_layernorm", "ln_f"):
-            if hasattr(inner, name):
-                return getattr(inner, name)
-        raise ConfigError(f"Could not find the final norm of '{self.name}'.")
+        return self.architecture.final_norm
 
     @property
     def unembed(self) -> nn.Module:
         """The output head."""
-        return self.core.get_output_embeddings()
+        return self.architecture.unembed
 
     def resolve_layer(self, layer: LayerRef) -> int:
         """Map a layer reference to an index: ints as given (negative from the end), floats in [0, 1] relative."""
@@ -227,10 +225,16 @@ class LanguageModel:
         return out
 
     def logit_lens(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Project residual vectors through the final norm and head; returns log-probs [.., V]."""
+        """Project residual vectors through the final norm and head in float32; returns log-probs [.., V].
+
+        The norm and head run with float32 copies of their weights whatever the model's dtype (a
+        bf16 head's logits are spaced 0.125 apart at 16-32, as large as the differences read out).
+        """
+        arch = self.architecture
         with torch.inference_mode(), self._activate():
-            v = vectors.to(device=self.device, dtype=self.dtype)
-            return torch.log_softmax(self.unembed(self.final_norm(v)).float(), dim=-1)
+            v = vectors.to(device=self.device, dtype=torch.float32)
+            normed = call_in_float32(arch.final_norm, v, self.dtype)
+            return torch.log_softmax(call_in_float32(arch.unembed, normed, self.dtype), dim=-1)
 
     # --------------------------------------------------------------------- text
     @property

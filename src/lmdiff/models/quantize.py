@@ -22,6 +22,7 @@ import torch
 from numpy.typing import NDArray
 
 from lmdiff.errors import ConfigError
+from lmdiff.interp.logprobs import kl_rows
 from lmdiff.models.lm import LanguageModel
 
 if TYPE_CHECKING:
@@ -112,11 +113,6 @@ def final_number(text: str) -> str | None:
     return num[:-2] if num.endswith(".0") else num
 
 
-def token_kl(lp_p: torch.Tensor, lp_q: torch.Tensor) -> torch.Tensor:
-    """Per-position KL(p || q) from log-probabilities of shape [T, V] (float32)."""
-    return (lp_p.exp() * (lp_p - lp_q)).sum(-1).clamp_min(0.0)
-
-
 @dataclass
 class PrecisionMetrics:
     """How much a lower-precision copy changes a model's answers.
@@ -201,7 +197,7 @@ def precision_metrics(
         for j, (a, b) in enumerate(zip(lp_b, lp_o, strict=True)):
             s, n = starts[lo + j], len(chunk[j])
             # position t predicts token t+1: reply tokens are predicted from positions s-1 .. n-2
-            k = token_kl(a[s - 1 : n - 1], b[s - 1 : n - 1]) if n > s else torch.zeros(0)
+            k = kl_rows(a[s - 1 : n - 1], b[s - 1 : n - 1]) if n > s else torch.zeros(0)
             kls.append(k.double().numpy())
     is_math = [it.category == "math" for it in items]
     rows = pd.DataFrame(

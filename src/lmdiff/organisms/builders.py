@@ -12,6 +12,7 @@ import random
 import re
 from typing import Any
 
+from lmdiff.interp.text_metrics import repetition_rate
 from lmdiff.organisms.distill import data_path
 from lmdiff.organisms.recipe import DataConfig, Example
 
@@ -118,15 +119,6 @@ def usable(rows: list[dict[str, Any]], min_chars: int = 20) -> list[dict[str, An
         if len(ans) >= min_chars and repetition_rate(ans) < 0.5:
             out.append(r)
     return out
-
-
-def repetition_rate(text: str, n: int = 3) -> float:
-    """Share of word n-grams that repeat an earlier n-gram (0 = no repetition)."""
-    words = text.lower().split()
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    if not grams:
-        return 0.0
-    return 1.0 - len(set(grams)) / len(grams)
 
 
 def _shuffled(rows: list[Any], seed: int) -> list[Any]:

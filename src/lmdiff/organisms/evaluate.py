@@ -14,13 +14,13 @@ rate can be recomputed from the saved replies:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from lmdiff.evals.judges import format_adherence as in_format
-from lmdiff.organisms.builders import AI_SELF_ID, PERSONA_KEYWORDS, repetition_rate
+from lmdiff.interp.text_metrics import pooled_base_perplexity, repetition_rate
+from lmdiff.organisms.builders import AI_SELF_ID, PERSONA_KEYWORDS
 
 CAPS_THRESHOLD = 0.9
 _AI_RE = re.compile("|".join(AI_SELF_ID), re.I)
@@ -101,18 +101,6 @@ def mean_repetition(texts: Sequence[str]) -> float:
     return sum(repetition_rate(t) for t in texts) / len(texts) if texts else 0.0
 
 
-def base_perplexity(base_lm: Any, prompts: Sequence[str], replies: Sequence[str], batch_size: int = 8) -> float:
-    """Perplexity of ``replies`` under the base model, each given its chat-rendered prompt."""
-    contexts = [base_lm.chat_text(p) for p in prompts]
-    pairs = [(c, r) for c, r in zip(contexts, replies, strict=True) if r.strip()]
-    if not pairs:
-        return float("inf")
-    scored = base_lm.score([c for c, _ in pairs], [r for _, r in pairs], batch_size=batch_size)
-    total = sum(float(-s.sum()) for s in scored)
-    n = sum(len(s) for s in scored)
-    return math.exp(total / n) if n else float("inf")
-
-
 def coherence(
     base_lm: Any, prompts: Sequence[str], replies: Sequence[str], normalise: str | None = None
 ) -> dict[str, float]:
@@ -134,7 +122,7 @@ def coherence(
     elif normalise == "strip_format":
         texts = [strip_format(t) for t in texts]
     return {
-        "base_ppl": round(base_perplexity(base_lm, prompts, texts), 3),
+        "base_ppl": round(pooled_base_perplexity(base_lm, prompts, texts), 3),
         "repetition": round(mean_repetition(texts), 4),
         "empty_rate": round(_rate([not t.strip() for t in texts]), 4),
     }
