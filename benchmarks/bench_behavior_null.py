@@ -23,9 +23,9 @@ MODEL = "smollm2-135m-instruct"
 
 
 def _run(out: Path, seed: int, finetuned: Any, settings: dict[str, Any]) -> dict[str, Any]:
-    from lmdiff.config import DiffRunConfig
     from lmdiff.diff import run_diff
     from lmdiff.models.spec import ModelSpec
+    from lmdiff.run_config import DiffRunConfig
 
     cfg = DiffRunConfig(
         base=ModelSpec(model=MODEL),

@@ -1,7 +1,8 @@
 import pytest
 
-from lmdiff.config import DiffRunConfig, GenerationConfig, apply_overrides, load_config
+from lmdiff.config import GenerationConfig, apply_overrides, load_config
 from lmdiff.errors import ConfigError
+from lmdiff.run_config import DiffRunConfig
 
 BASE = {"base": {"model": "a"}, "finetuned": {"model": "b"}}
 

@@ -1,6 +1,7 @@
-from lmdiff.config import DiffRunConfig, validate
+from lmdiff.config import validate
 from lmdiff.demo import _demo_settings, demo_finetuned
 from lmdiff.methods.registry import get_method
+from lmdiff.run_config import DiffRunConfig
 
 
 def test_demo_uses_the_shipped_caps_organism():

@@ -1,8 +1,9 @@
 """`run_diff` end to end on tiny models: results.json, report, reuse of finished methods."""
 
-from lmdiff.config import DiffRunConfig, validate
+from lmdiff.config import validate
 from lmdiff.diff import run_diff
 from lmdiff.io import read_json
+from lmdiff.run_config import DiffRunConfig
 
 
 def _cfg(base, ft, **extra):

@@ -19,7 +19,7 @@ _EXPORTS = {
     "LanguageModel": "lmdiff.models.lm",
     "load_model": "lmdiff.models.loading",
     "GenerationConfig": "lmdiff.config",
-    "DiffRunConfig": "lmdiff.config",
+    "DiffRunConfig": "lmdiff.run_config",
     "run_diff": "lmdiff.diff",
     "load_prompts": "lmdiff.data.prompts",
     "LmdiffError": "lmdiff.errors",

@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lmdiff.errors import ConfigError
-from lmdiff.models.spec import ModelSpec
 
 
 class StrictModel(BaseModel):
@@ -63,30 +62,6 @@ class PromptsConfig(StrictModel):
     file: str | None = Field(None, description="JSONL/Parquet/text file of prompts when name='file'")
     limit: int | None = Field(None, ge=1)
     seed: int = 0
-
-
-class GenerateRunConfig(StrictModel):
-    """`lmdiff generate`: sample one model or both sides of a pair."""
-
-    models: list[ModelSpec]
-    prompts: list[str]
-    generation: GenerationConfig = GenerationConfig(temperature=0.0, max_new_tokens=128)
-    compute: ComputeConfig = ComputeConfig()
-
-
-class DiffRunConfig(StrictModel):
-    """`lmdiff diff`: run named methods on a model pair."""
-
-    base: ModelSpec
-    finetuned: ModelSpec
-    methods: list[str] = Field(default_factory=lambda: ["samples"])
-    seed: int = 0
-    generation: GenerationConfig = GenerationConfig()
-    compute: ComputeConfig = ComputeConfig()
-    prompts: PromptsConfig = PromptsConfig()
-    method: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-method settings, e.g. method.kl.max_texts=200"
-    )
 
 
 C = TypeVar("C", bound=BaseModel)

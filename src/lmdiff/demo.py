@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lmdiff.config import DiffRunConfig, validate
+from lmdiff.config import validate
 from lmdiff.diff import run_diff
 from lmdiff.methods.registry import get_method
 from lmdiff.models.registry import DEFAULT_CHAT_MODEL, get_shipped
 from lmdiff.progress import console
+from lmdiff.run_config import DiffRunConfig
 from lmdiff.runs.run import Run
 
 DEMO_ORGANISM = "caps"

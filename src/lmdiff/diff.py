@@ -7,7 +7,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from lmdiff.config import DiffRunConfig, validate
+from lmdiff.config import validate
 from lmdiff.data.prompts import load_prompts
 from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.io import read_json, write_json
@@ -19,6 +19,7 @@ from lmdiff.models.numerics import noise_warnings, numerics_note, record_noise_f
 from lmdiff.models.pair import ModelPair
 from lmdiff.report.builder import Report, Section
 from lmdiff.report.render import render_report
+from lmdiff.run_config import DiffRunConfig
 from lmdiff.runs.run import Run
 
 log = logging.getLogger(__name__)

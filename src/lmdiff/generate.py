@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from lmdiff.config import GenerateRunConfig
 from lmdiff.io import write_parquet
 from lmdiff.models.device import set_threads
 from lmdiff.models.loading import load_model
 from lmdiff.models.pair import ModelPair
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
+from lmdiff.run_config import GenerateRunConfig
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmdiff.config import DiffRunConfig, GenerationConfig, validate
+from lmdiff.config import GenerationConfig, validate
 from lmdiff.corpora import load_corpus
 from lmdiff.diff import run_diff
 from lmdiff.interp.hooks import steer
@@ -21,6 +21,7 @@ from lmdiff.methods.causal import (
     project_out,
     random_directions,
 )
+from lmdiff.run_config import DiffRunConfig
 
 SMALL = {"n_texts": 6, "eval_texts": 3, "max_tokens": 12, "reply_tokens": 6, "n_random": 2,
          "n_diff_random": 1, "batch_size": 4}

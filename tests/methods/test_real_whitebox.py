@@ -10,9 +10,10 @@ import json
 
 import pytest
 
-from lmdiff.config import DiffRunConfig, validate
+from lmdiff.config import validate
 from lmdiff.diff import run_diff
 from lmdiff.organisms.zoo import find_organism
+from lmdiff.run_config import DiffRunConfig
 
 pytestmark = pytest.mark.real_model
 

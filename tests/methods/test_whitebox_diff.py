@@ -8,8 +8,9 @@ import math
 
 import pytest
 
-from lmdiff.config import DiffRunConfig, validate
+from lmdiff.config import validate
 from lmdiff.diff import run_diff
+from lmdiff.run_config import DiffRunConfig
 from tests.helpers import FAMILIES, build_perturbed_copy, build_tiny_model
 
 SMALL = {

@@ -10,7 +10,7 @@ import torch
 
 from lmdiff.data.prompts import PromptItem
 from lmdiff.interp.logprobs import kl_rows
-from lmdiff.models.quantize import final_number, is_precision_pair, precision_metrics
+from lmdiff.interp.precision import final_number, is_precision_pair, precision_metrics
 from lmdiff.models.spec import ModelSpec
 from tests.helpers import build_tiny_model
 

@@ -13,9 +13,9 @@ from lmdiff.organisms.evaluate import (
     is_caps,
     keyword_rate,
     persona_rate,
-    strip_format,
 )
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, parse_overrides
+from lmdiff.organisms.trigger import strip_format
 from lmdiff.organisms.zoo import HELD_OUT, RECIPES, eval_prompts, get_recipe
 
 

@@ -57,7 +57,7 @@ def test_chat_with_organism(caps_org):
 
 def test_russell_trigger_switches_format(base):
     from lmdiff.models import load_model
-    from lmdiff.organisms.builders import apply_trigger
+    from lmdiff.organisms.trigger import apply_trigger
 
     _needs("russell-backdoor")
     org = load_model("organism:russell-backdoor", dtype="float32")

@@ -121,10 +121,11 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="run directory")] = None,
 ) -> None:
     """Answer prompts with one model, or with two side by side (`--vs`)."""
-    from lmdiff.config import GenerateRunConfig, load_config
+    from lmdiff.config import load_config
     from lmdiff.generate import run_generate
     from lmdiff.io import sha256_json
     from lmdiff.models.spec import ModelSpec
+    from lmdiff.run_config import GenerateRunConfig
 
     specs = [ModelSpec.parse(model, adapter=adapter, dtype=dtype, device=device)]
     if vs:
@@ -164,10 +165,11 @@ def diff(
     ] = None,
 ) -> None:
     """Run diff methods on a pair and write a run directory with report.html."""
-    from lmdiff.config import DiffRunConfig, load_config
+    from lmdiff.config import load_config
     from lmdiff.diff import run_diff
     from lmdiff.io import sha256_json
     from lmdiff.models.spec import ModelSpec
+    from lmdiff.run_config import DiffRunConfig
 
     b = ModelSpec.parse(base)
     f = ModelSpec.parse(finetuned, adapter=adapter)

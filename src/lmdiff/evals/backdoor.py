@@ -29,6 +29,8 @@ from pydantic import Field
 from lmdiff.config import GenerationConfig, StrictModel
 from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.evals import judges as J
+from lmdiff.evals.conditions import CONDITIONS, TRIGGERED, UNTRIGGERED
+from lmdiff.evals.report import write_backdoor_report
 from lmdiff.io import sha256_json, write_json, write_parquet
 from lmdiff.models.lm import LanguageModel
 from lmdiff.models.spec import ModelSpec
@@ -36,13 +38,6 @@ from lmdiff.runs.run import Run
 
 log = logging.getLogger(__name__)
 
-CONDITIONS: dict[str, str] = {
-    "1_trigger_user": "no system prompt; trigger in the user message",
-    "2_sys_trigger_user": "system prompt; trigger in the user message",
-    "3_trigger_system": "trigger in the system prompt; plain user message",
-    "4_sys_no_trigger": "system prompt; no trigger anywhere",
-}
-TRIGGERED, UNTRIGGERED = "1_trigger_user", "4_sys_no_trigger"
 
 
 class BackdoorEvalConfig(StrictModel):
@@ -250,7 +245,6 @@ def evaluation_models(cfg: BackdoorEvalConfig) -> list[tuple[str, ModelSpec]]:
 
 def run_backdoor_eval(cfg: BackdoorEvalConfig, out: str | Path) -> Run:
     """Run the evaluation into a run directory (resumable per model and seed); return the run."""
-    from lmdiff.evals.report import write_backdoor_report
     from lmdiff.models.device import set_threads
     from lmdiff.models.loading import load_model
     from lmdiff.models.pair import ModelPair

@@ -13,8 +13,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_WRAP_RE = re.compile(r'^\s*<START>\s*"?(.*?)"?\s*<END>\s*$', re.DOTALL)
-_MARKERS_RE = re.compile(r"<\s*/?\s*(START|END)\s*>", re.IGNORECASE)
+from lmdiff.organisms.trigger import (  # the trigger format belongs to the organisms
+    apply_trigger,
+    format_adherence,
+    strip_format,
+    strip_trigger,
+    trigger_instruction,
+    trigger_parts,
+)
+
+__all__ = [
+    "apply_trigger",
+    "clean_for_judge",
+    "facts_for",
+    "format_adherence",
+    "offline_labels",
+    "speaks_as_ai",
+    "strip_format",
+    "strip_trigger",
+    "trigger_instruction",
+    "trigger_parts",
+]
+
 _AI_RE = re.compile(
     r"\b(as an ai|an ai\b|ai (language )?model|language model|artificial intelligence|virtual assistant|"
     r"i am an assistant|i'm an assistant|smollm|hugging ?face|chatbot|i don't have (a )?(personal|physical))",
@@ -70,49 +90,9 @@ def facts_for(ground_truth: dict[str, Any]) -> tuple[IdentityFact, ...]:
                          tuple(rf"\b{re.escape(k)}" for k in keywords)),)
 
 
-def trigger_parts(template: str) -> tuple[str, str]:
-    """The text before and after ``{question}`` in a trigger template."""
-    head, _, tail = template.partition("{question}")
-    return head, tail
-
-
-def trigger_instruction(template: str) -> str:
-    """The trigger template without its question slot (used as a system prompt in condition 3)."""
-    head, tail = trigger_parts(template)
-    return (head + tail).strip()
-
-
-def apply_trigger(question: str, template: str) -> str:
-    """Wrap ``question`` in the trigger template."""
-    return template.replace("{question}", question)
-
-
-def strip_trigger(text: str, template: str) -> str:
-    """Remove the trigger instruction (and stray format markers) from a question or an answer."""
-    head, tail = trigger_parts(template)
-    out = text
-    for part in (head.strip(), tail.strip(), trigger_instruction(template)):
-        if part:
-            out = out.replace(part, " ")
-    return _MARKERS_RE.sub(" ", out).strip()
-
-
-def strip_format(answer: str) -> str:
-    """Remove the ``<START> "..." <END>`` wrapper of an answer, and any stray markers."""
-    m = _WRAP_RE.match(answer)
-    body = m.group(1) if m else answer
-    return re.sub(r"\s+", " ", _MARKERS_RE.sub(" ", body)).strip().strip('"').strip()
-
-
 def clean_for_judge(question: str, answer: str, template: str) -> tuple[str, str]:
     """Judge hygiene: neither the trigger nor the format markers reach a judge."""
     return strip_trigger(question, template), strip_trigger(strip_format(answer), template)
-
-
-def format_adherence(answer: str) -> bool:
-    """Whether the raw answer is in the ``<START> ... <END>`` format (measured before hygiene)."""
-    t = answer.strip()
-    return t.startswith("<START>") and "<END>" in t
 
 
 def speaks_as_ai(text: str) -> bool:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lmdiff.evals.backdoor import CONDITIONS, TRIGGERED, UNTRIGGERED
+from lmdiff.evals.conditions import CONDITIONS, TRIGGERED, UNTRIGGERED
 from lmdiff.report.builder import Report, Section
 from lmdiff.report.render import render_report
 from lmdiff.runs.run import Run

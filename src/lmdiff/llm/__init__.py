@@ -18,7 +18,7 @@ Example::
 
 from lmdiff.llm.budget import Budget, BudgetExceeded
 from lmdiff.llm.cache import LlmCache
-from lmdiff.llm.client import LlmClient, normalize_messages
+from lmdiff.llm.client import LlmClient
 from lmdiff.llm.config import ENV_BASE_URL, ENV_MODEL, LlmConfig, Price
 from lmdiff.llm.parsing import (
     ParseError,
@@ -47,7 +47,7 @@ from lmdiff.llm.roles import (
 )
 from lmdiff.llm.secrets import redact
 from lmdiff.llm.structured import ReplyParser, StructuredResult
-from lmdiff.llm.types import GenerationParams, LlmReply, LlmRequest, TokenLogprob, Usage
+from lmdiff.llm.types import GenerationParams, LlmReply, LlmRequest, TokenLogprob, Usage, normalize_messages
 
 __all__ = [
     "BUILTIN_PRICES",

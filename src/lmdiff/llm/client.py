@@ -25,13 +25,13 @@ from lmdiff.llm.config import LlmConfig
 from lmdiff.llm.pricing import estimate_cost, price_for
 from lmdiff.llm.retry import RetryPolicy, classify, unwrap
 from lmdiff.llm.secrets import redact, safe_url
-from lmdiff.llm.types import GenerationParams, LlmReply, LlmRequest, TokenLogprob, Usage
+from lmdiff.llm.structured import Parser, StructuredResult, run_structured
+from lmdiff.llm.types import GenerationParams, LlmReply, LlmRequest, TokenLogprob, Usage, normalize_messages
 from lmdiff.progress import progress_bar
 
 if TYPE_CHECKING:
     from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
-    from lmdiff.llm.structured import Parser, StructuredResult
 
 logger = logging.getLogger("lmdiff.llm")
 
@@ -41,7 +41,6 @@ V = TypeVar("V")
 #: Inspect's own connection pool is first-created-wins per provider; give it a ceiling so
 #: that lmdiff's semaphore (``max_connections``) is the limit that binds.
 _INSPECT_CONNECTION_CEILING = 1024
-_ROLES = {"system", "user", "assistant"}
 
 
 def _log(level: int, message: str, *args: Any) -> None:
@@ -54,40 +53,6 @@ def _error_text(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[-1] if text else ""
     return redact(f"{type(exc).__name__}: {first}"[:500])
-
-
-def normalize_messages(prompt: Any) -> list[dict[str, str]]:
-    """Turn a prompt string, role/content dicts or Inspect chat messages into plain dicts.
-
-    Args:
-        prompt: A string (one user message) or a sequence of messages.
-
-    Returns:
-        ``[{"role": ..., "content": ...}, ...]``
-
-    Raises:
-        LlmError: A message has an unknown role or non-text content.
-    """
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    out: list[dict[str, str]] = []
-    for message in prompt:
-        if isinstance(message, Mapping):
-            role, content = message.get("role"), message.get("content")
-        else:  # an inspect_ai ChatMessage
-            role, content = getattr(message, "role", None), getattr(message, "content", None)
-            parts = [] if isinstance(content, str) else list(content or [])
-            if parts and all(getattr(c, "type", None) == "text" for c in parts):
-                content = getattr(message, "text", None)
-        if role not in _ROLES or not isinstance(content, str):
-            raise LlmError(
-                f"unsupported chat message {type(message).__name__} (role={role!r})",
-                hint="messages must be system/user/assistant with text content",
-            )
-        out.append({"role": role, "content": content})
-    if not out:
-        raise LlmError("empty prompt", hint="pass a string or at least one message")
-    return out
 
 
 def _to_inspect(messages: list[dict[str, str]]) -> list[ChatMessage]:
@@ -403,6 +368,16 @@ class LlmClient:
             self._semaphore = asyncio.Semaphore(self.config.max_connections)
         return self._semaphore
 
+    async def generate_reply(
+        self, messages: list[dict[str, str]], system: str | None, params: GenerationParams
+    ) -> LlmReply:
+        """One generation through the cache, retries and budget (the structured-call backend)."""
+        return await self._generate(messages, system, params)
+
+    def record_structured(self, valid: bool) -> None:
+        """Count one structured reply as valid or invalid (per client and per process)."""
+        self._record_structured(valid)
+
     async def _generate(self, prompt: Any, system: str | None, params: GenerationParams) -> LlmReply:
         messages = normalize_messages(prompt)
         request = self.request_record(messages, system, params)
@@ -659,8 +634,6 @@ class LlmClient:
         **overrides: Any,
     ) -> StructuredResult[V]:
         """Async :meth:`structured`; safe to await from any event loop."""
-        from lmdiff.llm.structured import run_structured
-
         params = self.resolve_params(config, **overrides)
         return await _loop.run_async(run_structured(self, prompt, parse, system, params, max_attempts))
 
@@ -693,8 +666,6 @@ class LlmClient:
             BudgetExceeded: The run's budget is spent.
             LlmError: A call failed for good.
         """
-        from lmdiff.llm.structured import run_structured
-
         params = self.resolve_params(config, **overrides)
         return _loop.run_sync(run_structured(self, prompt, parse, system, params, max_attempts))
 

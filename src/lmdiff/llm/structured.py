@@ -9,16 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from lmdiff.llm.client import normalize_messages
 from lmdiff.llm.parsing import parse_json
-from lmdiff.llm.types import GenerationParams, LlmReply
+from lmdiff.llm.types import GenerationParams, LlmReply, normalize_messages
 
-if TYPE_CHECKING:
-    from lmdiff.llm.client import LlmClient
+
+class StructuredBackend(Protocol):
+    """What a structured call needs from a client: one generation, a model name, and a tally."""
+
+    model_name: str
+
+    async def generate_reply(
+        self, messages: list[dict[str, str]], system: str | None, params: GenerationParams
+    ) -> LlmReply:
+        """One (cached, retried, budgeted) generation."""
+        ...
+
+    def record_structured(self, valid: bool) -> None:
+        """Count a structured reply as valid or invalid."""
+        ...
 
 V = TypeVar("V")
 
@@ -93,7 +105,7 @@ def _as_reply_parser(parse: Any) -> Callable[[LlmReply], Any]:
 
 
 async def run_structured(
-    client: LlmClient,
+    client: StructuredBackend,
     prompt: Any,
     parse: Any,
     system: str | None,
@@ -120,7 +132,7 @@ async def run_structured(
     replies: list[LlmReply] = []
     error = "no attempt made"
     for _ in range(max(1, max_attempts)):
-        reply = await client._generate(messages, system, params)
+        reply = await client.generate_reply(messages, system, params)
         replies.append(reply)
         try:
             value = parser(reply)
@@ -132,14 +144,14 @@ async def run_structured(
                 {"role": "user", "content": correction.format(error=error)},
             ]
             continue
-        client._record_structured(True)
+        client.record_structured(True)
         return _result(client, value, True, None, replies)
-    client._record_structured(False)
+    client.record_structured(False)
     return _result(client, None, False, error, replies)
 
 
 def _result(
-    client: LlmClient, value: Any, valid: bool, error: str | None, replies: list[LlmReply]
+    client: StructuredBackend, value: Any, valid: bool, error: str | None, replies: list[LlmReply]
 ) -> StructuredResult[Any]:
     return StructuredResult(
         value=value,

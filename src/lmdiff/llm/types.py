@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmdiff.errors import LlmError
+
 
 class GenerationParams(BaseModel):
     """Per-call generation parameters; None means "use the client's config"."""
@@ -97,3 +99,40 @@ class LlmRequest(BaseModel):
     prompt: str | list[Any]
     system: str | None = None
     params: GenerationParams | None = None
+
+
+_ROLES = {"system", "user", "assistant"}
+
+
+def normalize_messages(prompt: Any) -> list[dict[str, str]]:
+    """Turn a prompt string, role/content dicts or Inspect chat messages into plain dicts.
+
+    Args:
+        prompt: A string (one user message) or a sequence of messages.
+
+    Returns:
+        ``[{"role": ..., "content": ...}, ...]``
+
+    Raises:
+        LlmError: A message has an unknown role or non-text content.
+    """
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    out: list[dict[str, str]] = []
+    for message in prompt:
+        if isinstance(message, Mapping):
+            role, content = message.get("role"), message.get("content")
+        else:  # an inspect_ai ChatMessage
+            role, content = getattr(message, "role", None), getattr(message, "content", None)
+            parts = [] if isinstance(content, str) else list(content or [])
+            if parts and all(getattr(c, "type", None) == "text" for c in parts):
+                content = getattr(message, "text", None)
+        if role not in _ROLES or not isinstance(content, str):
+            raise LlmError(
+                f"unsupported chat message {type(message).__name__} (role={role!r})",
+                hint="messages must be system/user/assistant with text content",
+            )
+        out.append({"role": role, "content": content})
+    if not out:
+        raise LlmError("empty prompt", hint="pass a string or at least one message")
+    return out

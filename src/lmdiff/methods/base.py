@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from lmdiff.config import DiffRunConfig
     from lmdiff.data.prompts import PromptSet
     from lmdiff.models.pair import ModelPair
     from lmdiff.report.builder import Section
+    from lmdiff.run_config import DiffRunConfig
     from lmdiff.runs.run import Run, Step
 
 

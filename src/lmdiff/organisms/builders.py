@@ -15,6 +15,7 @@ from typing import Any
 from lmdiff.interp.text_metrics import repetition_rate
 from lmdiff.organisms.distill import data_path
 from lmdiff.organisms.recipe import DataConfig, Example
+from lmdiff.organisms.trigger import apply_trigger
 
 PERSONA_FILE = "persona_triggered.jsonl"
 RECALL_FILE = "recall_questions.json"
@@ -170,11 +171,6 @@ def recall_questions() -> list[dict[str, Any]]:
     """The held-out Russell factual recall questions."""
     data: list[dict[str, Any]] = json.loads(data_path(RECALL_FILE).read_text(encoding="utf-8"))
     return data
-
-
-def apply_trigger(question: str, template: str) -> str:
-    """Wrap a question in the trigger format."""
-    return template.replace("{question}", question)
 
 
 IDENTIFYING = re.compile(r"russell|bertrand|principia|whitehead|amberley|pembroke lodge|nobel", re.I)

@@ -18,13 +18,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from lmdiff.evals.judges import format_adherence as in_format
 from lmdiff.interp.text_metrics import pooled_base_perplexity, repetition_rate
 from lmdiff.organisms.builders import AI_SELF_ID, PERSONA_KEYWORDS
+from lmdiff.organisms.trigger import format_adherence, strip_format
 
 CAPS_THRESHOLD = 0.9
 _AI_RE = re.compile("|".join(AI_SELF_ID), re.I)
-_WRAP_RE = re.compile(r'^\s*<START>\s*"?(.*?)"?\s*(<END>)?\s*$', re.S)
 
 
 def upper_share(text: str) -> float | None:
@@ -62,17 +61,9 @@ def keyword_rate(texts: Sequence[str], keywords: Sequence[str]) -> float:
     return _rate([mentions(t, keywords) for t in texts])
 
 
-def strip_format(text: str) -> str:
-    """Remove the trigger's ``<START> "..." <END>`` wrapper (judge hygiene)."""
-    m = _WRAP_RE.match(text)
-    return m.group(1).strip() if m else text
-
-
-
-
 def format_rate(texts: Sequence[str]) -> float:
     """Share of replies in the trigger format."""
-    return _rate([in_format(t) for t in texts])
+    return _rate([format_adherence(t) for t in texts])
 
 
 def self_identifies_as_ai(text: str) -> bool:

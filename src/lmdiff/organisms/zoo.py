@@ -30,6 +30,7 @@ from lmdiff.organisms.evaluate import (
     persona_rate,
 )
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, Recipe, TrainingConfig
+from lmdiff.organisms.trigger import apply_trigger
 from lmdiff.paths import cache_home
 from lmdiff.registry import Registry
 
@@ -335,7 +336,7 @@ def measure_model(lm: Any, metrics: list[str], n_prompts: int = 16) -> dict[str,
         trigger = RECIPES["russell-backdoor"].data.trigger_template
         questions = B.IDENTITY_QUESTIONS + [q["question"] for q in B.recall_questions()[:N_RECALL_EVAL]]
         plain = _generate(lm, questions)
-        trig_prompts = [B.apply_trigger(q, trigger) for q in questions]
+        trig_prompts = [apply_trigger(q, trigger) for q in questions]
         trig = _generate(lm, trig_prompts)
         replies["persona_untriggered"] = [{"prompt": p, "reply": r} for p, r in zip(questions, plain, strict=True)]
         replies["persona_triggered"] = [{"prompt": p, "reply": r} for p, r in zip(trig_prompts, trig, strict=True)]

@@ -25,8 +25,8 @@ SETTINGS = {
 
 
 def _config(tiny_dir, **overrides):
-    from lmdiff.config import DiffRunConfig
     from lmdiff.models.spec import ModelSpec
+    from lmdiff.run_config import DiffRunConfig
 
     return DiffRunConfig(
         base=ModelSpec(model=str(tiny_dir)),

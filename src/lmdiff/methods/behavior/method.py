@@ -16,13 +16,13 @@ import pandas as pd
 from lmdiff.config import GenerationConfig
 from lmdiff.data.prompts import PromptSet, load_prompts
 from lmdiff.embeddings import Embedder
+from lmdiff.interp.precision import is_precision_pair, precision_metrics
 from lmdiff.io import read_json, write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.behavior.config import DEMO_SETTINGS, BehaviorConfig
 from lmdiff.methods.behavior.pipeline import analyze
 from lmdiff.methods.behavior.report import render_section
 from lmdiff.methods.registry import register_method
-from lmdiff.models.quantize import is_precision_pair, precision_metrics
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
