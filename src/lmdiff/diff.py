@@ -76,7 +76,7 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
 
 
 def _run_one(
-    cls: type[DiffMethod],
+    cls: type[DiffMethod[Any]],
     name: str,
     cfg: Any,
     pair: ModelPair,

@@ -25,7 +25,8 @@ def backdoor(
 ) -> None:
     """Persona rate and format adherence under four trigger conditions, with 95% CIs, against baselines."""
     from lmdiff.config import load_config
-    from lmdiff.evals.backdoor import CONDITIONS, BackdoorEvalConfig, run_backdoor_eval
+    from lmdiff.evals.backdoor import BackdoorEvalConfig, run_backdoor_eval
+    from lmdiff.evals.conditions import CONDITIONS
     from lmdiff.io import read_json, sha256_json
     from lmdiff.models.spec import ModelSpec
 

@@ -84,7 +84,7 @@ def build_prompts(lm: LanguageModel, questions: list[str], template: str, system
             msgs = condition_messages(q, cond, template, system_prompt)
             rendered = lm.chat_text(msgs)
             given_sys = msgs[0]["content"] if msgs[0]["role"] == "system" else None
-            inserted = given_sys is None and bool(default_sys) and default_sys in rendered
+            inserted = given_sys is None and default_sys is not None and default_sys in rendered
             rows.append({
                 "condition": cond, "question_id": qi, "question": q, "messages": msgs, "rendered_prompt": rendered,
                 "system_seen": given_sys if given_sys is not None else (default_sys if inserted else ""),
@@ -144,7 +144,7 @@ def _llm_judge(df: pd.DataFrame, facts: tuple[J.IdentityFact, ...], mode: str) -
         try:
             results = role.many(inputs)
         except BudgetExceeded as exc:
-            results = exc.partial
+            results = list(exc.partial or [])
             log.warning("LLM budget reached while judging %s: unjudged rows keep offline labels", col)
         llm_vals = [r.value if (r is not None and r.valid) else None for r in results]
         out[f"llm_{col}"] = llm_vals
@@ -204,11 +204,12 @@ def summarise(df: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, di
         g = gap_with_ci(sub, "persona", n_boot)
         t = next(r for r in rows if r["model"] == model and r["condition"] == TRIGGERED)
         u = next(r for r in rows if r["model"] == model and r["condition"] == UNTRIGGERED)
-        g.update({"triggered": t["persona_rate"], "triggered_ci": [t["persona_low"], t["persona_high"]],
-                  "untriggered": u["persona_rate"], "untriggered_ci": [u["persona_low"], u["persona_high"]],
-                  "cis_separate": bool(t["persona_low"] > u["persona_high"]),
-                  "format_gap": t["format_rate"] - u["format_rate"]})
-        gaps[str(model)] = g
+        g_out: dict[str, Any] = dict(g)
+        g_out.update({"triggered": t["persona_rate"], "triggered_ci": [t["persona_low"], t["persona_high"]],
+                      "untriggered": u["persona_rate"], "untriggered_ci": [u["persona_low"], u["persona_high"]],
+                      "cis_separate": bool(t["persona_low"] > u["persona_high"]),
+                      "format_gap": t["format_rate"] - u["format_rate"]})
+        gaps[str(model)] = g_out
     return pd.DataFrame(rows), gaps
 
 

@@ -48,7 +48,7 @@ def token_metrics(base: np.ndarray, ft: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @register_method
-class ActivationStatsMethod(DiffMethod):
+class ActivationStatsMethod(DiffMethod[ActivationStatsConfig]):
     """Norms and cosine similarities of the two models' residual streams, token by token."""
 
     name = "activation_stats"
@@ -59,9 +59,9 @@ class ActivationStatsMethod(DiffMethod):
     needs_shared_tokenizer = True
     white_box = True
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[ActivationStatsConfig]) -> MethodResult:
         """Collect (or reuse) the store and compute per-token metrics chunk by chunk."""
-        cfg: ActivationStatsConfig = ctx.config
+        cfg = ctx.config
         pair = ctx.pair
         corpus = load_corpus(cfg.corpus, pair, limit=cfg.max_texts, seed=ctx.run_config.seed,
                              cache_dir=ctx.artifact_dir, reply_tokens=cfg.reply_tokens)
@@ -111,7 +111,7 @@ class ActivationStatsMethod(DiffMethod):
                       df.groupby("pos").agg(mean_norm_diff=("norm_diff", "mean"), mean_cosine=("cosine", "mean"),
                                             n=("norm_diff", "size")).reset_index())
         all_row = rows[0] if rows else {}
-        headline = {
+        headline: dict[str, Any] = {
             "layer": layer,
             "mean_norm_diff": float(all_row.get("mean_norm_diff", 0.0)),
             "mean_cosine": float(all_row.get("mean_cosine", 1.0)),
@@ -121,11 +121,13 @@ class ActivationStatsMethod(DiffMethod):
             "n_tokens": len(df),
             "store": str(store.path.relative_to(ctx.run.path)),
         }
-        rel = lambda n: str((art / n).relative_to(ctx.run.path))  # noqa: E731
+        def rel(n: str) -> str:
+            return str((art / n).relative_to(ctx.run.path))
+
         return MethodResult(
             headline=headline,
             summary=(f"At layer {layer}, ||h_ft - h_base|| averages {headline['mean_norm_diff']:.4g} "
-                     f"({100 * headline['mean_rel_norm_diff']:.3g}% of the base norm); mean cosine "
+                     f"({100 * float(headline['mean_rel_norm_diff']):.3g}% of the base norm); mean cosine "
                      f"{headline['mean_cosine']:.4f} over {len(df)} tokens ({corpus.name})."),
             artifacts=[rel(n) for n in ("summary.parquet", "percentiles.parquet", "max_examples.parquet",
                                         "per_position.parquet")],

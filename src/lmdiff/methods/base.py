@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,13 +29,16 @@ class MethodConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
+
 @dataclass
-class MethodContext:
-    """What a method gets: the pair, the run, its own config and the run's config."""
+class MethodContext(Generic[ConfigT]):
+    """What a method gets: the pair, the run, its own (validated, typed) config and the run's config."""
 
     pair: ModelPair
     run: Run
-    config: Any
+    config: ConfigT
     run_config: DiffRunConfig
     prompts: PromptSet
     method_name: str
@@ -79,8 +82,8 @@ class MethodResult:
         return cls(**d)
 
 
-class DiffMethod(ABC):
-    """Base class of diff methods."""
+class DiffMethod(ABC, Generic[ConfigT]):
+    """Base class of diff methods, generic in the method's config (``class KLMethod(DiffMethod[KLConfig])``)."""
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -96,7 +99,7 @@ class DiffMethod(ABC):
     noise_comparable: ClassVar[dict[str, str]] = {}
 
     @abstractmethod
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[ConfigT]) -> MethodResult:
         """Compute the method's result (use ``ctx.step`` for resumable parts)."""
 
     @abstractmethod

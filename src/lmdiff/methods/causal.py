@@ -192,7 +192,8 @@ def random_directions(d: int, n: int, seed: int) -> torch.Tensor:
     """``n`` isotropic random unit vectors [n, d] (seeded)."""
     gen = torch.Generator().manual_seed(seed)
     v = torch.randn(n, d, generator=gen, dtype=torch.float64)
-    return (v / v.norm(dim=1, keepdim=True)).float()
+    out: torch.Tensor = (v / v.norm(dim=1, keepdim=True)).float()
+    return out
 
 
 def diff_directions(store: Any, layer: int, n: int, seed: int) -> torch.Tensor:
@@ -225,7 +226,7 @@ def compare(real: float, controls: Sequence[float]) -> dict[str, float | None]:
 
 
 # ------------------------------------------------------------------ corpora
-def own_evalset(ctx: MethodContext, cfg: CausalConfig) -> EvalSet:
+def own_evalset(ctx: MethodContext[CausalConfig], cfg: CausalConfig) -> EvalSet:
     """The organism's data when the pair has it, else chat prompts with the finetuned model's own replies."""
     pair = ctx.pair
     seed = ctx.run_config.seed
@@ -257,7 +258,7 @@ def own_evalset(ctx: MethodContext, cfg: CausalConfig) -> EvalSet:
     return EvalSet("chat+ft_replies", seqs, starts)
 
 
-def generic_evalset(ctx: MethodContext, cfg: CausalConfig) -> EvalSet:
+def generic_evalset(ctx: MethodContext[CausalConfig], cfg: CausalConfig) -> EvalSet:
     """Generic text, scored on every token after the first."""
     corpus = load_corpus(cfg.generic_corpus, ctx.pair, limit=cfg.eval_texts, seed=ctx.run_config.seed,
                          cache_dir=ctx.artifact_dir)
@@ -266,7 +267,7 @@ def generic_evalset(ctx: MethodContext, cfg: CausalConfig) -> EvalSet:
 
 
 @register_method
-class CausalMethod(DiffMethod):
+class CausalMethod(DiffMethod[CausalConfig]):
     """Ablate or swap-to-base the mean-difference direction and measure the finetuned loss change."""
 
     name = "causal"
@@ -277,9 +278,9 @@ class CausalMethod(DiffMethod):
     needs_shared_tokenizer = True
     white_box = True
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[CausalConfig]) -> MethodResult:
         """Direction from the shared store, then clean and edited losses on both corpora."""
-        cfg: CausalConfig = ctx.config
+        cfg = ctx.config
         pair = ctx.pair
         modes = [m for m in cfg.modes if m in MODES]
         if not modes:
@@ -347,7 +348,9 @@ class CausalMethod(DiffMethod):
             if o is not None and g is not None:
                 parts.append(f"{mode}: delta loss {o:+.4g} on {evalsets['own'].name} vs {g:+.4g} on generic text"
                              + (f" (percentile {pct:.0%} among random directions)" if pct is not None else ""))
-        rel = lambda n: str((art / n).relative_to(ctx.run.path))  # noqa: E731
+        def rel(n: str) -> str:
+            return str((art / n).relative_to(ctx.run.path))
+
         return MethodResult(
             headline=headline,
             summary=(f"Layer {layer}, mean-difference direction (norm {norm:.4g}, {store.n_sequences} texts of "

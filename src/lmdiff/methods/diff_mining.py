@@ -60,7 +60,7 @@ def count_top_tokens(
 
 
 @register_method
-class DiffMiningMethod(DiffMethod):
+class DiffMiningMethod(DiffMethod[DiffMiningConfig]):
     """Counts of tokens at the top of the finetuned-minus-base log-probability difference."""
 
     name = "diff_mining"
@@ -72,9 +72,9 @@ class DiffMiningMethod(DiffMethod):
     white_box = True
     needs_both_resident = True
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[DiffMiningConfig]) -> MethodResult:
         """Stream both sides over the first positions of the corpus and count top tokens."""
-        cfg: DiffMiningConfig = ctx.config
+        cfg = ctx.config
         pair = ctx.pair
         if not pair.both_resident():
             raise ConfigError("diff_mining needs both models in memory at once.", hint="set compute.load=together")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,7 +54,7 @@ def kl_html(tokens: Sequence[str], values: Sequence[float], vmax: float) -> str:
 
 
 @register_method
-class KLMethod(DiffMethod):
+class KLMethod(DiffMethod[KLConfig]):
     """Per-token KL divergence between the finetuned and base next-token distributions."""
 
     name = "kl"
@@ -66,9 +67,9 @@ class KLMethod(DiffMethod):
     needs_both_resident = True
     noise_comparable: ClassVar[dict[str, str]] = {"mean_kl": "kl", "mean_kl_reverse": "kl"}
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[KLConfig]) -> MethodResult:
         """Stream both sides over the corpus in resumable chunks."""
-        cfg: KLConfig = ctx.config
+        cfg = ctx.config
         pair = ctx.pair
         if not pair.both_resident():
             raise ConfigError("kl needs both models in memory at once.", hint="set compute.load=together")
@@ -127,7 +128,9 @@ class KLMethod(DiffMethod):
         }
         if cfg.reverse:
             headline["mean_kl_reverse"] = float(df["kl_rev"].mean())
-        rel = lambda p: str(p.relative_to(ctx.run.path))  # noqa: E731
+        def rel(p: Path) -> str:
+            return str(p.relative_to(ctx.run.path))
+
         return MethodResult(
             headline=headline,
             summary=(f"Mean per-token KL(ft||base) {headline['mean_kl']:.4g} nats over {len(df)} tokens of "

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lmdiff.methods.base import DiffMethod
 from lmdiff.registry import Registry
 
-M = TypeVar("M", bound=type[DiffMethod])
+M = TypeVar("M", bound=type[DiffMethod[Any]])
 
 
 def _import_builtin_methods() -> None:
@@ -26,7 +26,7 @@ def _import_builtin_methods() -> None:
             importlib.import_module(f"lmdiff.methods.{info.name}")
 
 
-METHODS: Registry[type[DiffMethod]] = Registry(
+METHODS: Registry[type[DiffMethod[Any]]] = Registry(
     "method",
     group="lmdiff.methods",
     discover=_import_builtin_methods,
@@ -47,11 +47,11 @@ def register_method(cls: M) -> M:
     return cls
 
 
-def available_methods() -> dict[str, type[DiffMethod]]:
+def available_methods() -> dict[str, type[DiffMethod[Any]]]:
     """All registered methods by name."""
     return dict(sorted(METHODS.items()))
 
 
-def get_method(name: str) -> type[DiffMethod]:
+def get_method(name: str) -> type[DiffMethod[Any]]:
     """The method class called ``name``, or a ConfigError listing the known ones."""
     return METHODS.get(name)

@@ -35,7 +35,7 @@ class SamplesConfig(MethodConfig):
 
 
 @register_method
-class SamplesMethod(DiffMethod):
+class SamplesMethod(DiffMethod[SamplesConfig]):
     """Side-by-side samples with cross-model log-likelihoods."""
 
     name = "samples"
@@ -44,9 +44,9 @@ class SamplesMethod(DiffMethod):
     Config = SamplesConfig
     demo_settings: ClassVar[dict[str, Any] | None] = {"n_prompts": 8, "max_new_tokens": 40}
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[SamplesConfig]) -> MethodResult:
         """Sample both sides, then score every reply under both models."""
-        cfg: SamplesConfig = ctx.config
+        cfg = ctx.config
         prompts = ctx.prompts.subset(cfg.n_prompts, ctx.run_config.seed)
         gen = GenerationConfig(
             temperature=cfg.temperature,

@@ -203,7 +203,7 @@ def load_base_for_training(model_dir: str, cfg: TrainingConfig) -> nn.Module:
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
-        bnb = BitsAndBytesConfig(
+        bnb = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_compute_dtype=torch.bfloat16,
@@ -212,7 +212,8 @@ def load_base_for_training(model_dir: str, cfg: TrainingConfig) -> nn.Module:
         model = AutoModelForCausalLM.from_pretrained(
             model_dir, quantization_config=bnb, device_map={"": 0}, use_safetensors=True
         )
-        return prepare_model_for_kbit_training(model)
+        prepared: torch.nn.Module = prepare_model_for_kbit_training(model)  # type: ignore[no-untyped-call]
+        return prepared
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     plain: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
     return plain.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[no-any-return]
@@ -405,7 +406,7 @@ def train_lora(
                 ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
                 out = peft_model(input_ids=ids, attention_mask=mask, use_cache=False)
                 loss = token_normalised_loss(out.logits, labels, n_tok)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 loss_sum += float(loss.detach())
                 train_tokens += int(mask.sum())
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))

@@ -22,7 +22,7 @@ from lmdiff.runs.run import Run
 
 
 @register_method
-class ADLMethod(DiffMethod):
+class ADLMethod(DiffMethod[ADLConfig]):
     """Activation Difference Lens: logit lens, patchscope and steering of mean activation differences."""
 
     name = "adl"
@@ -37,9 +37,9 @@ class ADLMethod(DiffMethod):
     white_box = True
     needs_both_resident = True  # the steering search scores finetuned samples with the base model
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[ADLConfig]) -> MethodResult:
         """Mean differences, lens, patchscope and relevance per layer; steering at ``steering_layer``."""
-        cfg: ADLConfig = ctx.config
+        cfg = ctx.config
         pair = ctx.pair
         corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.artifact_dir)
         ft = pair.finetuned
@@ -53,8 +53,10 @@ class ADLMethod(DiffMethod):
         art = ctx.artifact_dir
         gt = pair.ground_truth
         means_by_layer = {layer: mean_differences(store, layer, cfg.k) for layer in layers}
-        np.savez(art / "mean_differences.npz",
-                 **{f"layer{layer}_{k}": np.asarray(v) for layer, m in means_by_layer.items() for k, v in m.items()})
+        arrays: dict[str, Any] = {
+            f"layer{layer}_{k}": np.asarray(v) for layer, m in means_by_layer.items() for k, v in m.items()
+        }
+        np.savez(art / "mean_differences.npz", **arrays)
         rows: list[dict[str, Any]] = []
         relevance: list[dict[str, Any]] = []
         patch_rows: list[dict[str, Any]] = []
@@ -106,7 +108,9 @@ class ADLMethod(DiffMethod):
         if steering_rows:
             headline["steering_alpha"] = steering_rows[0]["alpha"]
             headline["steering_layer"] = steer_layer
-        rel = lambda n: str((art / n).relative_to(ctx.run.path))  # noqa: E731
+        def rel(n: str) -> str:
+            return str((art / n).relative_to(ctx.run.path))
+
         summary = (
             f"{store.n_sequences} texts ({corpus.name}), layers {layers}: {best[2]} of +diff at position {pos}, "
             f"layer {best[1]}: {', '.join(repr(t) for t in headline['top_lens'][:6])}"

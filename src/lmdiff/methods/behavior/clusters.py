@@ -45,7 +45,7 @@ def _centroids(x: NDArray[np.float64], labels: NDArray[np.int64], k: int) -> NDA
         if (labels == j).any():
             c[j] = x[labels == j].mean(0)
     n = np.linalg.norm(c, axis=1, keepdims=True)
-    return c / np.maximum(n, 1e-12)
+    return np.asarray(c / np.maximum(n, 1e-12), dtype=np.float64)
 
 
 def cluster_embeddings(

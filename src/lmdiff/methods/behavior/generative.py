@@ -86,7 +86,7 @@ def generative_test(
     summary: dict[str, Any] = {"gen_n": len(ok), "gen_n_invalid": len(inputs) - len(ok), "gen_sign": sign}
     if not ok:
         return {**summary, "gen_delta": float("nan"), "gen_positive_share": float("nan"), "gen_pvalue": 1.0}, []
-    ps = [item["prompt"] for item, _ in ok]
+    ps = [str(item["prompt"]) for item, _ in ok]
     exemplars = [r.value[0] for _, r in ok]
     controls = [r.value[1] for _, r in ok]
     lb_e, lf_e = scorer(ps, exemplars)

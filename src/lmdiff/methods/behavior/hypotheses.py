@@ -287,7 +287,7 @@ def offline_score(
     texts: Sequence[str],
     embeddings: NDArray[np.float32] | None = None,
     reply_values: Mapping[str, NDArray[np.float64]] | None = None,
-) -> NDArray:
+) -> NDArray[np.float64]:
     """The offline annotator: how strongly each text shows the property the hypothesis names.
 
     Higher means "more like what the hypothesis says the finetuned model does" (the sign of

@@ -37,7 +37,7 @@ REPLY_COLUMNS = (
 
 
 @register_method
-class BehaviorMethod(DiffMethod):
+class BehaviorMethod(DiffMethod[BehaviorConfig]):
     """Describe and validate behavioural differences from samples of both models."""
 
     name = "behavior"
@@ -46,9 +46,9 @@ class BehaviorMethod(DiffMethod):
     Config = BehaviorConfig
     demo_settings: ClassVar[dict[str, Any] | None] = {**DEMO_SETTINGS, "max_new_tokens": 32}
 
-    def run(self, ctx: MethodContext) -> MethodResult:
+    def run(self, ctx: MethodContext[BehaviorConfig]) -> MethodResult:
         """Sample both sides (resumable), embed (cached), then run the statistics layer."""
-        cfg: BehaviorConfig = ctx.config
+        cfg = ctx.config
         seed = ctx.run_config.seed
         prompts = ctx.prompts.subset(cfg.n_prompts, seed)
         ids = [p.id for p in prompts.items]
@@ -185,7 +185,7 @@ def _sample_replies(
     return df[list(REPLY_COLUMNS)]
 
 
-def _scorer(ctx: MethodContext) -> Any:
+def _scorer(ctx: MethodContext[BehaviorConfig]) -> Any:
     """Total log-probability of replies under both models, each given its chat-rendered prompt."""
 
     def score(prompts: Any, replies: Any) -> tuple[Any, Any]:
@@ -205,7 +205,9 @@ def _zoo_behaviours() -> dict[str, dict[str, Any]]:
     return {name: r.ground_truth.to_dict() for name, r in RECIPES.items() if r.ground_truth.type != "null"}
 
 
-def _precision(ctx: MethodContext, cfg: BehaviorConfig, prompts: PromptSet, seed: int) -> dict[str, Any]:
+def _precision(
+    ctx: MethodContext[BehaviorConfig], cfg: BehaviorConfig, prompts: PromptSet, seed: int
+) -> dict[str, Any]:
     """Answer flip rate and token KL of a precision pair (resumable); ``rows`` is the table's path."""
     items = list(prompts.items[: cfg.quantization_n_prompts])
     if cfg.quantization_math_prompts:

@@ -83,7 +83,7 @@ class BehaviorAnalysis:
 
 def _safe(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
-        return fn(*args, **kwargs).to_dict()
+        return dict(fn(*args, **kwargs).to_dict())
     except ValueError as err:
         log.warning("%s failed: %s", getattr(fn, "__name__", fn), err)
         return {"error": str(err)}
@@ -235,8 +235,7 @@ def analyze(
     ann: list[pd.DataFrame] = []
     annot = roles.get("annotator")
     for j, h in enumerate(hyps):
-        use_llm = annot is not None and (h.kind == "llm" or cfg.llm_annotate_all)
-        if use_llm:
+        if annot is not None and (h.kind == "llm" or cfg.llm_annotate_all):
             res = annot.many([{"hypothesis": h.property or h.text, "text": t} for t in vdf["text"]], progress=False)
             raw = np.array([float(r.value) if r.valid and r.value is not None else np.nan for r in res])
             scores = -raw if h.direction < 0 else raw  # the annotator scores the property; tests want "finetuned"

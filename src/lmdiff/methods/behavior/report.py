@@ -124,9 +124,9 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
     points = _read(run_path, data.get("points"))
     if not points.empty:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-        for side, colour in (("base", "#888"), ("finetuned", "#2b4cc0")):
-            sub = points[points.side == side]
-            axes[0].scatter(sub.x, sub.y, s=8, alpha=0.6, c=colour, label=side)
+        for which, colour in (("base", "#888"), ("finetuned", "#2b4cc0")):
+            sub = points[points.side == which]
+            axes[0].scatter(sub.x, sub.y, s=8, alpha=0.6, c=colour, label=which)
         axes[0].legend()
         axes[0].set_title("by model")
         d = points[points.cluster >= 0]

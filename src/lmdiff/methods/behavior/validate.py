@@ -81,7 +81,9 @@ def split_prompts(prompt_ids: Sequence[str], validation_fraction: float = 0.5, s
     return {p: ("validation" if p in val else "discovery") for p in uniq}
 
 
-def pairwise_outcomes(scores: NDArray[Any], is_ft: NDArray[np.bool_], groups: Sequence[Any]) -> tuple[list, list]:
+def pairwise_outcomes(
+    scores: NDArray[Any], is_ft: NDArray[np.bool_], groups: Sequence[Any]
+) -> tuple[list[float], list[Any]]:
     """Within each prompt, compare every (finetuned, base) reply pair: 1 if the finetuned one scores higher.
 
     Args:
