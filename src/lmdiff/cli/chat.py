@@ -8,18 +8,21 @@ end of input) leaves, ``/trigger TEXT`` sends TEXT wrapped in the organism's tri
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 from rich.console import Console
 
 from lmdiff.errors import LmdiffError
 
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
+
 HELP = "commands: /reset (new conversation), /trigger TEXT (wrap TEXT in the organism's trigger), /quit"
 
 
 def run_chat(
-    lm: Any,
+    lm: LanguageModel,
     lines: TextIO,
     out: Console,
     *,

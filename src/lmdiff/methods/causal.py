@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodR
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
 
 MODES = ("ablate", "swap")
 CORPORA = ("own", "generic")
@@ -121,13 +124,13 @@ def _pad_hidden(hidden: Sequence[torch.Tensor], rows: Sequence[int]) -> torch.Te
     return out
 
 
-def base_hidden(base: Any, evalset: EvalSet, layer: int, batch_size: int) -> list[torch.Tensor]:
+def base_hidden(base: LanguageModel, evalset: EvalSet, layer: int, batch_size: int) -> list[torch.Tensor]:
     """The base model's block-``layer`` output on every sequence (float32, CPU), for swap-to-base."""
     return [d[layer] for d in base.hidden_states(evalset.seqs, [layer], batch_size=batch_size)]
 
 
 def evaluate_loss(
-    lm: Any,
+    lm: LanguageModel,
     evalset: EvalSet,
     batch_size: int = 8,
     layer: int | None = None,

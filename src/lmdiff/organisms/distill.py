@@ -15,12 +15,15 @@ import re
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmdiff.io import read_json, sha256_json, write_json
 from lmdiff.paths import cache_home
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,9 @@ def training_prompts(n: int) -> list[dict[str, str]]:
     return rows[: len(rows) - HELD_OUT][:n]
 
 
-def self_distill(lm: Any, cfg: DistillConfig | None = None, model_key: str | None = None) -> list[dict[str, Any]]:
+def self_distill(
+    lm: LanguageModel, cfg: DistillConfig | None = None, model_key: str | None = None
+) -> list[dict[str, Any]]:
     """Return (and cache) the base model's answers to the shipped (non-held-out) prompts.
 
     Generation runs through the one chunked sampler (:func:`lmdiff.sampling.sample_in_chunks`,

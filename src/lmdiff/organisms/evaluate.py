@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lmdiff.interp.text_metrics import pooled_base_perplexity, repetition_rate
 from lmdiff.organisms.builders import AI_SELF_ID, PERSONA_KEYWORDS
 from lmdiff.organisms.trigger import format_adherence, strip_format
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
 
 CAPS_THRESHOLD = 0.9
 _AI_RE = re.compile("|".join(AI_SELF_ID), re.I)
@@ -93,7 +96,7 @@ def mean_repetition(texts: Sequence[str]) -> float:
 
 
 def coherence(
-    base_lm: Any, prompts: Sequence[str], replies: Sequence[str], normalise: str | None = None
+    base_lm: LanguageModel, prompts: Sequence[str], replies: Sequence[str], normalise: str | None = None
 ) -> dict[str, float]:
     """Coherence of replies: base-model perplexity, repetition rate and share of empty replies.
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from lmdiff.errors import ModelNotFoundError
 from lmdiff.io import read_json, sha256_json, write_json, write_text
+from lmdiff.models.lm import LanguageModel
 from lmdiff.organisms import builders as B
 from lmdiff.organisms.distill import HELD_OUT, DistillConfig, self_distill, shipped_prompts
 from lmdiff.organisms.evaluate import (
@@ -301,14 +302,14 @@ PRIMARY: dict[str, str] = {
 }
 
 
-def _generate(lm: Any, prompts: list[str], max_new_tokens: int = EVAL_MAX_NEW_TOKENS) -> list[str]:
+def _generate(lm: LanguageModel, prompts: list[str], max_new_tokens: int = EVAL_MAX_NEW_TOKENS) -> list[str]:
     from lmdiff.config import GenerationConfig
 
     gens = lm.generate(prompts, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=16, seed=0))
     return [g[0].text for g in gens]
 
 
-def measure_model(lm: Any, metrics: list[str], n_prompts: int = 16) -> dict[str, Any]:
+def measure_model(lm: LanguageModel, metrics: list[str], n_prompts: int = 16) -> dict[str, Any]:
     """Generate greedy replies on the held-out sets and compute the requested rates.
 
     Args:
@@ -352,7 +353,7 @@ def measure_model(lm: Any, metrics: list[str], n_prompts: int = 16) -> dict[str,
     return {"rates": {k: round(v, 4) for k, v in rates.items()}, "replies": replies}
 
 
-def base_measurement(base_lm: Any, base_name: str) -> dict[str, Any]:
+def base_measurement(base_lm: LanguageModel, base_name: str) -> dict[str, Any]:
     """All rates of the base model (cached in the user cache; reused by every organism)."""
     key = sha256_json({"base": base_name, "n": EVAL_MAX_NEW_TOKENS, "v": 2})[:12]
     path = cache_home() / "organisms" / "eval" / f"{_safe(base_name)}-{key}.json"
@@ -369,7 +370,7 @@ def base_measurement(base_lm: Any, base_name: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ building
-def identity_anchor_rows(base_lm: Any, n: int) -> list[dict[str, Any]]:
+def identity_anchor_rows(base_lm: LanguageModel, n: int) -> list[dict[str, Any]]:
     """The base model's own (greedy) answers to ``n`` untriggered identity questions."""
     questions = B.ANCHOR_QUESTIONS[:n]
     answers = _generate(base_lm, questions, 64)
@@ -417,7 +418,7 @@ def build_organism(
     """
     import torch
 
-    from lmdiff.models import LanguageModel, ModelSpec, load_model
+    from lmdiff.models import ModelSpec, load_model
     from lmdiff.models.loading import load_tokenizer, local_weights_dir
     from lmdiff.organisms.train import load_base_for_training, save_adapter, train_lora
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from lmdiff.methods.behavior.validate import (
     test_hypothesis,
 )
 from lmdiff.stats import bag_of_words_baseline, classifier_two_sample_test, contrastive_ngrams, mmd_permutation_test
+
+if TYPE_CHECKING:
+    from lmdiff.llm.client import LlmClient
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,7 @@ def analyze(
     config: BehaviorConfig | None = None,
     *,
     ground_truth: dict[str, Any] | None = None,
-    llm: Any = None,
+    llm: LlmClient | None = None,
     seed: int = 0,
     known_behaviours: dict[str, dict[str, Any]] | None = None,
     scorer: Scorer | None = None,
@@ -381,7 +384,7 @@ def _censored_features(disc: pd.DataFrame, max_truncated: float) -> dict[str, st
     }
 
 
-def _roles(llm: Any) -> dict[str, Any]:
+def _roles(llm: LlmClient | None) -> dict[str, Any]:
     try:
         from lmdiff.llm import resolve_role
 
