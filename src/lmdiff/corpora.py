@@ -107,7 +107,7 @@ def _record_text(record: Any, lm: Any | None) -> str | None:
                     add_generation_prompt=False,
                 )
             )
-        return record["prompt"] + "\n\n" + record["completion"]
+        return str(record["prompt"]) + "\n\n" + str(record["completion"])
     for key in _TEXT_FIELDS:
         if isinstance(record.get(key), str) and record[key].strip():
             return str(record[key])

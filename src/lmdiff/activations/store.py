@@ -79,12 +79,13 @@ class Chunk:
     @property
     def diff(self) -> np.ndarray:
         """Finetuned - base."""
-        return self.finetuned - self.base
+        diff: np.ndarray = self.finetuned - self.base
+        return diff
 
     @property
     def stop(self) -> int:
         """End (exclusive) of the global token range."""
-        return self.start + self.base.shape[0]
+        return self.start + int(self.base.shape[0])
 
 
 class ActivationStore:
@@ -133,7 +134,8 @@ class ActivationStore:
         """Position of every stored token inside its sequence (int32)."""
         lengths = np.diff(self.offsets)
         starts = np.repeat(self.offsets[:-1], lengths)
-        return (np.arange(self.n_tokens, dtype=np.int64) - starts).astype(np.int32)
+        positions: np.ndarray = (np.arange(self.n_tokens, dtype=np.int64) - starts).astype(np.int32)
+        return positions
 
     def sequence_of(self, token_index: np.ndarray | int) -> np.ndarray:
         """Sequence index of global token indices."""
@@ -146,12 +148,14 @@ class ActivationStore:
     # ---------------------------------------------------------------- values
     def raw(self, side: SideName, layer: int, shard: int) -> np.ndarray:
         """The memory-mapped array of one side, layer and shard (storage dtype)."""
-        return np.load(self.shard_dir(shard) / f"{side}_L{layer}.npy", mmap_mode="r")
+        arr: np.ndarray = np.load(self.shard_dir(shard) / f"{side}_L{layer}.npy", mmap_mode="r")
+        return arr
 
     def shard(self, side: SideName | Literal["diff"], layer: int, shard: int) -> np.ndarray:
         """One shard as float32 (``diff`` gives finetuned - base)."""
         if side == "diff":
-            return self.shard("finetuned", layer, shard) - self.shard("base", layer, shard)
+            diff: np.ndarray = self.shard("finetuned", layer, shard) - self.shard("base", layer, shard)
+            return diff
         return _from_storage(self.raw(side, layer, shard), self.dtype)
 
     def read(self, side: SideName | Literal["diff"], layer: int, start: int, stop: int) -> np.ndarray:
