@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -33,6 +33,10 @@ from lmdiff.activations.stats import RunningStats
 from lmdiff.io import atomic_path, read_json, sha256_json, write_json
 from lmdiff.progress import progress_bar
 
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.pair import ModelPair
+
 log = logging.getLogger(__name__)
 
 StorageDtype = Literal["bfloat16", "float16", "float32"]
@@ -40,6 +44,19 @@ SideName = Literal["base", "finetuned"]
 SIDES: tuple[SideName, SideName] = ("base", "finetuned")
 _NP_DTYPES = {"bfloat16": np.int16, "float16": np.float16, "float32": np.float32}
 _TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class TokenCorpus(Protocol):
+    """What :func:`open_store` needs of a corpus (a :class:`lmdiff.corpora.Corpus`)."""
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the texts."""
+        ...
+
+    def encode(self, lm: LanguageModel, max_tokens: int | None = None, min_tokens: int = 1) -> list[list[int]]:
+        """Token ids of every text under ``lm``'s tokenizer."""
+        ...
 
 
 def _to_storage(h: torch.Tensor, dtype: StorageDtype) -> np.ndarray:
@@ -191,7 +208,7 @@ class ActivationStore:
 
 
 def store_key(
-    pair: Any, corpus_hash: str, layers: Sequence[int], max_tokens: int | None, dtype: str
+    pair: ModelPair, corpus_hash: str, layers: Sequence[int], max_tokens: int | None, dtype: str
 ) -> dict[str, Any]:
     """The inputs that determine a store's content."""
     return {
@@ -205,7 +222,7 @@ def store_key(
 
 
 def collect_activations(
-    pair: Any,
+    pair: ModelPair,
     sequences: Sequence[Sequence[int]],
     layers: Sequence[int],
     path: str | Path,
@@ -305,7 +322,7 @@ def collect_activations(
 
 
 def _collect_shard(
-    lm: Any,
+    lm: LanguageModel,
     sequences: Sequence[Sequence[int]],
     seq_start: int,
     seq_stop: int,
@@ -337,8 +354,8 @@ def _collect_shard(
 
 
 def open_store(
-    pair: Any,
-    corpus: Any,
+    pair: ModelPair,
+    corpus: TokenCorpus,
     layers: Sequence[int],
     root: str | Path,
     *,
