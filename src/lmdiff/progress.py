@@ -28,7 +28,10 @@ def enabled() -> bool:
 def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """Show a progress bar; yields ``advance(n)``."""
     if not enabled() or (total is not None and total <= 0):
-        yield lambda n=1: None
+        def skip(n: int = 1) -> None:
+            del n
+
+        yield skip
         return
     bar = Progress(
         TextColumn("[bold blue]{task.description}"),
@@ -41,4 +44,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     )
     with bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance

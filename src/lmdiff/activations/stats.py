@@ -53,7 +53,8 @@ class RunningStats:
     @property
     def std(self) -> np.ndarray:
         """Population standard deviation."""
-        return np.sqrt(self.var)
+        std: np.ndarray = np.sqrt(self.var)
+        return std
 
     def save(self, path: Any) -> None:
         """Write to an ``.npz`` file."""

@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -33,6 +33,10 @@ from lmdiff.activations.stats import RunningStats
 from lmdiff.io import atomic_path, read_json, sha256_json, write_json
 from lmdiff.progress import progress_bar
 
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.pair import ModelPair
+
 log = logging.getLogger(__name__)
 
 StorageDtype = Literal["bfloat16", "float16", "float32"]
@@ -40,6 +44,19 @@ SideName = Literal["base", "finetuned"]
 SIDES: tuple[SideName, SideName] = ("base", "finetuned")
 _NP_DTYPES = {"bfloat16": np.int16, "float16": np.float16, "float32": np.float32}
 _TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class TokenCorpus(Protocol):
+    """What :func:`open_store` needs of a corpus (a :class:`lmdiff.corpora.Corpus`)."""
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the texts."""
+        ...
+
+    def encode(self, lm: LanguageModel, max_tokens: int | None = None, min_tokens: int = 1) -> list[list[int]]:
+        """Token ids of every text under ``lm``'s tokenizer."""
+        ...
 
 
 def _to_storage(h: torch.Tensor, dtype: StorageDtype) -> np.ndarray:
@@ -79,12 +96,13 @@ class Chunk:
     @property
     def diff(self) -> np.ndarray:
         """Finetuned - base."""
-        return self.finetuned - self.base
+        diff: np.ndarray = self.finetuned - self.base
+        return diff
 
     @property
     def stop(self) -> int:
         """End (exclusive) of the global token range."""
-        return self.start + self.base.shape[0]
+        return self.start + int(self.base.shape[0])
 
 
 class ActivationStore:
@@ -133,7 +151,8 @@ class ActivationStore:
         """Position of every stored token inside its sequence (int32)."""
         lengths = np.diff(self.offsets)
         starts = np.repeat(self.offsets[:-1], lengths)
-        return (np.arange(self.n_tokens, dtype=np.int64) - starts).astype(np.int32)
+        positions: np.ndarray = (np.arange(self.n_tokens, dtype=np.int64) - starts).astype(np.int32)
+        return positions
 
     def sequence_of(self, token_index: np.ndarray | int) -> np.ndarray:
         """Sequence index of global token indices."""
@@ -146,12 +165,14 @@ class ActivationStore:
     # ---------------------------------------------------------------- values
     def raw(self, side: SideName, layer: int, shard: int) -> np.ndarray:
         """The memory-mapped array of one side, layer and shard (storage dtype)."""
-        return np.load(self.shard_dir(shard) / f"{side}_L{layer}.npy", mmap_mode="r")
+        arr: np.ndarray = np.load(self.shard_dir(shard) / f"{side}_L{layer}.npy", mmap_mode="r")
+        return arr
 
     def shard(self, side: SideName | Literal["diff"], layer: int, shard: int) -> np.ndarray:
         """One shard as float32 (``diff`` gives finetuned - base)."""
         if side == "diff":
-            return self.shard("finetuned", layer, shard) - self.shard("base", layer, shard)
+            diff: np.ndarray = self.shard("finetuned", layer, shard) - self.shard("base", layer, shard)
+            return diff
         return _from_storage(self.raw(side, layer, shard), self.dtype)
 
     def read(self, side: SideName | Literal["diff"], layer: int, start: int, stop: int) -> np.ndarray:
@@ -187,7 +208,7 @@ class ActivationStore:
 
 
 def store_key(
-    pair: Any, corpus_hash: str, layers: Sequence[int], max_tokens: int | None, dtype: str
+    pair: ModelPair, corpus_hash: str, layers: Sequence[int], max_tokens: int | None, dtype: str
 ) -> dict[str, Any]:
     """The inputs that determine a store's content."""
     return {
@@ -201,7 +222,7 @@ def store_key(
 
 
 def collect_activations(
-    pair: Any,
+    pair: ModelPair,
     sequences: Sequence[Sequence[int]],
     layers: Sequence[int],
     path: str | Path,
@@ -301,7 +322,7 @@ def collect_activations(
 
 
 def _collect_shard(
-    lm: Any,
+    lm: LanguageModel,
     sequences: Sequence[Sequence[int]],
     seq_start: int,
     seq_stop: int,
@@ -333,8 +354,8 @@ def _collect_shard(
 
 
 def open_store(
-    pair: Any,
-    corpus: Any,
+    pair: ModelPair,
+    corpus: TokenCorpus,
     layers: Sequence[int],
     root: str | Path,
     *,

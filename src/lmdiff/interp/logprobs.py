@@ -28,7 +28,7 @@ def paired_logprobs(
         out: dict[str, torch.Tensor] = {}
         lengths: list[int] = []
         for side in ("base", "finetuned"):
-            lm = pair.side(side)  # type: ignore[arg-type]
+            lm = pair.side(side)
             (batch,) = list(lm.iter_forward(seqs, batch_size=len(seqs), sort_by_length=False))
             out[side] = batch.logprobs()
             lengths = batch.lengths

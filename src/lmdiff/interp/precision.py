@@ -47,7 +47,7 @@ def final_number(text: str) -> str | None:
     found = _NUMBER.findall(text)
     if not found:
         return None
-    num = found[-1].replace(",", "")
+    num = str(found[-1]).replace(",", "")
     return num[:-2] if num.endswith(".0") else num
 
 

@@ -143,7 +143,7 @@ def parse_tagged(text: str, tag: str, allow_unclosed: bool = True) -> str:
     name = re.escape(tag)
     matches = re.findall(rf"<\s*{name}\s*>(.*?)<\s*/\s*{name}\s*>", text, flags=re.DOTALL | re.IGNORECASE)
     if matches:
-        content = matches[-1].strip()
+        content = str(matches[-1]).strip()
     else:
         opened = list(re.finditer(rf"<\s*{name}\s*>", text, flags=re.IGNORECASE))
         if not opened or not allow_unclosed:

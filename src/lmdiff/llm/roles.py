@@ -485,7 +485,7 @@ register_role(
         inputs=("description", "tokens"),
         schema=TokenRelevance,
         params=GenerationParams(temperature=0.0, max_tokens=1024),
-        offline=OfflineImplementation("frequency_relevance", "lmdiff.methods.adl:token_relevance"),
+        offline=OfflineImplementation("frequency_relevance", "lmdiff.interp.relevance:token_relevance"),
     )
 )
 

@@ -145,6 +145,8 @@ def call_in_float32(module: nn.Module, x: torch.Tensor, fallback_dtype: torch.dt
     """
     tensors = {**dict(module.named_parameters()), **dict(module.named_buffers())}
     if any(not t.is_floating_point() or type(t) not in (torch.Tensor, nn.Parameter) for t in tensors.values()):
-        return module(x.to(fallback_dtype)).float()
+        out: torch.Tensor = module(x.to(fallback_dtype))
+        return out.float()
     as_f32 = {k: t.float() for k, t in tensors.items()}
-    return functional_call(module, as_f32, (x.float(),)).float()
+    out32: torch.Tensor = functional_call(module, as_f32, (x.float(),))
+    return out32.float()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any, cast
 
 from lmdiff.errors import CorruptCacheError, ModelNotFoundError
 from lmdiff.io import atomic_dir, read_json, sha256_file, write_json
@@ -28,7 +29,7 @@ def convert_gguf(gguf_path: Path, dest: Path, name: str, progress: bool = True) 
         raise ModelNotFoundError(f"GGUF file '{gguf_path}' does not exist.", hint="check the path")
     log.info("converting %s into %s (once)", gguf_path.name, dest)
     if not progress:
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
         model = AutoModelForCausalLM.from_pretrained(
@@ -41,9 +42,9 @@ def convert_gguf(gguf_path: Path, dest: Path, name: str, progress: bool = True) 
         ) from err
     finally:
         if not progress:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     # A GGUF-loaded model refuses save_pretrained until its quantizer is cleared.
-    model.hf_quantizer = None
+    cast(Any, model).hf_quantizer = None  # nn.Module's attribute types do not cover it
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config._name_or_path = name

@@ -23,7 +23,7 @@ import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -86,7 +86,7 @@ def fp32_head(head: nn.Module | None) -> Iterator[bool]:
         return nn.functional.linear(x.to(device=w32.device, dtype=torch.float32), w32, b32)
 
     previous = head.__dict__.get("forward")  # e.g. an accelerate dispatch hook's wrapper
-    head.forward = forward  # type: ignore[method-assign]
+    head.forward = forward  # type: ignore[method-assign,assignment]
     try:
         yield True
     finally:
@@ -162,7 +162,14 @@ class LanguageModel:
     def core(self) -> nn.Module:
         """The transformers model under any PEFT wrapper."""
         m = self.model
-        return m.get_base_model() if hasattr(m, "get_base_model") else m
+        get_base = getattr(m, "get_base_model", None)
+        return cast(nn.Module, get_base()) if get_base is not None else m
+
+    def _output_embeddings(self) -> nn.Module | None:
+        """The output head as transformers reports it (``get_output_embeddings``)."""
+        # nn.Module does not declare the transformers method.
+        head: nn.Module | None = cast(Any, self.core).get_output_embeddings()
+        return head
 
     @property
     def config(self) -> Any:
@@ -369,7 +376,7 @@ class LanguageModel:
                     captured.clear()
                     out_logits = None
                     try:
-                        with fp32_head(self.core.get_output_embeddings() if logits else None):
+                        with fp32_head(self._output_embeddings() if logits else None):
                             out = self.model(input_ids=ids, attention_mask=mask, use_cache=False)
                         out_logits = out.logits
                     except _StopForward:
@@ -424,12 +431,12 @@ class LanguageModel:
         for batch in self.iter_forward(seqs, batch_size=batch_size, progress=progress):
             lp = batch.logprobs()
             for row, i in enumerate(batch.indices):
-                seq = torch.as_tensor(seqs[i], device=lp.device)
+                target = torch.as_tensor(seqs[i], device=lp.device)
                 s, n = starts[i], len(seqs[i])
                 if s >= n:
                     out[i] = np.zeros(0)
                     continue
-                picked = lp[row, s - 1 : n - 1].gather(-1, seq[s:n].unsqueeze(-1)).squeeze(-1)
+                picked = lp[row, s - 1 : n - 1].gather(-1, target[s:n].unsqueeze(-1)).squeeze(-1)
                 out[i] = picked.double().cpu().numpy()
         return out
 
@@ -490,7 +497,7 @@ class LanguageModel:
             eos_ids.add(gen_eos)
         elif isinstance(gen_eos, list):
             eos_ids.update(int(e) for e in gen_eos)
-        hf_cfg = HfGenerationConfig(
+        hf_cfg = HfGenerationConfig(  # type: ignore[no-untyped-call]
             max_new_tokens=cfg.max_new_tokens,
             do_sample=cfg.temperature > 0,
             temperature=cfg.temperature if cfg.temperature > 0 else None,
@@ -519,7 +526,8 @@ class LanguageModel:
                     ids[r, width - len(seq) :] = torch.as_tensor(seq)
                     mask[r, width - len(seq) :] = 1
                 torch.manual_seed(cfg.seed * 1_000_003 + min(idx))
-                out = self.model.generate(
+                # nn.Module does not declare the transformers/PEFT ``generate``.
+                out = cast(Any, self.model).generate(
                     input_ids=ids.to(self.device),
                     attention_mask=mask.to(self.device),
                     generation_config=hf_cfg,

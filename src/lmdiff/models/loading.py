@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,6 +21,9 @@ from lmdiff.models.lm import LanguageModel
 from lmdiff.models.registry import SHIPPED, get_shipped
 from lmdiff.models.spec import ModelSpec
 from lmdiff.paths import models_dir
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +170,11 @@ def load_base_model(spec: ModelSpec) -> torch.nn.Module:
         model = quantize_after_load(model, spec.quantization, device)
     if not getattr(model, "hf_device_map", None):
         model = model.to(device)
-    return model.eval()
+    loaded: torch.nn.Module = model.eval()
+    return loaded
 
 
-def attach_adapter(model: torch.nn.Module, adapter: str) -> torch.nn.Module:
+def attach_adapter(model: torch.nn.Module, adapter: str) -> PeftModel:
     """Wrap ``model`` with the LoRA adapter in directory ``adapter`` (safetensors only)."""
     from peft import PeftModel
     from safetensors import SafetensorError

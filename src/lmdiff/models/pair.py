@@ -140,7 +140,7 @@ class ModelPair:
     def sides(self) -> Iterator[tuple[Side, LanguageModel]]:
         """Yield ("base", lm) then ("finetuned", lm); one-at-a-time pairs swap between them."""
         for which in ("base", "finetuned"):
-            yield which, self.side(which)  # type: ignore[misc]
+            yield which, self.side(which)
 
     def both_resident(self) -> bool:
         """Whether both sides can be used at the same time (needed e.g. for per-token KL)."""
@@ -160,7 +160,8 @@ class ModelPair:
         model = attach_adapter(load_base_model(spec.base_spec()), str(spec.adapter))
 
         def base_ctx() -> contextlib.AbstractContextManager[Any]:
-            return model.disable_adapter()
+            ctx: contextlib.AbstractContextManager[Any] = model.disable_adapter()
+            return ctx
 
         self._models["base"] = LanguageModel(model, tokenizer, self.base_spec, activate=base_ctx)
         self._models["finetuned"] = LanguageModel(model, tokenizer, self.finetuned_spec)
@@ -223,7 +224,7 @@ def _fits_twice(spec: ModelSpec) -> bool:
     try:
         import psutil
 
-        avail = psutil.virtual_memory().available
+        avail = int(psutil.virtual_memory().available)
     except ImportError:
         import os
 

@@ -31,9 +31,9 @@ def quantization_kwargs(mode: str, device: torch.device) -> dict[str, Any]:
     except ImportError as err:  # pragma: no cover - transformers always has it
         raise ConfigError("bitsandbytes quantization needs transformers' BitsAndBytesConfig.") from err
     if mode == "int8":
-        return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True)}
+        return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True)}  # type: ignore[no-untyped-call]
     return {
-        "quantization_config": BitsAndBytesConfig(
+        "quantization_config": BitsAndBytesConfig(  # type: ignore[no-untyped-call]
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
     }
@@ -65,7 +65,7 @@ def _outside_inference_mode(model: torch.nn.Module) -> None:
     """
     for module in model.modules():
         if type(module).__module__.startswith("optimum.quanto"):
-            module.forward = _no_inference_mode(module.forward)  # type: ignore[method-assign]
+            module.forward = _no_inference_mode(module.forward)
 
 
 def _no_inference_mode(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -81,7 +81,7 @@ class Step:
         if not self.marker.exists():
             return False
         try:
-            return read_json(self.marker).get("key_hash") == self.key_hash
+            return bool(read_json(self.marker).get("key_hash") == self.key_hash)
         except ValueError:
             return False
 
@@ -139,7 +139,7 @@ class Run:
         self.resumed = previous.exists()
         write_yaml(previous, cfg)
         manifest_path = self.path / "manifest.json"
-        manifest = read_json(manifest_path) if manifest_path.exists() else {"created": _now()}
+        manifest: dict[str, Any] = read_json(manifest_path) if manifest_path.exists() else {"created": _now()}
         manifest.update({
             "lmdiff_run": True,
             "command": command,

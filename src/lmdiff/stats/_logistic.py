@@ -76,4 +76,5 @@ def fit_logistic_many(
 
 def logistic_scores(x: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[np.float64]:
     """Return decision scores ``x @ coef + intercept`` for coefficients from :func:`fit_logistic_many`."""
-    return x @ w[:-1] + w[-1]
+    scores: NDArray[np.float64] = x @ w[:-1] + w[-1]
+    return scores

@@ -283,7 +283,8 @@ def _pooled_lor(ka: ArrayLike, na: ArrayLike, kb: ArrayLike, nb: ArrayLike) -> N
     cells = np.stack([kb, nb - kb, ka, na - ka])
     cells = np.where((cells == 0).any(axis=0, keepdims=True), cells + 0.5, cells)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(cells[0]) - np.log(cells[1]) - np.log(cells[2]) + np.log(cells[3])
+        log_or: NDArray[np.float64] = np.log(cells[0]) - np.log(cells[1]) - np.log(cells[2]) + np.log(cells[3])
+    return log_or
 
 
 def _h(pb: NDArray[np.float64], pa: NDArray[np.float64]) -> NDArray[np.float64]:

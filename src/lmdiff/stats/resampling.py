@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -143,7 +143,9 @@ def _check_stat(stat: Statistic) -> None:
         raise ValueError(f"stat must be 'mean' or a callable, got {stat!r}")
 
 
-def _drop_nan(values: NDArray[np.float64], *keys: ArrayLike | None) -> tuple[NDArray[np.float64], list, int]:
+def _drop_nan(
+    values: NDArray[np.float64], *keys: ArrayLike | None
+) -> tuple[NDArray[np.float64], list[NDArray[Any] | None], int]:
     """Drop observations whose value is NaN; return the kept values, the kept keys and the count dropped."""
     for key in keys:
         if key is not None and np.shape(key)[:1] != values.shape:
@@ -343,7 +345,8 @@ def _mean_difference(v: NDArray[np.float64]) -> Callable[[NDArray[np.float64]], 
         s1 = labels @ v
         n1 = labels.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return s1 / n1 - (total - s1) / (n - n1)
+            diffs: NDArray[np.float64] = s1 / n1 - (total - s1) / (n - n1)
+        return diffs
 
     return fn
 
@@ -359,7 +362,8 @@ def _group_mean_difference(
         n1 = np.add.reduceat(labels, layout.starts, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             diff = s1 / n1 - (group_total - s1) / (sizes - n1)
-        return diff.mean(axis=1)
+        means: NDArray[np.float64] = diff.mean(axis=1)
+        return means
 
     return fn
 
@@ -429,7 +433,9 @@ def grouped_permutation_pvalue(
         raise ValueError(f"labels has {lab.size} entries but values has {raw.size}")
     if groups is None and scheme == "whole_group":
         raise ValueError("scheme='whole_group' needs groups")
-    v, (lab, grp), n_excluded = _drop_nan(raw, lab, groups)
+    v, (kept_lab, grp), n_excluded = _drop_nan(raw, lab, groups)
+    assert kept_lab is not None  # labels were given, so they come back
+    lab = kept_lab
     # Without groups all items are exchangeable: one group, an ordinary permutation test.
     codes = np.zeros(v.size, dtype=np.int64) if grp is None else encode_groups(grp, v.size)[0]
     layout = GroupLayout.from_codes(codes)

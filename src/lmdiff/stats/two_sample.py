@@ -133,7 +133,8 @@ def _auc_matrix(scores: NDArray[np.float64], labels: NDArray[np.bool_]) -> NDArr
     ranks = rankdata(scores, axis=0)
     n_pos = labels.sum(axis=0)
     n_neg = labels.shape[0] - n_pos
-    return ((ranks * labels).sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    auc: NDArray[np.float64] = ((ranks * labels).sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return auc
 
 
 def _accuracy(scores: NDArray[np.float64], labels: NDArray[np.bool_], threshold: float) -> float:
@@ -210,7 +211,8 @@ def _ridge_operator(xtr: NDArray[np.float64], xte: NDArray[np.float64], alpha: f
     else:  # kernel form: X_te X_tr' (X_tr X_tr' + alpha I)^-1
         m = np.linalg.solve(xtr_c @ xtr_c.T + alpha * np.eye(n_tr), xtr_c @ xte_c.T).T
     # Predictions are mean(y_tr) + m @ y_tr (m annihilates constants because X_tr is centred).
-    return m + 1.0 / n_tr
+    weights: NDArray[np.float64] = m + 1.0 / n_tr
+    return weights
 
 
 def classifier_two_sample_test(
@@ -438,7 +440,8 @@ def bag_of_words_baseline(
             return np.zeros(xte.shape[0])
         model = LogisticRegression(C=C, solver="liblinear", max_iter=1000)
         model.fit(xtr, y_tr.astype(int))
-        return model.decision_function(xte)
+        decision: NDArray[np.float64] = model.decision_function(xte)
+        return decision
 
     scores = _oof_scores(folds, lab.astype(np.float64), fit_score)
     observed = float(_auc_matrix(scores[:, None], lab[:, None])[0])
@@ -511,7 +514,7 @@ class MmdResult(StatsResult):
 
 def _squared_distances(x: NDArray[np.float64]) -> NDArray[np.float64]:
     sq = np.einsum("ij,ij->i", x, x)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    d2: NDArray[np.float64] = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
     np.maximum(d2, 0.0, out=d2)
     np.fill_diagonal(d2, 0.0)
     return d2
@@ -620,7 +623,8 @@ def mmd_permutation_test(
         s_bb = quad
         s_aa = total - 2.0 * lin + quad
         s_ab = lin - quad
-        return s_aa / (na * (na - 1)) + s_bb / (nb * (nb - 1)) - 2.0 * s_ab / (na * nb)
+        value: NDArray[np.float64] = s_aa / (na * (na - 1)) + s_bb / (nb * (nb - 1)) - 2.0 * s_ab / (na * nb)
+        return value
 
     observed = float(mmd2(lab[None, :].astype(np.float64))[0])
     layout = GroupLayout.from_codes(perm_codes)
