@@ -24,6 +24,8 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: setup
