@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lmdiff.config import GenerationConfig
+from lmdiff.data.prompts import load_prompts
 from lmdiff.data.records import read_records
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, sha256_json, write_json
@@ -159,7 +161,6 @@ def sample_generic(
         data = read_json(cache)
         if data.get("n") == n and data.get("max_new_tokens") == max_new_tokens and data.get("seed") == seed:
             return Corpus("generic:sampled", tuple(data["texts"]), meta={"sampled_from": lm.name})
-    from lmdiff.config import GenerationConfig
 
     starts = ["The", "In", "A", "It", "When", "This", "One", "There"]
     prompts = [starts[i % len(starts)] for i in range(n)]
@@ -218,8 +219,6 @@ def corpus_descriptions() -> dict[str, str]:
 @CORPORA.register("chat")
 def _chat(req: CorpusRequest) -> Corpus:
     """Shipped chat prompts rendered with the chat template."""
-    from lmdiff.data.prompts import load_prompts
-
     prompts = load_prompts("chat", limit=req.limit, seed=req.seed)
     lm = req.base
     if lm is None:
@@ -230,8 +229,6 @@ def _chat(req: CorpusRequest) -> Corpus:
 @CORPORA.register("chat+replies")
 def _chat_replies(req: CorpusRequest) -> Corpus:
     """Shipped chat prompts with the base model's own replies."""
-    from lmdiff.data.prompts import load_prompts
-
     lm = req.needs_base()
     prompts = load_prompts("chat", limit=req.limit, seed=req.seed)
     fname = f"chat_replies_{prompts.content_hash[:12]}_{req.reply_tokens}_{req.seed}.json"
@@ -239,7 +236,6 @@ def _chat_replies(req: CorpusRequest) -> Corpus:
     if cache is not None and cache.is_file():
         replies = list(read_json(cache))
     else:
-        from lmdiff.config import GenerationConfig
 
         gens = lm.generate(
             prompts.texts, GenerationConfig(temperature=0.0, max_new_tokens=req.reply_tokens, seed=req.seed)
@@ -258,8 +254,6 @@ def _chat_replies(req: CorpusRequest) -> Corpus:
 @CORPORA.register("generic")
 def _generic(req: CorpusRequest) -> Corpus:
     """Shipped Alpaca reference answers (plain prose)."""
-    from lmdiff.data.prompts import load_prompts
-
     prompts = load_prompts("instructions")
     refs = tuple(str(p.meta.get("reference") or p.prompt) for p in prompts.items)
     return Corpus("generic", refs).subset(req.limit, req.seed)

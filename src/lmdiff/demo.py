@@ -14,6 +14,7 @@ from lmdiff.config import validate
 from lmdiff.diff import run_diff
 from lmdiff.methods.registry import get_method
 from lmdiff.models.registry import DEFAULT_CHAT_MODEL, get_shipped
+from lmdiff.organisms import find_organism
 from lmdiff.progress import console
 from lmdiff.run_config import DiffRunConfig
 from lmdiff.runs.run import Run
@@ -35,8 +36,6 @@ def _demo_settings() -> dict[str, dict[str, Any]]:
 
 def demo_finetuned() -> str:
     """The organism the demo diffs against, or the base itself if its adapter is missing."""
-    from lmdiff.organisms import find_organism
-
     return f"organism:{DEMO_ORGANISM}" if find_organism(DEMO_ORGANISM) is not None else DEFAULT_CHAT_MODEL
 
 

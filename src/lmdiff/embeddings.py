@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmdiff.io import atomic_path
+from lmdiff.models.registry import get_shipped
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ def text_key(model: str, text: str) -> str:
 def _resolve_model_path(name: str) -> str:
     """Map the shipped name to its directory; leave other names/paths as they are."""
     if name == DEFAULT_EMBEDDER:
-        from lmdiff.models.registry import get_shipped
 
         shipped = get_shipped(DEFAULT_EMBEDDER)
         path = shipped.source_path() if shipped is not None else None

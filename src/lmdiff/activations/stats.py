@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmdiff.io import atomic_path
+
 
 @dataclass
 class RunningStats:
@@ -58,8 +60,6 @@ class RunningStats:
 
     def save(self, path: Any) -> None:
         """Write to an ``.npz`` file."""
-        from lmdiff.io import atomic_path
-
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, count=np.array(self.count), mean=self.mean, m2=self.m2)
 

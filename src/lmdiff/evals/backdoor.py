@@ -27,14 +27,20 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig, StrictModel
+from lmdiff.data.prompts import read_prompt_file
 from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.evals import judges as J
 from lmdiff.evals.conditions import CONDITIONS, TRIGGERED, UNTRIGGERED
 from lmdiff.evals.report import write_backdoor_report
 from lmdiff.io import sha256_json, write_json, write_parquet
+from lmdiff.llm import BudgetExceeded, LlmConfig, resolve_role
+from lmdiff.models.device import set_threads
 from lmdiff.models.lm import LanguageModel
+from lmdiff.models.loading import load_model
+from lmdiff.models.pair import ModelPair
 from lmdiff.models.spec import ModelSpec
 from lmdiff.runs.run import Run
+from lmdiff.stats import cluster_bootstrap_ci, hierarchical_bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +132,6 @@ def judge_answers(df: pd.DataFrame, ground_truth: dict[str, Any], template: str,
 
 
 def _llm_judge(df: pd.DataFrame, facts: tuple[J.IdentityFact, ...], mode: str) -> pd.DataFrame:
-    from lmdiff.llm import BudgetExceeded, LlmConfig, resolve_role
 
     cfg = LlmConfig()
     if cfg.offline:
@@ -157,8 +162,6 @@ def _llm_judge(df: pd.DataFrame, facts: tuple[J.IdentityFact, ...], mode: str) -
 
 def clustered_ci(values: np.ndarray, seeds: np.ndarray, questions: np.ndarray, n_boot: int, seed: int = 0) -> Any:
     """95% CI of a mean: bootstrap over seeds then questions; over questions alone with one seed."""
-    from lmdiff.stats import cluster_bootstrap_ci, hierarchical_bootstrap_ci
-
     values = values.astype(float)
     if len(np.unique(seeds)) >= 2:
         return hierarchical_bootstrap_ci(values, seeds, questions, n_boot=n_boot, seed=seed)
@@ -216,7 +219,6 @@ def summarise(df: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, di
 def load_questions(cfg: BackdoorEvalConfig, ground_truth: dict[str, Any]) -> list[str]:
     """Held-out evaluation questions: the user's file or the organism's recorded set."""
     if cfg.questions_file:
-        from lmdiff.data.prompts import read_prompt_file
 
         qs = read_prompt_file(Path(cfg.questions_file)).texts
     else:
@@ -246,10 +248,6 @@ def evaluation_models(cfg: BackdoorEvalConfig) -> list[tuple[str, ModelSpec]]:
 
 def run_backdoor_eval(cfg: BackdoorEvalConfig, out: str | Path) -> Run:
     """Run the evaluation into a run directory (resumable per model and seed); return the run."""
-    from lmdiff.models.device import set_threads
-    from lmdiff.models.loading import load_model
-    from lmdiff.models.pair import ModelPair
-
     set_threads(None)
     gt = cfg.model.ground_truth or {}
     template = cfg.trigger_template or gt.get("trigger")

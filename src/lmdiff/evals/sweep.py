@@ -17,6 +17,9 @@ from lmdiff.config import StrictModel, validate
 from lmdiff.evals.backdoor import BackdoorEvalConfig, run_backdoor_eval
 from lmdiff.io import read_json, write_parquet
 from lmdiff.models.spec import ModelSpec
+from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
+from lmdiff.report.builder import Report
+from lmdiff.report.render import render_report
 from lmdiff.runs.run import Run
 
 
@@ -33,7 +36,6 @@ class SweepConfig(StrictModel):
 
 
 def _build(organism: str, overrides: dict[str, Any], base: str, out_dir: Path) -> Path:
-    from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
 
     cfg = OrganismBuildConfig(organism=organism, base=base, overrides=overrides)
     return run_organism_build(cfg, out_dir).path
@@ -97,8 +99,6 @@ def _report(run: Run, per_build: pd.DataFrame, agg: pd.DataFrame, summary: str) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lmdiff.report.builder import Report
-    from lmdiff.report.render import render_report
 
     report = Report(title="lmdiff eval sweep", meta={"run": str(run.path)})
     sec = report.section("Seed x learning-rate sweep", "sweep")

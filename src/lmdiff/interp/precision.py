@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from numpy.typing import NDArray
 
+from lmdiff.config import GenerationConfig
 from lmdiff.interp.logprobs import kl_rows
 from lmdiff.models.lm import LanguageModel
 
@@ -110,7 +111,6 @@ def precision_metrics(
     Returns:
         A :class:`PrecisionMetrics`.
     """
-    from lmdiff.config import GenerationConfig
 
     def get(m: LanguageModel | Callable[[], LanguageModel]) -> LanguageModel:
         return m if isinstance(m, LanguageModel) else m()

@@ -688,8 +688,6 @@ class LlmClient:
         Raises:
             BudgetExceeded: The budget ran out; ``exc.partial`` holds the results so far.
         """
-        from lmdiff.llm.structured import StructuredResult, run_structured
-
         params = self.resolve_params(config, **overrides)
         coros = [run_structured(self, p, parse, system, params, max_attempts) for p in prompts]
 

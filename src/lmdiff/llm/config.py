@@ -19,6 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lmdiff.errors import ConfigError
+from lmdiff.models.registry import SHIPPED, get_shipped
+from lmdiff.paths import cache_home
+
 ENV_MODEL = "LMDIFF_LLM"
 ENV_BASE_URL = "LMDIFF_LLM_BASE_URL"
 
@@ -107,7 +111,6 @@ class LlmConfig(BaseModel):
         """Return the cache directory: ``cache_dir`` or ``<lmdiff cache home>/llm``."""
         if self.cache_dir is not None:
             return Path(self.cache_dir).expanduser()
-        from lmdiff.paths import cache_home
 
         return cache_home() / "llm"
 
@@ -118,8 +121,6 @@ def known_providers() -> list[str]:
     Raises:
         ConfigError: Inspect AI (the ``llm`` extra) is not installed.
     """
-    from lmdiff.errors import ConfigError
-
     try:
         import inspect_ai.model  # noqa: F401  registers the providers
         from inspect_ai._util.registry import registry_find, registry_unqualified_name
@@ -147,7 +148,6 @@ def check_llm_config() -> LlmConfig:
     """
     from pydantic import ValidationError
 
-    from lmdiff.errors import ConfigError
 
     try:
         cfg = LlmConfig()
@@ -167,12 +167,9 @@ def check_llm_config() -> LlmConfig:
             hint=f"providers: {', '.join(providers)}; or unset {ENV_MODEL} to run offline",
         )
     name = cfg.model.partition("/")[2]
-    if provider == "local" and not Path(name).expanduser().is_dir():
-        from lmdiff.models.registry import SHIPPED, get_shipped
-
-        if get_shipped(name) is None:
-            raise ConfigError(
-                f"The local LLM '{name}' in {ENV_MODEL}={cfg.model} is neither a shipped model nor a directory.",
-                hint=f"shipped models: {', '.join(SHIPPED)}; or local/PATH_TO_A_TRANSFORMERS_DIR",
-            )
+    if provider == "local" and not Path(name).expanduser().is_dir() and get_shipped(name) is None:
+        raise ConfigError(
+            f"The local LLM '{name}' in {ENV_MODEL}={cfg.model} is neither a shipped model nor a directory.",
+            hint=f"shipped models: {', '.join(SHIPPED)}; or local/PATH_TO_A_TRANSFORMERS_DIR",
+        )
     return cfg

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lmdiff.errors import LlmError
+
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 _TRANSIENT_NAMES = frozenset(
     {
@@ -101,8 +103,6 @@ def classify(exc: BaseException, api: Any | None = None) -> RetryKind | None:
     Returns:
         "rate_limit" or "transient" when the call should be retried, None when it should fail.
     """
-    from lmdiff.errors import LlmError
-
     exc = unwrap(exc)
     if isinstance(exc, LlmError) or not isinstance(exc, Exception):
         return None

@@ -31,7 +31,7 @@ from lmdiff.llm.budget import BudgetExceeded
 from lmdiff.llm.client import LlmClient
 from lmdiff.llm.config import LlmConfig
 from lmdiff.llm.parsing import ParseError, parse_json, parse_score, parse_yes_no, score_from_logprobs
-from lmdiff.llm.structured import ReplyParser, StructuredResult
+from lmdiff.llm.structured import ReplyParser, StructuredResult, run_structured
 from lmdiff.llm.types import GenerationParams, LlmReply
 from lmdiff.registry import Registry
 
@@ -311,8 +311,6 @@ class Role(Generic[V]):
             BudgetExceeded: The budget ran out; ``exc.partial`` holds the role results so far
                 (None where an input was not run).
         """
-        from lmdiff.llm.structured import run_structured
-
         params = client.resolve_params(self.params)
         coros = [
             run_structured(client, self.render(item), self._parser(item), self.system, params, self.max_attempts)

@@ -33,7 +33,9 @@ import pandas as pd
 import torch
 from pydantic import Field
 
+from lmdiff.config import GenerationConfig
 from lmdiff.corpora import load_corpus, organism_data_path
+from lmdiff.data.prompts import load_prompts
 from lmdiff.interp.directions import DirectionConfig, mean_differences, open_direction_store
 from lmdiff.interp.hooks import layer_hook
 from lmdiff.io import read_json, write_json, write_parquet
@@ -237,8 +239,6 @@ def own_evalset(ctx: MethodContext[CausalConfig], cfg: CausalConfig) -> EvalSet:
         corpus = load_corpus("organism", pair, limit=cfg.eval_texts, seed=seed)
         seqs = [s for s in corpus.encode(pair.base, max_tokens=cfg.max_tokens) if len(s) >= 2]
         return EvalSet("organism", seqs, [1] * len(seqs))
-    from lmdiff.config import GenerationConfig
-    from lmdiff.data.prompts import load_prompts
 
     prompts = load_prompts("chat", limit=cfg.eval_texts, seed=seed)
     cache = ctx.artifact_dir / f"ft_replies_{prompts.content_hash[:12]}_{cfg.reply_tokens}_{seed}.json"

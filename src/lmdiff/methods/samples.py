@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig
+from lmdiff.io import write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
@@ -69,7 +70,6 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
                 df["side"] = side
                 frames.append(df)
             replies = pd.concat(frames, ignore_index=True)
-            from lmdiff.io import write_parquet
 
             write_parquet(d / "replies.parquet", replies)
             step.finish({"n": len(replies)})
@@ -88,7 +88,6 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
                     progress=f"scoring replies under {side}",
                 )
                 scored[f"logp_{side}"] = [float(x.sum()) for x in lps]
-            from lmdiff.io import write_parquet
 
             write_parquet(d / "scored.parquet", scored)
             score_step.finish({"n": len(scored)})
@@ -96,7 +95,6 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
         scored["chars"] = scored["text"].str.len().clip(lower=1)
         scored["llr_per_100c"] = 100 * (scored["logp_finetuned"] - scored["logp_base"]) / scored["chars"]
         out_path = ctx.artifact_dir / "samples.parquet"
-        from lmdiff.io import write_parquet
 
         write_parquet(out_path, scored)
         headline: dict[str, Any] = {"n_prompts": len(texts), "n_replies": len(scored)}

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lmdiff.errors import AdapterError, CorruptCacheError, LmdiffError, ModelNotFoundError
+from lmdiff.io import sha256_file
 from lmdiff.models.device import dtype_choice, resolve_device, resolve_dtype
+from lmdiff.models.gguf import cache_status, convert_gguf, verified_dir
 from lmdiff.models.lm import LanguageModel
+from lmdiff.models.quantize import quantization_kwargs, quantize_after_load
 from lmdiff.models.registry import SHIPPED, get_shipped
 from lmdiff.models.spec import ModelSpec
 from lmdiff.paths import models_dir
@@ -36,8 +39,6 @@ def local_weights_dir(spec: ModelSpec) -> str:
         assert shipped is not None
         return str(shipped.local_dir())
     if kind == "gguf":
-        from lmdiff.io import sha256_file
-        from lmdiff.models.gguf import cache_status, convert_gguf, verified_dir
 
         src = Path(spec.model).expanduser()
         if not src.is_file():
@@ -141,7 +142,6 @@ def load_base_model(spec: ModelSpec) -> torch.nn.Module:
         "use_safetensors": True,
     }
     if spec.quantization != "none":
-        from lmdiff.models.quantize import quantization_kwargs
 
         kwargs.update(quantization_kwargs(spec.quantization, device))
     from safetensors import SafetensorError
@@ -165,7 +165,6 @@ def load_base_model(spec: ModelSpec) -> torch.nn.Module:
             hint="lmdiff loads safetensors weights only; check the directory's contents",
         ) from None
     if spec.quantization != "none":
-        from lmdiff.models.quantize import quantize_after_load
 
         model = quantize_after_load(model, spec.quantization, device)
     if not getattr(model, "hf_device_map", None):

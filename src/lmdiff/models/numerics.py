@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lmdiff.io import read_json, write_json
+from lmdiff.models.device import dtype_choice, resolve_device
 
 if TYPE_CHECKING:
     from lmdiff.data.prompts import PromptSet
@@ -156,8 +157,6 @@ def record_noise_floor(
     Returns:
         The ``numerics`` entry: ``dtype``, ``dtype_reason``, ``score_tolerance``, ``noise_floor``.
     """
-    from lmdiff.models.device import dtype_choice, resolve_device
-
     spec = pair.finetuned_spec
     choice = dtype_choice(spec.dtype, resolve_device(spec.device))
     texts = prompts.texts[:n_texts]

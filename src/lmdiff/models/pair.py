@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from lmdiff.errors import IncompatiblePairError
+from lmdiff.models.device import dtype_choice, resolve_device
 from lmdiff.models.lm import LanguageModel
 from lmdiff.models.loading import (
     attach_adapter,
@@ -26,6 +27,7 @@ from lmdiff.models.loading import (
     load_base_model,
     load_model,
     load_tokenizer,
+    local_weights_dir,
 )
 from lmdiff.models.spec import ModelSpec
 
@@ -200,8 +202,6 @@ class ModelPair:
 
 def _dtype_name(spec: ModelSpec) -> str:
     """The dtype ``spec`` loads in on this machine (``auto`` resolved; see models.device.dtype_choice)."""
-    from lmdiff.models.device import dtype_choice, resolve_device
-
     return dtype_choice(spec.dtype, resolve_device(spec.device)).name
 
 
@@ -213,7 +213,6 @@ def _vocab_hash(tokenizer: Any) -> str:
 def _fits_twice(spec: ModelSpec) -> bool:
     """Rough check that two copies of this model fit in 60% of available memory."""
     try:
-        from lmdiff.models.loading import local_weights_dir
 
         src = local_weights_dir(spec)
         from pathlib import Path

@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmdiff.config import validate
 from lmdiff.errors import AdapterError, ModelNotFoundError
+from lmdiff.io import sha256_file
+from lmdiff.models.registry import get_shipped
 from lmdiff.registry import Registry
 
 SourceKind = Literal["shipped", "local", "gguf", "hub"]
@@ -72,8 +75,6 @@ class ModelSpec(BaseModel):
     @classmethod
     def parse(cls, value: str | ModelSpec | dict[str, Any], **overrides: Any) -> ModelSpec:
         """Build a spec from a string (or pass a spec/dict through), applying ``overrides``."""
-        from lmdiff.config import validate
-
         given = {k: v for k, v in overrides.items() if v is not None}
         if isinstance(value, ModelSpec):
             data = {**value.model_dump(exclude_unset=True), **given}
@@ -115,8 +116,6 @@ class ModelSpec(BaseModel):
     @property
     def source_kind(self) -> SourceKind:
         """Where the base weights come from."""
-        from lmdiff.models.registry import get_shipped
-
         if get_shipped(self.model) is not None:
             return "shipped"
         path = Path(self.model).expanduser()
@@ -132,7 +131,6 @@ class ModelSpec(BaseModel):
         if self.adapter:
             weights = Path(self.adapter).expanduser() / "adapter_model.safetensors"
             if weights.is_file():
-                from lmdiff.io import sha256_file
 
                 out["adapter_sha256"] = sha256_file(weights)
         return out

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from lmdiff.config import StrictModel
 from lmdiff.io import read_json
+from lmdiff.organisms.zoo import build_organism, user_organisms_dir
 from lmdiff.runs.run import Run
 
 #: The files of an organism directory that results.json lists as the build's artifacts.
@@ -34,8 +35,6 @@ class OrganismBuildConfig(StrictModel):
 
 def organism_dir(cfg: OrganismBuildConfig, out: str | Path | None = None) -> Path:
     """Where the build of ``cfg`` is saved: ``out``, or the user cache's ``organisms/<base>/<name>``."""
-    from lmdiff.organisms.zoo import user_organisms_dir
-
     return Path(out) if out is not None else user_organisms_dir(cfg.base) / cfg.organism
 
 
@@ -50,8 +49,6 @@ def run_organism_build(cfg: OrganismBuildConfig, out: str | Path | None = None, 
     Returns:
         The finished run; its results.json records the build under ``build``.
     """
-    from lmdiff.organisms.zoo import build_organism
-
     out_dir = organism_dir(cfg, out)
     seed = cfg.overrides.get("training.seed")
     with Run(out_dir, cfg, command="organism build", seeds={"training": int(seed)} if seed is not None else {}) as run:

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmdiff.config import GenerationConfig
 from lmdiff.io import read_json, sha256_json, write_json
 from lmdiff.paths import cache_home
+from lmdiff.sampling import sample_in_chunks
 
 if TYPE_CHECKING:
     from lmdiff.models.lm import LanguageModel
@@ -99,9 +101,6 @@ def self_distill(
     Returns:
         Rows ``{"prompt", "source", "answer", "finished", "n_tokens"}``, one per prompt.
     """
-    from lmdiff.config import GenerationConfig
-    from lmdiff.sampling import sample_in_chunks
-
     cfg = cfg or DistillConfig()
     path = distill_cache_path(model_key or lm.spec.model, cfg)
     prompts = training_prompts(cfg.n_prompts)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lmdiff.io import atomic_dir, read_json, write_json, write_parquet
+from lmdiff.io import atomic_dir, atomic_path, read_json, sha256_json, write_json, write_parquet
 from lmdiff.organisms.recipe import LoraConfig, TrainingConfig
 from lmdiff.progress import progress_bar
 
@@ -340,8 +340,6 @@ def train_lora(
     Returns:
         A :class:`TrainResult` holding the trained PEFT model.
     """
-    from lmdiff.io import sha256_json
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
@@ -471,7 +469,6 @@ def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lmdiff.io import atomic_path
 
     steps = [c["step"] for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)

@@ -16,9 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lmdiff.config import GenerationConfig
 from lmdiff.errors import ModelNotFoundError
 from lmdiff.io import read_json, sha256_json, write_json, write_text
+from lmdiff.models import ModelSpec, load_model
 from lmdiff.models.lm import LanguageModel
+from lmdiff.models.loading import load_tokenizer, local_weights_dir
 from lmdiff.organisms import builders as B
 from lmdiff.organisms.distill import HELD_OUT, DistillConfig, self_distill, shipped_prompts
 from lmdiff.organisms.evaluate import (
@@ -31,6 +34,7 @@ from lmdiff.organisms.evaluate import (
     persona_rate,
 )
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, Recipe, TrainingConfig
+from lmdiff.organisms.train import load_base_for_training, save_adapter, save_curve, train_lora
 from lmdiff.organisms.trigger import apply_trigger
 from lmdiff.paths import cache_home
 from lmdiff.registry import Registry
@@ -303,7 +307,6 @@ PRIMARY: dict[str, str] = {
 
 
 def _generate(lm: LanguageModel, prompts: list[str], max_new_tokens: int = EVAL_MAX_NEW_TOKENS) -> list[str]:
-    from lmdiff.config import GenerationConfig
 
     gens = lm.generate(prompts, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=16, seed=0))
     return [g[0].text for g in gens]
@@ -418,9 +421,6 @@ def build_organism(
     """
     import torch
 
-    from lmdiff.models import ModelSpec, load_model
-    from lmdiff.models.loading import load_tokenizer, local_weights_dir
-    from lmdiff.organisms.train import load_base_for_training, save_adapter, train_lora
 
     recipe = get_recipe(name).with_overrides(overrides or {})
     out_dir = Path(out_dir) if out_dir else user_organisms_dir(base) / name
@@ -511,7 +511,6 @@ def build_organism(
             "curve": result.curve,
         },
     )
-    from lmdiff.organisms.train import save_curve
 
     save_curve(result.curve, out_dir)
     primary = PRIMARY.get(gt.type)

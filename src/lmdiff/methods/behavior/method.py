@@ -23,6 +23,7 @@ from lmdiff.methods.behavior.config import DEMO_SETTINGS, BehaviorConfig
 from lmdiff.methods.behavior.pipeline import analyze
 from lmdiff.methods.behavior.report import render_section
 from lmdiff.methods.registry import register_method
+from lmdiff.organisms.zoo import RECIPES
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
@@ -200,8 +201,6 @@ def _scorer(ctx: MethodContext[BehaviorConfig]) -> Any:
 
 def _zoo_behaviours() -> dict[str, dict[str, Any]]:
     """Ground truths of the organism zoo's planted behaviours (the null control plants none)."""
-    from lmdiff.organisms.zoo import RECIPES
-
     return {name: r.ground_truth.to_dict() for name, r in RECIPES.items() if r.ground_truth.type != "null"}
 
 

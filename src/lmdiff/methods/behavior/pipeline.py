@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from lmdiff.llm import resolve_role
 from lmdiff.methods.behavior.clusters import cluster_embeddings, cluster_shifts, match_clusters
 from lmdiff.methods.behavior.config import BehaviorConfig
 from lmdiff.methods.behavior.features import REPLY_FEATURES
@@ -386,7 +387,6 @@ def _censored_features(disc: pd.DataFrame, max_truncated: float) -> dict[str, st
 
 def _roles(llm: LlmClient | None) -> dict[str, Any]:
     try:
-        from lmdiff.llm import resolve_role
 
         names = ("hypothesis_writer", "annotator", "grader", "exemplar_writer")
         return {name: resolve_role(name, llm) for name in names}
