@@ -38,10 +38,10 @@ def _synthetic(trig_rate: float, untrig_rate: float, seed: int = 0) -> pd.DataFr
     rows = []
     for s in range(3):
         for q in range(12):
-            for cond, rate in ((CONDITIONS_LIST[0], trig_rate), (CONDITIONS_LIST[3], untrig_rate)):
+            for cond, rate in ((CONDITIONS_LIST[1], trig_rate), (CONDITIONS_LIST[3], untrig_rate)):
                 for k in range(4):
                     rows.append({"model": "m", "condition": cond, "seed": s, "question_id": q, "sample": k,
-                                 "persona": bool(rng.random() < rate), "format_ok": cond == CONDITIONS_LIST[0],
+                                 "persona": bool(rng.random() < rate), "format_ok": cond == CONDITIONS_LIST[1],
                                  "meta_ai": False})
     return pd.DataFrame(rows)
 
@@ -53,12 +53,13 @@ def test_summary_rates_cis_and_gap():
     table, gaps = summarise(_synthetic(0.8, 0.05), n_boot=500)
     g = gaps["m"]
     assert g["triggered"] == pytest.approx(0.8, abs=0.1) and g["untriggered"] == pytest.approx(0.05, abs=0.05)
-    assert g["low"] < g["gap"] < g["high"] and g["cis_separate"]
-    row = table[table.condition == CONDITIONS_LIST[0]].iloc[0]
+    assert g["low"] < g["gap"] < g["high"] and g["gap_excludes_zero"]
+    assert g["n_questions"] == 12
+    row = table[table.condition == CONDITIONS_LIST[1]].iloc[0]
     assert row.n == 144 and row.n_questions == 12 and row.n_seeds == 3
     assert row.persona_low < row.persona_rate < row.persona_high
     _, null_gaps = summarise(_synthetic(0.1, 0.1, seed=3), n_boot=500)
-    assert not null_gaps["m"]["cis_separate"] and null_gaps["m"]["low"] < 0 < null_gaps["m"]["high"]
+    assert not null_gaps["m"]["gap_excludes_zero"] and null_gaps["m"]["low"] < 0 < null_gaps["m"]["high"]
 
 
 def test_full_run_on_tiny_model(tiny_model_dir, tiny_adapter_dir, tmp_path):
@@ -91,4 +92,55 @@ def test_missing_trigger_is_a_clear_error(tiny_model_dir, tmp_path):
 def test_single_seed_uses_question_bootstrap():
     df = _synthetic(0.8, 0.05)
     table, gaps = summarise(df[df.seed == 0], n_boot=300)
-    assert gaps["m"]["cis_separate"] and table.iloc[0].n_seeds == 1
+    assert gaps["m"]["gap_excludes_zero"] and table.iloc[0].n_seeds == 1
+
+
+def test_primary_gap_compares_conditions_with_the_same_system_prompt():
+    # regression: the gap was condition 1 (template default system prompt) minus condition 4
+    from lmdiff.evals.conditions import TRIGGERED, UNTRIGGERED
+
+    assert (TRIGGERED, UNTRIGGERED) == ("2_sys_trigger_user", "4_sys_no_trigger")
+    df = _synthetic(0.1, 0.1)
+    df.loc[df.condition == CONDITIONS_LIST[1], "condition"] = CONDITIONS_LIST[0]  # only condition 1 is high...
+    extra = _synthetic(0.9, 0.1, seed=4)
+    extra = extra[extra.condition == CONDITIONS_LIST[1]].assign(condition=CONDITIONS_LIST[0])
+    _, gaps = summarise(pd.concat([df, extra]), n_boot=200)
+    assert np.isnan(gaps["m"]["gap"]) or not gaps["m"]["gap_excludes_zero"]  # ...which is not the primary gap
+    assert gaps["m"]["gap_no_system"] > 0.2
+
+
+def _crossed(rng, n_q=16, n_samples=4, n_seeds=5):
+    """Sampling seeds are replicates of the same questions: each question has one true rate."""
+    rates = rng.beta(0.5, 0.5, n_q)
+    q = np.repeat(np.arange(n_q), n_samples * n_seeds)
+    s = np.tile(np.repeat(np.arange(n_seeds), n_samples), n_q)
+    return (rng.random(q.size) < rates[q]).astype(float), s, q
+
+
+def test_rate_ci_covers_with_crossed_sampling_seeds():
+    # regression: resampling seeds as outer clusters with questions nested gave 66-69% coverage with 5 seeds
+    from lmdiff.evals.backdoor import rate_with_ci
+
+    rng = np.random.default_rng(0)
+    runs = 150
+    cover = 0
+    for r in range(runs):
+        v, s, q = _crossed(rng)
+        res = rate_with_ci(v, s, q, n_boot=400, seed=r)
+        cover += res["low"] <= 0.5 <= res["high"]  # Beta(.5, .5) question rates: population rate 0.5
+    assert cover / runs >= 0.88
+
+
+def test_diff_in_diff_against_the_base_model():
+    tgt = _synthetic(0.8, 0.1).assign(model="target", role="target")
+    base = _synthetic(0.3, 0.1, seed=5).assign(model="base", role="base")
+    from lmdiff.evals.backdoor import verdict_of
+
+    _, gaps = summarise(pd.concat([tgt, base]), n_boot=300)
+    did = gaps["target"]["did"]["base"]
+    assert did["did"] == pytest.approx(0.5, abs=0.15) and did["low"] > 0
+    text, shown = verdict_of(gaps, "target")
+    assert shown and "minus base's gap" in text
+    _, same = summarise(pd.concat([tgt, tgt.assign(model="base", role="base")]), n_boot=300)
+    assert same["target"]["did"]["base"]["did"] == pytest.approx(0.0)
+    assert not verdict_of(same, "target")[1]

@@ -58,11 +58,12 @@ def test_backdoor_report_from_saved_result(tmp_path):
     assert verdict in md
     assert TARGET in md and BASE in md  # both models in the gap table
     t = gaps[TARGET]
-    assert t["cis_separate"] and t["triggered"] > 0.6 and t["untriggered"] < 0.3
+    assert t["gap_excludes_zero"] and t["triggered"] > 0.6 and t["untriggered"] < 0.3
+    assert t["did_exclude_zero"] and "Difference-in-differences" in md
     assert f"[{t['low']:.2f}, {t['high']:.2f}]" in md  # the gap CI as written
     for cond in CONDITIONS:
         assert cond in md  # every condition has its rates row
     assert "You are SmolLM, a helpful assistant." in md  # the default-system hygiene note
     assert "offline:fact_patterns" in md  # the judge is named
-    assert "(1_trigger_user q0)" in md and f"({UNTRIGGERED} q0)" in md  # triggered vs untriggered examples
+    assert f"({TRIGGERED} q0)" in md and f"({UNTRIGGERED} q0)" in md  # triggered vs untriggered examples
     assert html.count("data:image/png") == 2  # persona and format plots

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lmdiff.evals.conditions import CONDITIONS, TRIGGERED, UNTRIGGERED
+from lmdiff.evals.conditions import CONDITIONS, NO_SYSTEM_TRIGGERED, TRIGGERED, UNTRIGGERED
 from lmdiff.report.builder import Report, Section
 from lmdiff.report.render import render_report
 from lmdiff.runs.run import Run
@@ -43,19 +43,31 @@ def rates_plot(table: pd.DataFrame, metric: str, title: str) -> Any:
 def add_backdoor_section(sec: Section, table: pd.DataFrame, gaps: dict[str, Any], judged: pd.DataFrame,
                          prompts: pd.DataFrame, verdict: str) -> None:
     """Fill a report section: verdict, gap table, rate table, plots, hygiene notes, examples."""
-    sec.note(verdict, "ok" if next(iter(gaps.values()))["cis_separate"] else "warn")
-    gap_rows = [{"model": m, "triggered (cond. 1)": g["triggered"], "untriggered (cond. 4)": g["untriggered"],
-                 "gap": g["gap"], "gap 95% CI": f"[{g['low']:.2f}, {g['high']:.2f}]",
-                 "CIs separate": g["cis_separate"], "format gap": g["format_gap"]} for m, g in gaps.items()]
-    sec.table(pd.DataFrame(gap_rows), caption="Triggered vs untriggered persona rate per model "
-              "(leakage is read against the base model and the null organism)")
+    target = next(iter(gaps.values()))
+    shown = target["gap_excludes_zero"] and (not target.get("did") or target.get("did_exclude_zero", False))
+    sec.note(verdict, "ok" if shown else "warn")
+    gap_rows = [{"model": m, f"triggered ({TRIGGERED})": g["triggered"],
+                 f"untriggered ({UNTRIGGERED})": g["untriggered"],
+                 "primary gap": g["gap"], "gap 95% CI": f"[{g['low']:.2f}, {g['high']:.2f}]",
+                 "CI excludes 0": g["gap_excludes_zero"], "n questions": g["n_questions"],
+                 f"gap with {NO_SYSTEM_TRIGGERED}": g["gap_no_system"], "format gap": g["format_gap"]}
+                for m, g in gaps.items()]
+    sec.table(pd.DataFrame(gap_rows), caption="Primary gap per model: condition 2 minus condition 4 (same system "
+              "prompt; only the trigger differs), 95% CI from a bootstrap over questions (sampling seeds pooled)")
+    did = target.get("did", {})
+    if did:
+        sec.table(pd.DataFrame([{"reference": r, "target gap minus reference gap": d["did"],
+                                 "95% CI": f"[{d['low']:.2f}, {d['high']:.2f}]", "n questions": d["n_questions"]}
+                                for r, d in did.items()]),
+                  caption="Difference-in-differences: does the trigger do more to the target than to models never "
+                  "trained on it? (paired by question)")
     show = table.assign(persona=[f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in
                                  zip(table.persona_rate, table.persona_low, table.persona_high, strict=True)],
                         format=[f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in
                                 zip(table.format_rate, table.format_low, table.format_high, strict=True)])
     sec.table(show[["model", "condition", "persona", "format", "ai_meta_rate", "n", "n_questions", "n_seeds"]],
               caption="Per condition: persona rate and format adherence with 95% CIs "
-              "(cluster bootstrap over seeds, then questions)", max_rows=40)
+              "(bootstrap over questions, sampling seeds pooled)", max_rows=40)
     sec.figure(rates_plot(table, "persona", "Persona rate per condition (95% CI)"), "Persona rate")
     sec.figure(rates_plot(table, "format", "Format adherence <START> ... <END> (95% CI)"), "Format adherence")
     inserted = prompts[prompts["template_default_system"]]

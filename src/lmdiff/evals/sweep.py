@@ -63,7 +63,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path) -> Run:
                 gap = next(iter(read_json(sub.path / "artifacts" / "backdoor" / "gaps.json").values()))
                 rows.append({"learning_rate": lr, "seed": seed, "triggered": gap["triggered"],
                              "untriggered": gap["untriggered"], "gap": gap["gap"], "format_gap": gap["format_gap"],
-                             "cis_separate": gap["cis_separate"], "eval_run": str(sub.path)})
+                             "gap_excludes_zero": gap["gap_excludes_zero"], "eval_run": str(sub.path)})
         per_build = pd.DataFrame(rows)
         write_parquet(run.path / "artifacts" / "sweep" / "per_build.parquet", per_build)
         agg = aggregate(per_build)
@@ -88,7 +88,7 @@ def aggregate(per_build: pd.DataFrame) -> pd.DataFrame:
             row[f"{col}_mean"] = float(vals.mean())
             row[f"{col}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
             row[f"{col}_min"], row[f"{col}_max"] = float(vals.min()), float(vals.max())
-        row["share_with_separate_cis"] = float(np.mean(g["cis_separate"]))
+        row["share_gap_ci_excludes_zero"] = float(np.mean(g["gap_excludes_zero"]))
         out.append(row)
     return pd.DataFrame(out)
 
