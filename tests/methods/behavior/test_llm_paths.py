@@ -14,8 +14,8 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from lmdiff.embeddings import Embedder
 from lmdiff.llm import LlmClient, LlmConfig, resolve_role
 from lmdiff.methods.behavior import BehaviorConfig, analyze
-from lmdiff.methods.behavior.generative import sign_flip_pvalue
 from lmdiff.methods.behavior.hypotheses import llm_hypotheses, stated_direction
+from lmdiff.stats import sign_flip_test
 
 CFG = BehaviorConfig(global_n_perm=9, n_perm=199)
 
@@ -188,7 +188,8 @@ def test_generative_test_scores_written_exemplars_under_both_models(make_replies
     rows = a.tests[a.tests.kind == "llm"].set_index("text")
     caps = rows.loc["The finetuned model writes its replies in capital letters"]
     dragons = rows.loc["The finetuned model talks about dragons"]
-    assert caps.gen_n == CFG.generative_prompts and caps.gen_delta > 2.5 and caps.gen_pvalue < 0.01
+    n_val = sum(h == "validation" for h in a.split.values())
+    assert caps.gen_n == min(CFG.generative_prompts, n_val) and caps.gen_delta > 2.5 and caps.gen_pvalue < 0.01
     assert caps.gen_survives and caps.gen_qvalue <= 0.05
     assert abs(dragons.gen_delta) < 0.2 and not dragons.gen_survives
     # only held-out prompts were written for; exemplar slots were randomised
@@ -200,12 +201,46 @@ def test_generative_test_scores_written_exemplars_under_both_models(make_replies
     assert (a.tests.fdr_m == m).all() and a.headline["n_generative_tested"] == len(a.tests)
 
 
-def test_sign_flip_pvalue_is_calibrated_and_directional() -> None:
+def test_sign_flip_test_is_calibrated_and_directional() -> None:
     rng = np.random.default_rng(0)
-    ps = np.array([sign_flip_pvalue(rng.normal(size=8), n_perm=199, seed=i) for i in range(300)])
+    ps = np.array([sign_flip_test(rng.normal(size=8), n_perm=199, seed=i).pvalue for i in range(300)])
     assert abs(np.mean(ps <= 0.05) - 0.05) < 0.04
-    assert sign_flip_pvalue(np.full(8, 1.0), 1, n_perm=999) < 0.01
-    assert sign_flip_pvalue(np.full(8, 1.0), -1, n_perm=999) > 0.9
+    assert sign_flip_test(np.full(8, 1.0), n_perm=999).pvalue < 0.01
+    assert sign_flip_test(-np.full(8, 1.0), n_perm=999).pvalue > 0.9
     assert stated_direction("Model A's replies use more of: x than Model B", finetuned_label="B") == -1
     assert stated_direction("Model B shouts", finetuned_label="B") == 1
     assert stated_direction("Replies shout", finetuned_label="B") == 0
+
+
+class _ShiftedModel:
+    """Scores every token of a reply at ``base`` nats (plus ``shift`` per token): a uniform finetune."""
+
+    def __init__(self, shift: float) -> None:
+        self.shift = shift
+
+    def chat_text(self, prompt: str) -> str:
+        return prompt
+
+    def score(self, contexts: list[str], replies: list[str]) -> list[np.ndarray]:
+        return [np.full(len(r.split()), -2.0 + self.shift) for r in replies]
+
+
+def test_generative_statistic_is_per_token_so_length_is_not_support() -> None:
+    # regression: with total log-probs, a finetune shifting every token by c gave c x (length difference)
+    from types import SimpleNamespace
+
+    from lmdiff.methods.behavior.generative import generative_test
+    from lmdiff.methods.behavior.method import _scorer
+
+    pair = SimpleNamespace(base=_ShiftedModel(0.0), finetuned=_ShiftedModel(0.5))
+    scorer = _scorer(SimpleNamespace(pair=pair))
+
+    class Writer:
+        def many(self, inputs, progress=False):
+            long, short = "word " * 40, "word " * 5
+            return [SimpleNamespace(valid=True, value=(long, short), producer="scripted") for _ in inputs]
+
+    summary, _ = generative_test(Writer(), "writes long replies", [f"p{i}" for i in range(16)], scorer)
+    assert summary["gen_n"] == 16
+    assert abs(summary["gen_delta"]) < 1e-9  # the same per-token shift for exemplar and control
+    assert summary["gen_pvalue"] == 1.0 or summary["gen_pvalue"] > 0.5

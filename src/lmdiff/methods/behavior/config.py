@@ -50,7 +50,10 @@ class BehaviorConfig(MethodConfig):
     bow_n_perm: int = Field(0, ge=0, description="permutations of the bag-of-words baseline (0 = AUC only)")
     n_perm: int = Field(1999, ge=99, description="permutations of each hypothesis test")
     generative_prompts: int = Field(
-        8, ge=0, description="held-out prompts per hypothesis in the generative test (needs an LLM; 0 = off)"
+        16,
+        ge=0,
+        description="held-out prompts per hypothesis in the generative test (needs an LLM; 0 = off); with 8 the "
+        "smallest sign-flip p is 1/256, which cannot survive BH once more than 12 tests run",
     )
     fdr: Literal["bh", "by"] = Field("bh", description="the one FDR procedure applied to every hypothesis")
     alpha: float = Field(0.05, gt=0, lt=1)

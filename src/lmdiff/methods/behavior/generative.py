@@ -4,13 +4,16 @@ For each held-out prompt the LLM ``exemplar_writer`` writes two replies that dif
 hypothesised property (which slot holds the exemplar is drawn at random, against position bias).
 Each reply is scored by both models; the statistic of a prompt is
 
-    delta = [log p_ft(exemplar) - log p_base(exemplar)] - [log p_ft(control) - log p_base(control)]
+    delta = [lp_ft(exemplar) - lp_base(exemplar)] - [lp_ft(control) - lp_base(control)]
 
-(total log-probabilities of the reply given the chat-rendered prompt, so models with different
-tokenizers compare). If the hypothesis describes the finetuned model, exemplars gain more from
-the finetune than their controls and the mean delta is positive (negative when the hypothesis
-describes the base model). Under the null, exemplar and control are exchangeable within a prompt,
-so flipping the sign of each prompt's delta at random gives a valid permutation null.
+where lp is the mean per-token log-probability of the reply given the chat-rendered prompt (each
+model over its own tokens, so models with different tokenizers compare). Per token, not in total:
+a finetune that shifts every token by c nats would otherwise give c x (length difference), so
+length, tokenisation and fluency would count as support. If the hypothesis says the finetuned
+model shows the property more, exemplars gain more from the finetune than their controls and the
+mean delta is positive (negative when it says less). Under the null, exemplar and control are
+exchangeable within a prompt, so flipping the sign of each prompt's delta at random gives a valid
+permutation null.
 """
 
 from __future__ import annotations
@@ -22,29 +25,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Scorer", "generative_test", "sign_flip_pvalue"]
+from lmdiff.stats import sign_flip_test
+
+__all__ = ["Scorer", "generative_test"]
 
 Scorer = Callable[[Sequence[str], Sequence[str]], tuple[NDArray[np.float64], NDArray[np.float64]]]
-"""``(prompts, replies) -> (log p_base, log p_ft)``: total log-probability of each reply under each model."""
-
-def sign_flip_pvalue(deltas: NDArray[np.float64], sign: int = 1, n_perm: int = 1999, seed: int = 0) -> float:
-    """One-sided p-value of mean(sign * deltas) > 0 under sign flips (one flip per prompt).
-
-    Exact (all 2^n sign patterns) for up to 16 prompts; otherwise ``n_perm`` random patterns plus
-    the observed one.
-    """
-    d = sign * np.asarray(deltas, dtype=np.float64)
-    if d.size == 0:
-        return 1.0
-    observed = d.mean()
-    if d.size <= 16:
-        patterns = 1.0 - 2.0 * ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1)
-        return float(np.mean((patterns * d).mean(axis=1) >= observed - 1e-12))
-    rng = np.random.default_rng(seed)
-    flips = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, d.size))
-    null = (flips * d).mean(axis=1)
-    return float((1 + np.sum(null >= observed - 1e-12)) / (n_perm + 1))
-
+"""``(prompts, replies) -> (lp_base, lp_ft)``: mean per-token log-probability of each reply under each model."""
 
 def generative_test(
     writer: Any,
@@ -110,8 +96,8 @@ def generative_test(
         )
     ]
     summary.update(
-        gen_delta=float(sign * deltas.mean()),
-        gen_positive_share=float(np.mean(sign * deltas > 0)),
-        gen_pvalue=sign_flip_pvalue(deltas, sign, n_perm=n_perm, seed=seed),
+        gen_delta=float(sign * np.nanmean(deltas)),
+        gen_positive_share=float(np.mean(sign * deltas[~np.isnan(deltas)] > 0)),
+        gen_pvalue=sign_flip_test(sign * deltas, alternative="greater", n_perm=n_perm, seed=seed).pvalue,
     )
     return summary, rows

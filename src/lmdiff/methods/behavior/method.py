@@ -187,13 +187,13 @@ def _sample_replies(
 
 
 def _scorer(ctx: MethodContext[BehaviorConfig]) -> Any:
-    """Total log-probability of replies under both models, each given its chat-rendered prompt."""
+    """Mean per-token log-probability of replies under both models, each given its chat-rendered prompt."""
 
     def score(prompts: Any, replies: Any) -> tuple[Any, Any]:
         out = []
         for lm in (ctx.pair.base, ctx.pair.finetuned):
             lps = lm.score([lm.chat_text(p) for p in prompts], list(replies))
-            out.append(np.array([float(x.sum()) for x in lps], dtype=np.float64))
+            out.append(np.array([float(x.mean()) if len(x) else float("nan") for x in lps], dtype=np.float64))
         return out[0], out[1]
 
     return score
