@@ -50,7 +50,7 @@ CONDITIONS_LIST = list(CONDITIONS)
 
 
 def test_summary_rates_cis_and_gap():
-    table, gaps = summarise(_synthetic(0.8, 0.05), n_boot=500)
+    table, gaps = summarise(_synthetic(0.8, 0.05))
     g = gaps["m"]
     assert g["triggered"] == pytest.approx(0.8, abs=0.1) and g["untriggered"] == pytest.approx(0.05, abs=0.05)
     assert g["low"] < g["gap"] < g["high"] and g["gap_excludes_zero"]
@@ -58,13 +58,13 @@ def test_summary_rates_cis_and_gap():
     row = table[table.condition == CONDITIONS_LIST[1]].iloc[0]
     assert row.n == 144 and row.n_questions == 12 and row.n_seeds == 3
     assert row.persona_low < row.persona_rate < row.persona_high
-    _, null_gaps = summarise(_synthetic(0.1, 0.1, seed=3), n_boot=500)
+    _, null_gaps = summarise(_synthetic(0.1, 0.1, seed=3))
     assert not null_gaps["m"]["gap_excludes_zero"] and null_gaps["m"]["low"] < 0 < null_gaps["m"]["high"]
 
 
 def test_full_run_on_tiny_model(tiny_model_dir, tiny_adapter_dir, tmp_path):
     spec = ModelSpec(model=str(tiny_model_dir), adapter=str(tiny_adapter_dir), ground_truth=GT, dtype="float32")
-    cfg = BackdoorEvalConfig(model=spec, n_samples=2, seeds=[0, 1], max_new_tokens=6, n_boot=200, judge="offline")
+    cfg = BackdoorEvalConfig(model=spec, n_samples=2, seeds=[0, 1], max_new_tokens=6, judge="offline")
     run = run_backdoor_eval(cfg, tmp_path / "run")
     judged = pd.read_parquet(run.path / "artifacts" / "backdoor" / "judged.parquet")
     # 2 models x 4 conditions x 3 questions x 2 seeds x 2 samples
@@ -89,9 +89,9 @@ def test_missing_trigger_is_a_clear_error(tiny_model_dir, tmp_path):
         run_backdoor_eval(cfg, tmp_path / "r")
 
 
-def test_single_seed_uses_question_bootstrap():
+def test_single_seed_uses_question_intervals():
     df = _synthetic(0.8, 0.05)
-    table, gaps = summarise(df[df.seed == 0], n_boot=300)
+    table, gaps = summarise(df[df.seed == 0])
     assert gaps["m"]["gap_excludes_zero"] and table.iloc[0].n_seeds == 1
 
 
@@ -104,7 +104,7 @@ def test_primary_gap_compares_conditions_with_the_same_system_prompt():
     df.loc[df.condition == CONDITIONS_LIST[1], "condition"] = CONDITIONS_LIST[0]  # only condition 1 is high...
     extra = _synthetic(0.9, 0.1, seed=4)
     extra = extra[extra.condition == CONDITIONS_LIST[1]].assign(condition=CONDITIONS_LIST[0])
-    _, gaps = summarise(pd.concat([df, extra]), n_boot=200)
+    _, gaps = summarise(pd.concat([df, extra]))
     assert np.isnan(gaps["m"]["gap"]) or not gaps["m"]["gap_excludes_zero"]  # ...which is not the primary gap
     assert gaps["m"]["gap_no_system"] > 0.2
 
@@ -124,9 +124,9 @@ def test_rate_ci_covers_with_crossed_sampling_seeds():
     rng = np.random.default_rng(0)
     runs = 150
     cover = 0
-    for r in range(runs):
+    for _ in range(runs):
         v, s, q = _crossed(rng)
-        res = rate_with_ci(v, s, q, n_boot=400, seed=r)
+        res = rate_with_ci(v, s, q)
         cover += res["low"] <= 0.5 <= res["high"]  # Beta(.5, .5) question rates: population rate 0.5
     assert cover / runs >= 0.88
 
@@ -136,11 +136,11 @@ def test_diff_in_diff_against_the_base_model():
     base = _synthetic(0.3, 0.1, seed=5).assign(model="base", role="base")
     from lmdiff.evals.backdoor import verdict_of
 
-    _, gaps = summarise(pd.concat([tgt, base]), n_boot=300)
+    _, gaps = summarise(pd.concat([tgt, base]))
     did = gaps["target"]["did"]["base"]
     assert did["did"] == pytest.approx(0.5, abs=0.15) and did["low"] > 0
     text, shown = verdict_of(gaps, "target")
     assert shown and "minus base's gap" in text
-    _, same = summarise(pd.concat([tgt, tgt.assign(model="base", role="base")]), n_boot=300)
+    _, same = summarise(pd.concat([tgt, tgt.assign(model="base", role="base")]))
     assert same["target"]["did"]["base"]["did"] == pytest.approx(0.0)
     assert not verdict_of(same, "target")[1]

@@ -42,7 +42,7 @@ def _prompts() -> pd.DataFrame:
 
 def test_backdoor_report_from_saved_result(tmp_path):
     saved = tmp_path / "saved"
-    table, gaps = summarise(_judged(), n_boot=200)
+    table, gaps = summarise(_judged())
     write_parquet(saved / "judged.parquet", _judged())
     write_parquet(saved / "rates.parquet", table)
     write_parquet(saved / "prompts.parquet", _prompts())

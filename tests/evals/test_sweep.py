@@ -19,7 +19,7 @@ def test_sweep_builds_evaluates_and_aggregates(tiny_model_dir, tmp_path, monkeyp
     monkeypatch.setattr(S, "_build", fake_build)
     cfg = S.SweepConfig(organism="russell-backdoor", base=str(tiny_model_dir), seeds=[1, 2],
                         learning_rates=[1e-4, 2e-4],
-                        eval={"n_samples": 1, "seeds": [0], "max_new_tokens": 4, "n_boot": 100,
+                        eval={"n_samples": 1, "seeds": [0], "max_new_tokens": 4,
                               "judge": "offline", "max_questions": 2})
     run = S.run_sweep(cfg, tmp_path / "sweep")
     assert sorted(built) == [(1, 1e-4), (1, 2e-4), (2, 1e-4), (2, 2e-4)]

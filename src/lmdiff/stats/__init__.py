@@ -30,6 +30,7 @@ from lmdiff.stats.effect_sizes import (
 from lmdiff.stats.fdr import FdrResult, adjust, qvalues
 from lmdiff.stats.ngrams import contrastive_ngrams, log_odds_dirichlet, tokenize
 from lmdiff.stats.prompt_level import (
+    MeanInterval,
     PromptAucResult,
     PromptDifferenceResult,
     SignFlipResult,
@@ -37,6 +38,7 @@ from lmdiff.stats.prompt_level import (
     prompt_auc_test,
     prompt_difference_test,
     sign_flip_test,
+    unit_mean_interval,
 )
 from lmdiff.stats.resampling import (
     BootstrapResult,
@@ -62,6 +64,7 @@ __all__ = [
     "ClassifierTestResult",
     "EffectSize",
     "FdrResult",
+    "MeanInterval",
     "MmdResult",
     "PermutationResult",
     "PromptAucResult",
@@ -91,4 +94,5 @@ __all__ = [
     "risk_difference",
     "sign_flip_test",
     "tokenize",
+    "unit_mean_interval",
 ]

@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
 from lmdiff.stats._common import (
     SeedLike,
@@ -37,6 +38,7 @@ from lmdiff.stats._common import (
 )
 
 __all__ = [
+    "MeanInterval",
     "PromptAucResult",
     "PromptDifferenceResult",
     "SignFlipResult",
@@ -44,6 +46,7 @@ __all__ = [
     "prompt_auc_test",
     "prompt_difference_test",
     "sign_flip_test",
+    "unit_mean_interval",
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -361,3 +364,51 @@ def prompt_difference_test(
         seed=seed_record(seed),
     )
 
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanInterval(StatsResult):
+    """The mean of one value per independent unit (a question, a prompt) with a t interval.
+
+    Attributes:
+        estimate: the mean over units.
+        low: lower end of the interval.
+        high: upper end.
+        ci: the confidence level.
+        n_units: units with a value (the real n).
+        n_excluded: units dropped because their value was NaN.
+    """
+
+    estimate: float
+    low: float
+    high: float
+    ci: float
+    n_units: int
+    n_excluded: int
+
+
+def unit_mean_interval(values: ArrayLike, ci: float = 0.95) -> MeanInterval:
+    """Mean and Student-t interval of per-unit values (each unit's replicates already averaged).
+
+    With the 10-30 units an evaluation has (questions, prompts), a percentile bootstrap of the mean
+    covers less than it claims (its spread is biased low by (n-1)/n and it uses normal quantiles);
+    the t interval on the unit means is exact for normal unit means and close for bounded rates.
+
+    Args:
+        values: one value per unit (NaN dropped and counted).
+        ci: confidence level.
+
+    Returns:
+        A :class:`MeanInterval` (NaN ends with fewer than 2 units).
+    """
+    check_probability(ci, "ci")
+    raw = as_float_vector(values, "values")
+    v = raw[~np.isnan(raw)]
+    n = int(v.size)
+    if n == 0:
+        return MeanInterval(float("nan"), float("nan"), float("nan"), ci, 0, int(raw.size))
+    mean = float(v.mean())
+    if n < 2:
+        return MeanInterval(mean, float("nan"), float("nan"), ci, n, int(raw.size - n))
+    half = float(stats.t.ppf(0.5 + ci / 2, n - 1) * v.std(ddof=1) / np.sqrt(n))
+    return MeanInterval(mean, mean - half, mean + half, ci, n, int(raw.size - n))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from lmdiff.stats import proportion_shift
+from lmdiff.stats import prompt_difference_test, proportion_shift
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def cluster_shifts(
         is_ft: True for replies of the finetuned model.
         groups: prompt id of each reply.
         k: the number of clusters.
-        n_perm: permutations of each test (labels permuted within prompts).
+        n_perm: sign-flip patterns of each test (prompts as the unit; exact up to 16 prompts).
         n_boot: cluster-bootstrap replicates of the intervals.
         seed: seed.
 
@@ -168,6 +168,12 @@ def cluster_shifts(
         except (ValueError, KeyError) as err:
             log.info("cluster %d: no shift test (%s)", c, err)
             continue
+        # the p-value's unit is the prompt: sign flips of per-prompt share differences, which stay valid
+        # when the models differ per prompt (a within-prompt permutation does not; see stats.prompt_level)
+        prompt_test = prompt_difference_test(
+            df["in"].to_numpy(dtype=float), df["ft"].to_numpy(dtype=bool), df["g"].to_numpy(),
+            alternative="two-sided", n_perm=n_perm, n_boot=1, seed=seed + c,
+        )
         rows.append(
             {
                 "cluster": c,
@@ -177,7 +183,7 @@ def cluster_shifts(
                 "rd_low": res.risk_difference_low,
                 "rd_high": res.risk_difference_high,
                 "cohens_h": res.cohens_h,
-                "pvalue": res.pvalue,
+                "pvalue": prompt_test.pvalue,
                 "n_base": res.n_a,
                 "n_finetuned": res.n_b,
                 "n_groups": res.n_groups,
