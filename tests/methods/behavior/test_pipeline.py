@@ -212,3 +212,27 @@ def test_ends_early_tests_length_when_replies_were_cut(make_replies) -> None:
     # The annotation behind its p-value is the held-out replies' own flag.
     ann = a.annotations[a.annotations.hypothesis_id == top.id].merge(df[["text_id", "finished"]], on="text_id")
     assert (ann.score == ann.finished.astype(float)).all()
+
+
+def test_nested_wordings_count_as_one_finding():
+    # regression: top-3 and top-8 n-gram wordings of one contrast counted as two validated findings
+    from lmdiff.methods.behavior.pipeline import _n_findings
+
+    tests = pd.DataFrame({"id": ["h0", "h1", "h2", "h3"], "family": ["ngram:0", "ngram:0", "style:caps", ""],
+                          "survives": [True, True, True, True]})
+    assert _n_findings(tests) == 3
+    assert _n_findings(tests.assign(survives=[True, True, False, False])) == 1
+
+
+def test_share_positive_respects_direction():
+    # regression: scores of a "less" hypothesis are signed negative, so "> 0" said no reply had the terms
+    from lmdiff.methods.behavior.hypotheses import Hypothesis
+    from lmdiff.methods.behavior.validate import test_hypothesis
+
+    groups = np.repeat(np.arange(8), 4)
+    is_ft = np.tile([True, True, False, False], 8)
+    counts = np.where(is_ft, 0.0, 2.0)  # the base model uses the terms, the finetune does not
+    hyp = Hypothesis(id="h", text="less of: x", kind="ngram", direction=-1, terms=["x"])
+    row = test_hypothesis(hyp, -counts, is_ft, groups)  # offline scores are signed by direction
+    assert row["share_positive_base"] == 1.0 and row["share_positive_finetuned"] == 0.0
+    assert row["auc"] == 1.0

@@ -306,7 +306,10 @@ def analyze(
         "mmd_pvalue": global_tests["mmd"].get("pvalue"),
         "bow_auc": global_tests["bag_of_words"].get("auc"),
         "n_hypotheses_tested": len(tests),
-        "n_validated": int(tests.survives.sum()) if not tests.empty else 0,
+        # nested wordings of one finding (top-3 vs top-8 n-grams of one contrast) share a family: one finding
+        "n_validated": _n_findings(tests),
+        "n_validated_wordings": int(tests.survives.sum()) if not tests.empty else 0,
+        "fdr_m": int(tests["fdr_m"].iloc[0]) if not tests.empty else 0,
         "n_generative_tested": int((tests["gen_n"] > 0).sum()) if "gen_n" in tests else 0,
         "n_generative_survive": int(tests["gen_survives"].sum()) if "gen_survives" in tests else 0,
         "fdr": cfg.fdr,
@@ -431,3 +434,13 @@ def _pca_points(
             "cluster": cluster,
         }
     )
+
+
+def _n_findings(tests: pd.DataFrame) -> int:
+    """Validated findings: surviving hypotheses, counting the wordings of one family once."""
+    if tests.empty:
+        return 0
+    ok = tests[tests.survives.astype(bool)]
+    families = [f if f else f"id:{i}" for f, i in zip(ok.get("family", pd.Series([""] * len(ok))), ok["id"],
+                                                       strict=True)]
+    return len(set(families))

@@ -41,7 +41,7 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
 
     g = data.get("global_tests", {})
     clf, mmd, bow = g.get("classifier", {}), g.get("mmd", {}), g.get("bag_of_words", {})
-    section.heading("Is there any difference at all? (global tests, all prompts)")
+    section.heading("Is there any difference at all? (global tests, all prompts; exploratory, outside the FDR family)")
     section.figures(
         {
             "classifier AUC (embeddings)": clf.get("auc"),
@@ -56,8 +56,11 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
     section.text(
         f"Prompts were split first: {headline.get('n_discovery_prompts')} discovery prompts wrote the hypotheses, "
         f"{headline.get('n_validation_prompts')} held-out prompts tested them. One {str(headline.get('fdr')).upper()} "
-        f"procedure at q <= {headline.get('alpha')} covers all {headline.get('n_hypotheses_tested')} hypotheses "
-        "tested (every candidate wording counted). Bag-of-words AUC on held-out prompts: "
+        f"procedure at q <= {headline.get('alpha')} covers the run's whole family of m = {headline.get('fdr_m')} "
+        f"p-values ({headline.get('n_hypotheses_tested')} hypotheses, every candidate wording counted, plus their "
+        "generative tests); the global tests above and the cluster-shift table are exploratory and outside it. "
+        f"{headline.get('n_validated')} distinct findings validated ({headline.get('n_validated_wordings')} wordings; "
+        "nested wordings of one finding count once). Bag-of-words AUC on held-out prompts: "
         f"{g.get('bag_of_words_validation', {}).get('auc')} (what surface n-grams alone achieve)."
     )
     precision = data.get("precision_metrics")
@@ -136,7 +139,7 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
         plt.close(fig)
     clusters = _read(run_path, data.get("clusters"))
     if not clusters.empty:
-        section.heading("Per-cluster shifts (discovery prompts; prompt = unit)")
+        section.heading("Per-cluster shifts (discovery prompts; prompt = unit; exploratory, outside the FDR family)")
         section.table(clusters)
     matching = _read(run_path, data.get("matching"))
     if not matching.empty:

@@ -182,8 +182,9 @@ def test_hypothesis(
         "n_ties": acc.n_ties if acc else 0,
         "mean_finetuned": float(sf.mean()),
         "mean_base": float(sb.mean()),
-        "share_positive_finetuned": float((sf > 0).mean()) if hyp.kind == "ngram" else float("nan"),
-        "share_positive_base": float((sb > 0).mean()) if hyp.kind == "ngram" else float("nan"),
+        # share of replies with any named term, whatever the direction (scores are signed by it)
+        "share_positive_finetuned": float((sf != 0).mean()) if hyp.kind == "ngram" else float("nan"),
+        "share_positive_base": float((sb != 0).mean()) if hyp.kind == "ngram" else float("nan"),
         "note": "",
     }
 
