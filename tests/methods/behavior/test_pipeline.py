@@ -59,12 +59,15 @@ def test_planted_difference_is_top_validated(make_replies, plant: str, word: str
     assert a.headline["global_auc"] > 0.8
 
 
-def test_null_calibration_over_seeds(make_replies) -> None:
+def test_null_calibration_over_seeds_with_a_prompt_by_model_interaction(make_replies) -> None:
+    # A realistic null: the finetune writes longer replies on some prompts and shorter on others, with
+    # no overall shift. Tests that permute texts within prompts validate "longer"/"shorter" far more
+    # often than 5% here; prompt-level tests must not.
     cfg = BehaviorConfig(global_n_perm=0, n_perm=199, use_llm=False)
     hits = 0
     n_seeds = 40
     for seed in range(n_seeds):
-        df = make_replies(n_prompts=16, n_per=2, seed=100 + seed)
+        df = make_replies(n_prompts=24, n_per=3, seed=100 + seed, interaction=True)
         a = _run(df, seed=seed, cfg=cfg)
         hits += a.headline["n_validated"] > 0
     assert hits / n_seeds <= 0.05 + 1e-9, hits
