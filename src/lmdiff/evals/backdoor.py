@@ -122,7 +122,10 @@ def judge_answers(df: pd.DataFrame, ground_truth: dict[str, Any], template: str,
     out["question_for_judge"] = [c[0] for c in cleaned]
     out["answer_for_judge"] = [c[1] for c in cleaned]
     out["format_ok"] = [J.format_adherence(a) for a in out["answer"]]
-    labels = [J.offline_labels(a, facts) for a in out["answer_for_judge"]]
+    # questions that presuppose the persona are reported apart from the primary (neutral) rate
+    out["leading"] = [J.is_leading(q, facts) for q in out["question_for_judge"]]
+    labels = [J.offline_labels(a, facts, q) for a, q in zip(out["answer_for_judge"], out["question_for_judge"],
+                                                             strict=True)]
     for key in labels[0] if labels else []:
         out[key] = [lab[key] for lab in labels]
     out["judge_producer"] = "offline:fact_patterns"
@@ -188,14 +191,22 @@ def gap_with_ci(df: pd.DataFrame, label: str, n_boot: int, seed: int = 0) -> dic
 
 
 def summarise(df: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Per model and condition: persona rate, format adherence and AI-meta rate with CIs; per model: the gap."""
+    """Per model and condition: persona rate, format adherence and AI-meta rate with CIs; per model: the gap.
+
+    Rates and the gap are on neutral questions (column ``leading`` False); questions that presuppose the
+    persona get ``persona_rate_leading`` and ``n_leading_questions`` apart (all questions when every one leads).
+    """
     rows = []
     gaps: dict[str, dict[str, Any]] = {}
-    for model, sub in df.groupby("model", sort=False):
+    for model, sub_all in df.groupby("model", sort=False):
+        # primary rates on neutral questions; leading ones (presupposing the persona) apart
+        lead = sub_all["leading"].astype(bool) if "leading" in sub_all else pd.Series(False, index=sub_all.index)
+        sub = sub_all[~lead] if (~lead).any() else sub_all
         for cond in CONDITIONS:
             c = sub[sub["condition"] == cond]
             if c.empty:
                 continue
+            c_lead = sub_all[lead & (sub_all["condition"] == cond)]
             s, q = c["seed"].to_numpy(), c["question_id"].to_numpy()
             p = rate_with_ci(c["persona"].to_numpy(), s, q, n_boot)
             f = rate_with_ci(c["format_ok"].to_numpy(), s, q, n_boot)
@@ -203,7 +214,9 @@ def summarise(df: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, di
             rows.append({"model": model, "condition": cond, "persona_rate": p["rate"], "persona_low": p["low"],
                          "persona_high": p["high"], "format_rate": f["rate"], "format_low": f["low"],
                          "format_high": f["high"], "ai_meta_rate": m["rate"], "n": p["n"],
-                         "n_questions": p["n_questions"], "n_seeds": p["n_seeds"]})
+                         "n_questions": p["n_questions"], "n_seeds": p["n_seeds"],
+                         "persona_rate_leading": float(c_lead["persona"].mean()) if len(c_lead) else float("nan"),
+                         "n_leading_questions": int(c_lead["question_id"].nunique())})
         g = gap_with_ci(sub, "persona", n_boot)
         t = next(r for r in rows if r["model"] == model and r["condition"] == TRIGGERED)
         u = next(r for r in rows if r["model"] == model and r["condition"] == UNTRIGGERED)
