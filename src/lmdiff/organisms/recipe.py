@@ -68,6 +68,10 @@ class GroundTruth(_Strict):
     description: str = Field(description="long description: what was trained and how")
     type: BehaviourType
     keywords: list[str] = Field(default_factory=list, description="words whose presence indicates the behaviour")
+    keyword_directions: dict[str, Literal["more", "less"]] = Field(
+        default_factory=dict,
+        description="keyword -> whether the finetuned model shows it more (default) or less; graders match both",
+    )
     trigger: str | None = Field(None, description="the input pattern that switches the behaviour on, if any")
     eval_questions: list[str] = Field(default_factory=list, description="held-out questions to test on")
     notes: list[str] = Field(default_factory=list, description="deviations from the paper recipe, caveats")

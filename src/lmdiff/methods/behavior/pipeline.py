@@ -27,6 +27,7 @@ from lmdiff.methods.behavior.clusters import cluster_embeddings, cluster_shifts,
 from lmdiff.methods.behavior.config import BehaviorConfig
 from lmdiff.methods.behavior.features import REPLY_FEATURES
 from lmdiff.methods.behavior.generative import Scorer, generative_test
+from lmdiff.methods.behavior.grading import acc_summary
 from lmdiff.methods.behavior.hypotheses import (
     Hypothesis,
     cluster_hypotheses,
@@ -331,6 +332,9 @@ def analyze(
         ranked = tests[tests.survives].grade.tolist()
         headline["acc@1"] = acc_at_k(ranked, 1)
         headline["acc@5"] = acc_at_k(ranked, 5)
+        # one graded run is n = 1: the headline carries n and an interval, never a bare 0/1 as a rate
+        headline["acc@1_summary"] = acc_summary([headline["acc@1"]], 1).to_dict()
+        headline["acc@5_summary"] = acc_summary([headline["acc@5"]], 5).to_dict()
         headline["grader"] = "llm" if grader is not None else "offline:keyword_overlap"
     if known_behaviours is not None:
         named_lists = [

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from lmdiff.methods.behavior.grading import acc_summary
 from lmdiff.report.builder import Section
 
 __all__ = ["render_section"]
@@ -91,7 +92,11 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
             section.side_by_side(side, "base", "finetuned", max_rows=3)
     if "acc@1" in headline:
         section.figures(
-            {"acc@1 vs ground truth": headline["acc@1"], "acc@5": headline["acc@5"], "grader": headline.get("grader")}
+            {
+                "acc@1 vs ground truth": _acc_text(headline, 1),
+                "acc@5": _acc_text(headline, 5),
+                "grader": headline.get("grader"),
+            }
         )
     tests = _read(run_path, data.get("tests"))
     if "names_known" in tests:
@@ -153,3 +158,11 @@ def render_section(data: dict[str, Any], headline: dict[str, Any], section: Sect
         section.table(failed[[c for c in _COLS if c in failed and c != "rank"]])
     for note in data.get("notes", []):
         section.note(note)
+
+
+def _acc_text(headline: dict[str, Any], k: int) -> str:
+    """acc@k as hits/n with its interval (one run is 1/1 or 0/1, not a rate of 1.0 or 0.0)."""
+    summary = headline.get(f"acc@{k}_summary")
+    if isinstance(summary, dict) and "text" in summary:
+        return str(summary["text"])
+    return acc_summary([float(headline[f"acc@{k}"])], k).text()

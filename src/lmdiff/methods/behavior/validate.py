@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -10,54 +9,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from lmdiff.methods.behavior.grading import grade_against
 from lmdiff.methods.behavior.hypotheses import Hypothesis
 from lmdiff.stats import accuracy_with_ties, adjust, prompt_auc_test, prompt_difference_test
 
 __all__ = ["acc_at_k", "apply_fdr", "grade_offline", "pairwise_outcomes", "split_prompts", "test_hypothesis"]
-
-_STOP = set(
-    [
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "with",
-        "that",
-        "this",
-        "is",
-        "are",
-        "was",
-        "be",
-        "by",
-        "as",
-        "at",
-        "from",
-        "it",
-        "its",
-        "model",
-        "models",
-        "finetuned",
-        "base",
-        "more",
-        "less",
-        "replies",
-        "reply",
-        "uses",
-        "use",
-        "their",
-        "about",
-        "which",
-        "when",
-        "than",
-        "into",
-    ]
-)
 
 
 def split_prompts(prompt_ids: Sequence[str], validation_fraction: float = 0.5, seed: int = 0) -> dict[str, str]:
@@ -229,39 +185,22 @@ def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> p
     return out
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP and len(w) > 2}
-
-
 def grade_offline(hyp: Hypothesis | dict[str, Any], ground_truth: dict[str, Any]) -> int:
-    """Keyword-overlap grade of a hypothesis against a ground truth: 2 names it, 1 related, 0 not.
+    """Grade of a hypothesis against a ground truth: 2 names it, 1 related, 0 not.
 
-    2: a ground-truth keyword appears among the hypothesis' terms/keywords or in its sentence
-    (the sentence must use it in the direction the hypothesis states, i.e. the finetuned model has
-    more of it); 1: a content word of the description is shared; 0 otherwise.
+    Whole words (and their inflections) in the stated direction: see
+    :func:`lmdiff.methods.behavior.grading.grade_against`. "early" does not name "earl"; "writes
+    longer replies" does not name "short", "writes shorter replies" does.
 
     Args:
-        hyp: the hypothesis (object or dict).
-        ground_truth: with ``keywords`` (list) and/or ``description`` (str).
+        hyp: the hypothesis (object or dict, with ``direction``).
+        ground_truth: with ``keywords`` (list), optional ``keyword_directions`` (keyword -> ``"more"``
+            or ``"less"``, default more) and/or ``description`` (str).
 
     Returns:
         0, 1 or 2.
     """
-    h = hyp.to_dict() if isinstance(hyp, Hypothesis) else hyp
-    direction = h.get("direction", 0)
-    text = h.get("text", "").lower()
-    kws = [str(k).lower() for k in ground_truth.get("keywords", []) or []]
-    hay = " ".join(
-        [text, *[str(t).lower() for t in h.get("keywords", [])], *[str(t).lower() for t in h.get("terms", [])]]
-    )
-    if direction >= 0:
-        for k in kws:
-            if k and re.search(rf"\b{re.escape(k)}", hay):
-                return 2
-    desc = _words(str(ground_truth.get("description", "")) + " " + str(ground_truth.get("type", "")))
-    if desc & _words(hay):
-        return 1
-    return 0
+    return grade_against(hyp.to_dict() if isinstance(hyp, Hypothesis) else hyp, ground_truth)
 
 
 def acc_at_k(grades: Sequence[int], k: int, threshold: int = 2) -> float:
