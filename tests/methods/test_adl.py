@@ -36,7 +36,8 @@ def test_steering_and_patchscope_hooks_change_outputs_and_are_removed(tiny_pair)
 
 def test_relevance_and_repetition():
     assert relevant_token(" Capital", ["capitals", "uppercase"])
-    assert relevant_token("UPPER", ["uppercase"])
+    assert relevant_token("UPPERCASE", ["upper case"])
+    assert not relevant_token("UPPER", ["uppercase"])  # whole words only: a prefix of a term is not the term
     assert not relevant_token(" the", ["capitals"])
     rel = token_relevance([" CAPS", " dog"], {"keywords": ["caps"]})
     assert rel["share"] == 0.5 and rel["producer"] == "offline:keywords"
