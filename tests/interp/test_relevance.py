@@ -59,6 +59,10 @@ def test_lowercase_lookalikes_are_not_caps_tokens():
 
 def test_chance_relevance_is_the_vocabulary_base_rate():
     vocab = [" whale", " dog", " cat", " tree"] * 50
-    assert chance_relevance(vocab, OCEAN, n=200) == pytest.approx(0.25)
-    assert chance_relevance(vocab, {"keywords": []}) is None
-    assert chance_relevance([], OCEAN) is None
+
+    def decode(ids):
+        return [vocab[i] for i in ids]
+
+    assert chance_relevance(decode, len(vocab), OCEAN, n=200) == pytest.approx(0.25)
+    assert chance_relevance(decode, len(vocab), {"keywords": []}) is None
+    assert chance_relevance(decode, 0, OCEAN) is None

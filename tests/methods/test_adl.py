@@ -70,9 +70,11 @@ def test_adl_headline_is_pre_declared_and_every_relevance_has_a_null(tiny_dirs, 
     cfg = validate(DiffRunConfig, {"base": {"model": str(base_dir)},
                                    "finetuned": {"model": str(base_dir), "adapter": str(adapter_dir),
                                                  "ground_truth": gt},
-                                   "methods": ["adl"], "method": {"adl": adl}})
+                                   "methods": ["adl", "diff_mining"],
+                                   "method": {"adl": adl, "diff_mining": {"max_texts": 4, "positions": 6}}})
     run = run_diff(cfg, tmp_path / "adl")
-    entry = json.loads((run.path / "results.json").read_text())["methods"]["adl"]
+    results = json.loads((run.path / "results.json").read_text())["methods"]
+    entry = results["adl"]
     assert entry["status"] == "ok", entry
     h = entry["headline"]
     last = max(h["layers"])
@@ -87,4 +89,6 @@ def test_adl_headline_is_pre_declared_and_every_relevance_has_a_null(tiny_dirs, 
     assert len(scored) and scored["null_share"].notna().all() and scored["null_share"].between(0, 1).all()
     for v in h["by_layer"].values():
         assert v["lens_relevance_null"] is not None and v["lens_delta_relevance_null"] is not None
-    assert "null relevance" in (run.path / "report.html").read_text()
+    mining = results["diff_mining"]["headline"]
+    assert mining["relevance"] is not None and 0.0 < mining["relevance_null"] < 1.0  # 'the', 'and', CAPS tokens
+    assert (run.path / "report.html").read_text().count("null relevance") >= 2

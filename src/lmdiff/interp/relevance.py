@@ -17,7 +17,7 @@ random vocabulary tokens that count as relevant (what a readout of a random dire
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,18 +81,25 @@ def token_relevance(tokens: Sequence[str], ground_truth: dict[str, Any] | None) 
             "n": len(tokens), "producer": relevance_producer(gt)}
 
 
-def chance_relevance(vocabulary: Sequence[str], ground_truth: dict[str, Any] | None, n: int = 4000,
-                     seed: int = 0) -> float | None:
+def chance_relevance(decode: Callable[[Sequence[int]], list[str]], vocab_size: int,
+                     ground_truth: dict[str, Any] | None, n: int = 4000, seed: int = 0) -> float | None:
     """The share of ``n`` vocabulary tokens drawn at random (seeded) that count as relevant: the chance rate.
 
     A readout of a direction unrelated to the finetune names tokens at about this rate, so a
     relevance figure means something only well above it. None when the ground truth names nothing.
+
+    Args:
+        decode: token ids to token strings (e.g. ``LanguageModel.token_strings``).
+        vocab_size: ids are drawn from ``range(vocab_size)`` without replacement.
+        ground_truth: the organism's ground truth.
+        n: tokens drawn.
+        seed: the draw's seed.
     """
-    if not vocabulary:
+    if vocab_size <= 0:
         return None
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(vocabulary), size=min(n, len(vocabulary)), replace=False)
-    rel = token_relevance([vocabulary[int(i)] for i in picks], ground_truth)
+    picks = rng.choice(vocab_size, size=min(n, vocab_size), replace=False)
+    rel = token_relevance(decode([int(i) for i in picks]), ground_truth)
     return rel["share"] if rel else None
 
 
