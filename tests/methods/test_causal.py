@@ -129,12 +129,19 @@ def test_causal_method_end_to_end(tiny_dirs, tmp_path, which):
         for key in ("own", "generic"):
             assert math.isfinite(h[f"{mode}_{key}_delta"])
             assert 0.0 <= h[f"{mode}_{key}_percentile"] <= 1.0
+            lo, hi = h[f"{mode}_{key}_delta_ci"]
+            assert lo <= h[f"{mode}_{key}_delta"] <= hi
+        lo, hi = h[f"{mode}_specificity_ci"]
+        assert lo <= h[f"{mode}_specificity"] <= hi
         assert math.isfinite(h[f"{mode}_specificity"])
     import pandas as pd
 
     df = pd.read_parquet(run.path / entry["artifacts"][0])
     assert set(df["kind"]) == {"real", "random", "diff_random"}
     assert len(df) == 2 * 2 * (1 + 2 + 1)
+    assert h["ci_unit"] == "text" and h["direction_position"] == "mean 1..4"
+    real_var = df.loc[df["kind"] == "real", "proj_var"].to_numpy()
+    np.testing.assert_allclose(df.loc[df["kind"] == "random", "proj_var"], real_var[0], rtol=1e-3)
     direction = np.load(run.path / entry["artifacts"][2])
     assert np.linalg.norm(direction) == pytest.approx(1.0, abs=1e-5)
 
@@ -179,3 +186,66 @@ def test_default_settings_share_one_activation_store(tiny_pair, tiny_dirs, tmp_p
     assert res["adl"]["status"] == "ok" and res["causal"]["status"] == "ok", res
     assert len(list((run.path / "activations").glob("store-*"))) == 1
     assert res["adl"]["headline"]["n_texts"] == res["causal"]["headline"]["direction_texts"] > 64
+
+
+# ------------------------------------------------------------------ issue 13, item 12
+def test_direction_leaves_out_the_attention_sink():
+    """Position 0's difference is 100x the others' and along e0: the direction must be the later positions' e1."""
+    from lmdiff.interp.directions import sink_free_direction
+
+    d, k = 6, 4
+    diff = np.zeros((k, d))
+    diff[0, 0] = 100.0
+    diff[1:, 1] = 1.0
+    means = {"diff": diff, "counts": np.array([10.0, 10.0, 10.0, 8.0])}
+    vec = sink_free_direction(means)
+    unit = vec / np.linalg.norm(vec)
+    assert unit[1] == pytest.approx(1.0) and unit[0] == 0.0
+    assert sink_free_direction(means, position=2)[1] == 1.0
+    with pytest.raises(ValueError, match="attention sink"):
+        sink_free_direction(means, position=0)
+
+
+def test_causal_rejects_position_zero():
+    from pydantic import ValidationError
+
+    from lmdiff.methods.causal import CausalConfig
+
+    with pytest.raises(ValidationError):
+        CausalConfig(position=0)
+
+
+def test_random_controls_match_the_real_directions_projected_variance():
+    """Under an anisotropic covariance, isotropic controls miss the real direction's variance; matched ones hit it."""
+    from lmdiff.interp.directions import matched_variance_directions, projected_variance
+
+    rng = np.random.default_rng(0)
+    d = 40
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    cov = q @ np.diag(np.geomspace(100.0, 0.01, d)) @ q.T
+    real = q[:, 2] + 0.3 * q[:, 10]
+    real /= np.linalg.norm(real)
+    target = float(projected_variance(cov, real)[0])
+    iso = projected_variance(cov, random_directions(d, 16, seed=1).numpy().astype(np.float64))
+    assert np.median(np.abs(iso / target - 1)) > 0.3  # the old controls: not matched
+    ctrl = matched_variance_directions(cov, target, 16, seed=2)
+    np.testing.assert_allclose(np.linalg.norm(ctrl, axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(projected_variance(cov, ctrl), target, rtol=1e-6)
+    assert np.abs(ctrl @ real).max() < 0.9 and len({round(float(c[0]), 6) for c in ctrl}) == 16  # random, distinct
+
+
+def test_loss_change_ci_is_over_texts_and_covers():
+    """Per-text losses with a true change of +0.1 nats/token: the 95% CI covers it in about 95% of draws."""
+    from lmdiff.methods.causal import loss_change_ci
+
+    rng = np.random.default_rng(0)
+    hits, reps = 0, 200
+    for r in range(reps):
+        n = 30
+        cnt = rng.integers(10, 40, size=n).astype(np.float64)
+        per_tok = rng.normal(2.0, 0.5, size=n)  # texts differ in difficulty
+        edited_per_tok = per_tok + 0.1 + rng.normal(0, 0.2, size=n)  # the text is the unit of noise
+        lo, hi, boot = loss_change_ci(per_tok * cnt, cnt, edited_per_tok * cnt, cnt, n_boot=500, seed=r)
+        assert lo < hi and len(boot) == 500
+        hits += lo <= 0.1 <= hi
+    assert hits / reps >= 0.9

@@ -49,6 +49,9 @@ def test_topic_organism_lens_and_mining_name_the_topic(tmp_path) -> None:
     assert any(t.strip().lower().startswith(("whale", "ocean")) for t in adl["top_lens"][:5])
     mining = res["diff_mining"]["headline"]
     assert mining["relevance"] >= 0.3
+    # issue 13 item 11: each relevance figure stands next to its null, and clears it
+    assert adl["lens_relevance_null"] is not None and adl["lens_relevance"] > adl["lens_relevance_null"] + 0.2
+    assert mining["relevance_null"] is not None and mining["relevance"] > mining["relevance_null"] + 0.2
     assert res["kl"]["headline"]["mean_kl"] > 0.01
 
 

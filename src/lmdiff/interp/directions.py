@@ -118,3 +118,88 @@ def mean_differences(store: ActivationStore, layer: int, k: int) -> dict[str, An
     c = np.maximum(counts, 1)[:, None]
     return {"diff": sums["diff"] / c, "base": sums["base"] / c, "ft": sums["ft"] / c, "counts": counts,
             "norm_ft": norm_ft / max(n_norm, 1), "norm_base": norm_base / max(n_norm, 1)}
+
+
+def sink_free_direction(means: dict[str, Any], position: int | None = None) -> np.ndarray:
+    """The mean difference over positions 1..k-1 (token-weighted), or at one ``position`` >= 1, as float64 [D].
+
+    Position 0 is the attention sink: its difference is dominated by the sink's massive
+    activations, not by the finetune, so it is never part of the direction (adl's readouts and
+    steering leave it out too).
+
+    Args:
+        means: :func:`mean_differences`'s output (``diff`` [k, D], ``counts`` [k]).
+        position: one position's mean difference instead of the mean over positions 1..k-1.
+
+    Raises:
+        ValueError: when ``position`` is 0 or not below k, or when no position >= 1 holds a token.
+    """
+    diff = np.asarray(means["diff"], dtype=np.float64)
+    counts = np.asarray(means["counts"], dtype=np.float64)
+    if position is not None:
+        if not 1 <= position < diff.shape[0]:
+            raise ValueError(f"position must be in 1..{diff.shape[0] - 1} (0 is the attention sink), got {position}")
+        one: np.ndarray = diff[position]
+        return one
+    w = counts[1:]
+    if w.sum() <= 0:
+        raise ValueError("no token at positions >= 1: the texts are too short for a sink-free direction")
+    out: np.ndarray = (diff[1:] * w[:, None]).sum(0) / w.sum()
+    return out
+
+
+def difference_covariance(store: ActivationStore, layer: int, min_position: int = 1) -> np.ndarray:
+    """Covariance [D, D] (float64) of single tokens' differences h_ft - h_base at positions >= ``min_position``."""
+    d = store.d_model
+    s1, s2, n = np.zeros(d), np.zeros((d, d)), 0
+    pos_all = store.positions()
+    for chunk in store.iter_chunks(layer):
+        keep = pos_all[chunk.start : chunk.stop] >= min_position
+        if keep.any():
+            x = chunk.diff[keep].astype(np.float64)
+            s1 += x.sum(0)
+            s2 += x.T @ x
+            n += int(keep.sum())
+    if n < 2:
+        return np.zeros((d, d))
+    mean = s1 / n
+    cov: np.ndarray = (s2 - n * np.outer(mean, mean)) / (n - 1)
+    sym: np.ndarray = (cov + cov.T) / 2
+    return sym
+
+
+def projected_variance(cov: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """u^T cov u for each unit row ``u`` of ``directions`` [n, D] (or one direction [D])."""
+    u = np.atleast_2d(np.asarray(directions, dtype=np.float64))
+    out: np.ndarray = np.einsum("nd,de,ne->n", u, cov, u)
+    return out
+
+
+def matched_variance_directions(cov: np.ndarray, target: float, n: int, seed: int) -> np.ndarray:
+    """``n`` random unit directions [n, D] whose projected variance under ``cov`` equals ``target`` (seeded).
+
+    Isotropic random directions mostly point where the activations barely vary, so ablating them
+    does little whatever the real direction means. Here each direction mixes a random direction in
+    the eigenspaces of variance above ``target`` with one in those below it, in the proportion
+    that makes u^T cov u = ``target`` exactly (clipped to the covariance's range of variances).
+    """
+    lam, vecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    d = lam.shape[0]
+    rng = np.random.default_rng(seed)
+    t = float(np.clip(target, lam[0], lam[-1]))
+    high, low = lam > t, lam <= t
+    out = np.zeros((n, d))
+    for i in range(n):
+        z = rng.standard_normal(d)
+        a, b = np.where(high, z, 0.0), np.where(low, z, 0.0)
+        if not high.any() or np.linalg.norm(a) == 0:
+            coords = b / np.linalg.norm(b)
+        elif np.linalg.norm(b) == 0:
+            coords = a / np.linalg.norm(a)
+        else:
+            a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+            va, vb = float(lam @ a**2), float(lam @ b**2)
+            c2 = float(np.clip((t - vb) / (va - vb), 0.0, 1.0)) if va > vb else 1.0
+            coords = np.sqrt(c2) * a + np.sqrt(1.0 - c2) * b
+        out[i] = vecs @ coords
+    return out

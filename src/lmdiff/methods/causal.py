@@ -1,9 +1,10 @@
 r"""``causal``: does the mean-difference direction matter to the finetuned model's loss?
 
-The direction is the unit mean difference h_ft - h_base over the first ``k`` positions of a
-corpus at one layer (the middle by default), computed from the activation store chosen by the
-direction settings causal shares with ``adl`` (:class:`lmdiff.interp.directions.DirectionConfig`:
-equal settings, the defaults included, give one store for both methods). In the finetuned model, a forward hook on that
+The direction is the unit mean difference h_ft - h_base over positions 1..k-1 of a corpus
+(position 0, the attention sink, is left out as adl leaves it out) at one layer (the middle by
+default), computed from the activation store chosen by the direction settings causal shares with
+``adl`` (:class:`lmdiff.interp.directions.DirectionConfig`: equal settings, the defaults
+included, give one store for both methods). In the finetuned model, a forward hook on that
 layer's block output then either
 
 * **ablates** the projection on the unit direction u: ``h <- h - (h.u) u``, or
@@ -16,10 +17,13 @@ and the change in the finetuned model's mean per-token loss (NLL) is measured on
   prompts with the finetuned model's own greedy replies, scored on the reply tokens), and
 * (b) generic text (corpus ``generic``),
 
-against the same interventions along random unit directions (isotropic Gaussian) and along
-directions drawn from the per-token difference distribution (single tokens' h_ft - h_base).
+against the same interventions along random unit directions with the real direction's projected
+variance under the covariance of single tokens' differences (not isotropic: isotropic directions
+mostly point where activations barely vary, a control any direction beats) and along directions
+drawn from single tokens' differences h_ft - h_base at positions >= 1.
 A direction that carries the finetune should raise the loss on (a) more than random
-directions do, and more on (a) than on (b).
+directions do, and more on (a) than on (b). Every loss change carries a bootstrap CI over texts
+(the text is the unit; clean and edited losses are resampled together).
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ from pydantic import Field
 from lmdiff.config import GenerationConfig
 from lmdiff.corpora import load_corpus, organism_data_path
 from lmdiff.data.prompts import load_prompts
-from lmdiff.interp.directions import DirectionConfig, mean_differences, open_direction_store
+from lmdiff.interp.directions import (
+    DirectionConfig,
+    difference_covariance,
+    matched_variance_directions,
+    mean_differences,
+    open_direction_store,
+    projected_variance,
+    sink_free_direction,
+)
 from lmdiff.interp.hooks import layer_hook
 from lmdiff.io import read_json, write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
@@ -62,11 +74,15 @@ class CausalConfig(DirectionConfig, MethodConfig):
 
     layer: float | int = Field(0.5, description="layer whose output is edited (default: the middle, adl's "
                                                  "steering layer)")
-    position: int | None = Field(None, ge=0, description="use this position's mean difference only "
-                                                         "(default: the mean over positions < k)")
+    position: int | None = Field(None, ge=1, description="use this position's mean difference only "
+                                                         "(default: the mean over positions 1..k-1; position 0, "
+                                                         "the attention sink, is never used)")
     modes: list[str] = Field(default_factory=lambda: list(MODES), description="ablate and/or swap")
-    n_random: int = Field(8, ge=1, description="random isotropic unit directions")
+    n_random: int = Field(8, ge=1, description="random unit directions with the real direction's projected "
+                                               "variance under the per-token difference covariance")
     n_diff_random: int = Field(8, ge=0, description="random directions drawn from per-token differences")
+    n_boot: int = Field(2000, ge=100, description="bootstrap resamples of texts for the loss-change CIs")
+    ci: float = Field(0.95, gt=0, lt=1, description="confidence level of the loss-change CIs")
     eval_texts: int = Field(24, ge=1, description="texts per evaluation corpus")
     max_tokens: int = Field(64, ge=2, description="tokens per evaluation text")
     reply_tokens: int = Field(48, ge=1, description="reply length when the own corpus is the ft's own replies")
@@ -202,11 +218,12 @@ def random_directions(d: int, n: int, seed: int) -> torch.Tensor:
 
 
 def diff_directions(store: Any, layer: int, n: int, seed: int) -> torch.Tensor:
-    """``n`` unit directions drawn from single tokens' differences h_ft - h_base in ``store``."""
-    if n == 0 or store.n_tokens == 0:
+    """``n`` unit directions drawn from single tokens' differences h_ft - h_base in ``store`` (positions >= 1)."""
+    eligible = np.flatnonzero(store.positions() >= 1) if n and store.n_tokens else np.zeros(0, dtype=np.int64)
+    if len(eligible) == 0:
         return torch.zeros(0, store.d_model)
     rng = np.random.default_rng(seed)
-    picks = rng.choice(store.n_tokens, size=min(store.n_tokens, 4 * n), replace=False)
+    picks = rng.choice(eligible, size=min(len(eligible), 4 * n), replace=False)
     out = []
     for t in picks:
         v = store.read("diff", layer, int(t), int(t) + 1)[0].astype(np.float64)
@@ -216,6 +233,31 @@ def diff_directions(store: Any, layer: int, n: int, seed: int) -> torch.Tensor:
         if len(out) == n:
             break
     return torch.as_tensor(np.array(out), dtype=torch.float32).reshape(-1, store.d_model)
+
+
+def loss_change_ci(
+    nll: np.ndarray, count: np.ndarray, edited_nll: np.ndarray, edited_count: np.ndarray,
+    n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
+) -> tuple[float, float, np.ndarray]:
+    """Percentile bootstrap CI over texts of the change in mean per-token loss (edited minus clean).
+
+    The text is the resampling unit: each replicate draws texts with replacement and recomputes
+    both token-weighted losses on the same draw (paired), so the CI reflects which texts were
+    scored, not token-level noise within them.
+
+    Returns:
+        (low, high, replicates [n_boot]).
+    """
+    n = len(nll)
+    if n == 0:
+        return float("nan"), float("nan"), np.zeros(0)
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    clean = (w @ nll) / np.maximum(w @ count, 1)
+    edited = (w @ edited_nll) / np.maximum(w @ edited_count, 1)
+    reps = edited - clean
+    alpha = (1.0 - ci) / 2
+    return float(np.quantile(reps, alpha)), float(np.quantile(reps, 1 - alpha)), reps
 
 
 def compare(real: float, controls: Sequence[float]) -> dict[str, float | None]:
@@ -295,12 +337,11 @@ class CausalMethod(DiffMethod[CausalConfig]):
         corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.artifact_dir)
         store = open_direction_store(cfg, pair, corpus, cfg.store_layers(pair, layer), ctx.run.path / "activations",
                                      shard_tokens=ctx.run_config.compute.activation_shard_tokens)
-        means = mean_differences(store, layer, cfg.k)
-        if cfg.position is not None and cfg.position < cfg.k:
-            vec = np.asarray(means["diff"][cfg.position], dtype=np.float64)
-        else:
-            w = np.asarray(means["counts"], dtype=np.float64)
-            vec = (np.asarray(means["diff"]) * w[:, None]).sum(0) / max(float(w.sum()), 1.0)
+        means = mean_differences(store, layer, max(cfg.k, 2, (cfg.position or 0) + 1))
+        try:
+            vec = sink_free_direction(means, cfg.position)
+        except ValueError as e:
+            return self._skipped(f"{e} (skipped).", layer=layer)
         norm = float(np.linalg.norm(vec))
         if norm <= 1e-9 * max(float(means["norm_ft"]), 1.0):
             return self._skipped(f"the mean difference at layer {layer} is zero (norm {norm:.3g}); nothing to "
@@ -308,13 +349,19 @@ class CausalMethod(DiffMethod[CausalConfig]):
         real = torch.as_tensor(vec / norm, dtype=torch.float32)
         d = real.shape[0]
         seed = ctx.run_config.seed
+        cov = difference_covariance(store, layer)
+        target = float(projected_variance(cov, real.numpy())[0])
+        matched = torch.as_tensor(matched_variance_directions(cov, target, cfg.n_random, seed + 1),
+                                  dtype=torch.float32) if d else random_directions(d, cfg.n_random, seed + 1)
         controls: list[tuple[str, int, torch.Tensor]] = [("real", 0, real)]
-        controls += [("random", i, u) for i, u in enumerate(random_directions(d, cfg.n_random, seed + 1))]
+        controls += [("random", i, u) for i, u in enumerate(matched)]
         controls += [("diff_random", i, u) for i, u in enumerate(diff_directions(store, layer, cfg.n_diff_random,
                                                                                     seed + 2))]
         evalsets = {"own": own_evalset(ctx, cfg), "generic": generic_evalset(ctx, cfg)}
+        proj_var = projected_variance(cov, torch.stack([u for _, _, u in controls]).numpy().astype(np.float64))
         rows: list[dict[str, Any]] = []
         clean: dict[str, float] = {}
+        real_reps: dict[tuple[str, str], np.ndarray] = {}
         for key, es in evalsets.items():
             if not es.seqs:
                 continue
@@ -323,20 +370,32 @@ class CausalMethod(DiffMethod[CausalConfig]):
             nll, cnt = evaluate_loss(ft, es, cfg.batch_size)
             clean[key] = float(nll.sum() / max(cnt.sum(), 1))
             for mode in modes:
-                for kind, i, u in controls:
+                for j, (kind, i, u) in enumerate(controls):
                     e_nll, e_cnt = evaluate_loss(ft, es, cfg.batch_size, layer, u,
                                                  base_states if mode == "swap" else None)
                     loss = float(e_nll.sum() / max(e_cnt.sum(), 1))
+                    lo, hi, reps = loss_change_ci(nll, cnt, e_nll, e_cnt, cfg.n_boot, cfg.ci, seed + 3)
+                    if kind == "real":
+                        real_reps[(mode, key)] = reps
                     rows.append({"corpus": key, "corpus_name": es.name, "mode": mode, "kind": kind, "index": i,
-                                 "loss": loss, "delta": loss - clean[key],
-                                 "cos_real": float(u @ real)})
+                                 "loss": loss, "delta": loss - clean[key], "delta_ci_low": lo, "delta_ci_high": hi,
+                                 "proj_var": float(proj_var[j]), "cos_real": float(u @ real)})
         df = pd.DataFrame(rows)
         art = ctx.artifact_dir
         write_parquet(art / "causal_losses.parquet", df)
         np.save(art / "direction.npy", real.numpy())
         summary_rows, headline = self._summarise(df, modes, clean)
-        headline.update({"layer": layer, "direction_norm": norm, "norm_ft": float(means["norm_ft"]),
-                         "direction_position": cfg.position if cfg.position is not None else f"mean<{cfg.k}",
+        alpha = (1.0 - cfg.ci) / 2
+        for mode in modes:
+            if (mode, "own") in real_reps and (mode, "generic") in real_reps:
+                spec = real_reps[(mode, "own")] - real_reps[(mode, "generic")]  # independent text sets
+                headline[f"{mode}_specificity_ci"] = [float(np.quantile(spec, alpha)),
+                                                      float(np.quantile(spec, 1 - alpha))]
+        headline.update({"ci": cfg.ci, "ci_unit": "text", "proj_var_real": target,
+                         "random_control": "matched projected variance (per-token difference covariance)",
+                         "layer": layer, "direction_norm": norm, "norm_ft": float(means["norm_ft"]),
+                         "direction_position": (cfg.position if cfg.position is not None
+                                                else f"mean 1..{max(cfg.k, 2) - 1}"),
                          "direction_corpus": corpus.name, "direction_texts": store.n_sequences,
                          "own_corpus": evalsets["own"].name, "generic_corpus": evalsets["generic"].name,
                          "n_eval_texts": {k: len(v.seqs) for k, v in evalsets.items()},
@@ -348,8 +407,11 @@ class CausalMethod(DiffMethod[CausalConfig]):
         for mode in modes:
             o, g = headline.get(f"{mode}_own_delta"), headline.get(f"{mode}_generic_delta")
             pct = headline.get(f"{mode}_own_percentile")
+            oci = headline.get(f"{mode}_own_delta_ci")
             if o is not None and g is not None:
-                parts.append(f"{mode}: delta loss {o:+.4g} on {evalsets['own'].name} vs {g:+.4g} on generic text"
+                ci_txt = f" [{cfg.ci:.0%} CI over texts {oci[0]:+.3g}, {oci[1]:+.3g}]" if oci else ""
+                parts.append(f"{mode}: delta loss {o:+.4g}{ci_txt} on {evalsets['own'].name} vs {g:+.4g} on "
+                             "generic text"
                              + (f" (percentile {pct:.0%} among random directions)" if pct is not None else ""))
         def rel(n: str) -> str:
             return str((art / n).relative_to(ctx.run.path))
@@ -377,15 +439,19 @@ class CausalMethod(DiffMethod[CausalConfig]):
         for mode in modes:
             for key in clean:
                 sub = df[(df["mode"] == mode) & (df["corpus"] == key)]
-                real = float(sub.loc[sub["kind"] == "real", "delta"].iloc[0])
+                real_row = sub.loc[sub["kind"] == "real"].iloc[0]
+                real = float(real_row["delta"])
+                ci = [float(real_row["delta_ci_low"]), float(real_row["delta_ci_high"])]
                 rnd = compare(real, sub.loc[sub["kind"] == "random", "delta"].tolist())
                 drd = compare(real, sub.loc[sub["kind"] == "diff_random", "delta"].tolist())
                 rows.append({"mode": mode, "corpus": key, "clean_loss": clean[key], "delta_real": real,
+                             "delta_real_ci_low": ci[0], "delta_real_ci_high": ci[1],
                              "random_mean": rnd["mean"], "random_sd": rnd["sd"], "z_random": rnd["z"],
                              "percentile_random": rnd["percentile"], "diff_random_mean": drd["mean"],
                              "diff_random_sd": drd["sd"], "z_diff_random": drd["z"],
                              "percentile_diff_random": drd["percentile"]})
                 headline[f"{mode}_{key}_delta"] = real
+                headline[f"{mode}_{key}_delta_ci"] = ci
                 headline[f"{mode}_{key}_random_mean"] = rnd["mean"]
                 headline[f"{mode}_{key}_random_sd"] = rnd["sd"]
                 headline[f"{mode}_{key}_z"] = rnd["z"]
@@ -413,14 +479,20 @@ class CausalMethod(DiffMethod[CausalConfig]):
             for key in CORPORA:
                 if f"{mode}_{key}_delta" in h:
                     figs[f"{mode} Δloss ({key})"] = h[f"{mode}_{key}_delta"]
+                    ci = h.get(f"{mode}_{key}_delta_ci")
+                    if ci:
+                        figs[f"{mode} Δloss CI ({key})"] = f"[{ci[0]:+.4g}, {ci[1]:+.4g}]"
                     z = h.get(f"{mode}_{key}_z")
                     figs[f"{mode} z ({key})"] = z if z is not None else "n/a"
         section.figures(figs)
         section.text(f"Own data: {h['own_corpus']} ({h['n_eval_tokens'].get('own', 0)} scored tokens); generic: "
                      f"{h['generic_corpus']} ({h['n_eval_tokens'].get('generic', 0)} tokens). Δloss is the change "
                      "in the finetuned model's mean per-token NLL (nats) when the projection on the direction is "
-                     "ablated or swapped to the base model's value; controls: isotropic random unit directions and "
-                     "single tokens' difference directions.")
+                     "ablated or swapped to the base model's value, with a "
+                     f"{h.get('ci', 0.95):.0%} bootstrap CI over texts; the direction leaves out position 0 (the "
+                     "attention sink). Controls: random unit directions with the real direction's projected "
+                     "variance under the per-token difference covariance "
+                     f"({h.get('proj_var_real', float('nan')):.4g}), and single tokens' difference directions.")
         summary = pd.read_parquet(run.path / result.artifacts[1])
         section.table(summary, caption="Δloss of the mean-difference direction vs random directions")
         df = pd.read_parquet(run.path / result.artifacts[0])

@@ -18,7 +18,7 @@ from pydantic import Field
 from lmdiff.corpora import load_corpus
 from lmdiff.errors import ConfigError
 from lmdiff.interp.logprobs import paired_logprobs
-from lmdiff.interp.relevance import token_relevance
+from lmdiff.interp.relevance import chance_relevance, token_relevance
 from lmdiff.io import write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
@@ -113,6 +113,9 @@ class DiffMiningMethod(DiffMethod[DiffMiningConfig]):
             "top_share": float(df["share"].iloc[0]) if len(df) and not identical else 0.0,
             "relevance": rel["share"] if rel else None,
             "relevance_producer": rel["producer"] if rel else None,
+            # null: random vocabulary tokens (what the top tokens of a random logit shift of any norm score)
+            "relevance_null": chance_relevance(lm.token_strings, len(lm.tokenizer), pair.ground_truth,
+                                               seed=ctx.run_config.seed) if rel else None,
         }
         summary = ("The two models give identical distributions: nothing to mine." if identical else
                    f"Over {n_positions} positions of {len(seqs)} texts ({corpus.name}), the tokens most often in the "
@@ -127,7 +130,9 @@ class DiffMiningMethod(DiffMethod[DiffMiningConfig]):
         section.text(result.summary)
         section.figures({"texts": h["n_texts"], "positions": h["n_positions"], "top share": h["top_share"],
                          f"token relevance ({h.get('relevance_producer') or 'no ground truth'})":
-                             h["relevance"] if h["relevance"] is not None else "n/a"})
+                             h["relevance"] if h["relevance"] is not None else "n/a",
+                         "null relevance (random vocabulary tokens)":
+                             h["relevance_null"] if h.get("relevance_null") is not None else "n/a"})
         df = pd.read_parquet(run.path / result.artifacts[0])
         if not h["identical_distributions"] and len(df):
             section.table(df[["token", "count", "share", "examples"]], caption="Most frequent top tokens",

@@ -14,7 +14,7 @@ read out four ways:
   generates; the strength is searched so that generations stay coherent (offline: base-model
   perplexity and repetition; an optional grader callable);
 * **token relevance**: the share of top lens tokens matching the ground truth's keywords
-  (``producer="offline:keywords"``).
+  (``producer="offline:keywords"``, whole words against curated terms).
 
 Modules: :mod:`.config` (settings), :mod:`.method` (the registered method), :mod:`.readouts`
 (lens, patchscope and relevance rows), :mod:`.steering` (strength search and steered samples),

@@ -19,6 +19,8 @@ class ADLConfig(DirectionConfig, MethodConfig):
     top_k: int = Field(20, ge=1, description="top tokens per readout")
     patchscope_scales: list[float] = Field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0])
     patchscope_top: int = Field(100, ge=1, description="each prompt's top list for the stability filter")
+    null_directions: int = Field(4, ge=0, description="random directions of the mean difference's norm read out "
+                                                      "the same way for each relevance figure's null (0: none)")
     steering: bool = True
     steering_positions: list[int] = Field(
         default_factory=lambda: [1],

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from lmdiff.runs.run import Run
 
 
+def _fig(x: float | None) -> float | str:
+    return x if x is not None else "n/a"
+
+
 def render_adl(result: MethodResult, section: Section, run: Run) -> None:
     """Write adl's section from its saved result and artifacts."""
     h = result.headline
@@ -20,9 +24,15 @@ def render_adl(result: MethodResult, section: Section, run: Run) -> None:
     section.figures({"layers": ", ".join(map(str, h["layers"])), "texts": h["n_texts"],
                      "||mean diff|| @0 (first layer)": h["mean_diff_norm_pos0"],
                      "typical ft norm (first layer)": h["norm_ft"],
-                     "best token relevance": h["lens_relevance"] if h["lens_relevance"] is not None else "n/a",
-                     "at layer": h.get("lens_relevance_layer") or "n/a",
-                     "readout": h.get("lens_relevance_readout") or "n/a"})
+                     "token relevance (pre-declared readout)": _fig(h.get("lens_relevance")),
+                     "null relevance (random directions, matched norm)": _fig(h.get("lens_relevance_null")),
+                     "readout": f"{h.get('lens_relevance_readout') or 'n/a'} at layer "
+                                f"{h.get('lens_relevance_layer') or 'n/a'}",
+                     "exploratory: best of layers x readouts (chosen against the ground truth)":
+                         _fig(h.get("exploratory_best_relevance")),
+                     "exploratory best's null": _fig(h.get("exploratory_best_relevance_null")),
+                     "exploratory best at": f"{h.get('exploratory_best_readout') or 'n/a'}, layer "
+                                            f"{h.get('exploratory_best_layer') or 'n/a'}"})
     lens = pd.read_parquet(run.path / result.artifacts[0])
     titles = {"lens_delta": "Lens of the mean finetuned minus the mean base activation",
               "lens": "Logit lens of the mean difference vector"}
@@ -32,8 +42,9 @@ def render_adl(result: MethodResult, section: Section, run: Run) -> None:
             if not len(part):
                 continue
             rel = h["by_layer"][str(layer)].get(f"{readout}_relevance")
+            null = h["by_layer"][str(layer)].get(f"{readout}_relevance_null")
             section.heading(f"{titles[readout]}, layer {layer}, by position"
-                            + (f" (token relevance {rel:.0%})" if rel is not None else ""))
+                            + (f" (token relevance {rel:.0%}; null {_fig(null)})" if rel is not None else ""))
             for sign, rows_shown in (("+", 15), ("-", 8)):
                 wide = part[part.sign == sign].pivot_table(index="rank", columns="position", values="token",
                                                            aggfunc="first")
@@ -47,7 +58,8 @@ def render_adl(result: MethodResult, section: Section, run: Run) -> None:
     rel_df = pd.read_parquet(run.path / result.artifacts[2])
     if len(rel_df) and rel_df["share"].notna().any():
         section.heading(f"Token relevance to the ground truth ({h.get('relevance_producer') or 'offline'})")
-        section.table(rel_df)
+        section.table(rel_df, caption="share: the readout's top tokens that match the ground truth; null_share: the "
+                      "same readout of random directions with the mean difference's norm")
     steering = json.loads((run.path / result.artifacts[3]).read_text())
     if steering["search"]:
         section.heading(f"Steering strength search (layer {steering.get('layer')})")
