@@ -56,7 +56,7 @@ def test_prompt_auc_holds_its_level_under_interaction_where_within_prompt_permut
     new = old = 0
     for r in range(runs):
         s, lab, g = _interaction_null(rng)
-        new += prompt_auc_test(s, lab, g, n_perm=999, n_boot=50, seed=r).pvalue <= 0.05
+        new += prompt_auc_test(s, lab, g, n_perm=999, seed=r).pvalue <= 0.05
         old += auc_permutation_test(s, lab, list(g), n_perm=499, alternative="greater", seed=r).pvalue <= 0.05
     assert new / runs <= 0.085
     assert old / runs >= 0.085  # the within-prompt null is anti-conservative here
@@ -75,7 +75,7 @@ def test_prompt_auc_direction_and_exclusions():
     s = np.array([1.0, 2.0, 0.0, 0.5, np.nan, 3.0, 1.0, 1.0, 1.0])
     lab = np.array([1, 1, 0, 0, 1, 1, 0, 0, 0], dtype=bool)
     g = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2])  # prompt 1 loses a text; prompt 2 has only base texts
-    res = prompt_auc_test(s, lab, g, alternative="less", n_boot=50)
+    res = prompt_auc_test(s, lab, g, alternative="less")
     assert res.n_groups == 2  # prompt 2 has no finetuned text
     assert res.n_excluded == 3  # the NaN and prompt 2's two texts
     assert res.auc == pytest.approx(1.0)
@@ -85,7 +85,7 @@ def test_prompt_auc_direction_and_exclusions():
 def test_prompt_difference_effect_size_uses_prompts_not_texts():
     rng = np.random.default_rng(7)
     s, lab, g = _interaction_null(rng, n_prompts=30, per_side=20, shift=0.3)
-    res = prompt_difference_test(s, lab, g, n_boot=200)
+    res = prompt_difference_test(s, lab, g)
     diffs = per_prompt_differences(s, lab, g)
     assert res.n_groups == 30
     assert res.effect_size_d == pytest.approx(diffs.mean() / diffs.std(ddof=1))
@@ -99,6 +99,6 @@ def test_prompt_difference_interval_covers_under_interaction():
     runs, cover = 150, 0
     for r in range(runs):
         s, lab, g = _interaction_null(rng, shift=0.5)
-        res = prompt_difference_test(s, lab, g, n_perm=99, n_boot=300, seed=r)
+        res = prompt_difference_test(s, lab, g, n_perm=99, seed=r)
         cover += res.low <= 0.5 <= res.high
     assert cover / runs >= 0.88

@@ -74,9 +74,9 @@ def test_render_validated_failed_clusters_and_notes(tmp_path: Path) -> None:
     md = "\n\n".join(section.md_blocks)
     headings = [b for b in section.md_blocks if b.startswith("### ")]
     assert headings == [
-        "### Is there any difference at all? (global tests, all prompts)",
+        "### Is there any difference at all? (global tests, all prompts; exploratory, outside the FDR family)",
         "### Validated hypotheses (held-out prompts, survive FDR)",
-        "### Per-cluster shifts (discovery prompts; prompt = unit)",
+        "### Per-cluster shifts (discovery prompts; prompt = unit; exploratory, outside the FDR family)",
         "### Clusters of each model matched (Hungarian, cosine distance)",
         "### Hypotheses that failed validation",
     ]

@@ -172,7 +172,7 @@ def cluster_shifts(
         # when the models differ per prompt (a within-prompt permutation does not; see stats.prompt_level)
         prompt_test = prompt_difference_test(
             df["in"].to_numpy(dtype=float), df["ft"].to_numpy(dtype=bool), df["g"].to_numpy(),
-            alternative="two-sided", n_perm=n_perm, n_boot=1, seed=seed + c,
+            alternative="two-sided", n_perm=n_perm, seed=seed + c,
         )
         rows.append(
             {

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from lmdiff.methods.behavior.grading import grade_against
 from lmdiff.methods.behavior.hypotheses import Hypothesis
-from lmdiff.stats import accuracy_with_ties, adjust, prompt_auc_test, prompt_difference_test
+from lmdiff.stats import adjust, prompt_auc_test, prompt_difference_test, unit_mean_interval
 
 __all__ = ["acc_at_k", "apply_fdr", "grade_offline", "pairwise_outcomes", "split_prompts", "test_hypothesis"]
 
@@ -82,7 +82,7 @@ def test_hypothesis(
     differ per prompt without an overall shift, where a permutation of texts within prompts does
     not. The effect size is d on per-prompt mean differences (prompts, not texts, are the
     observations). Accuracy compares every within-prompt (finetuned, base) pair, ties counted as
-    half, with the real n of pairs and a prompt-clustered interval.
+    half, with the real n of pairs and a t interval over per-prompt accuracies.
 
     Args:
         hyp: the hypothesis (its offline scores already signed by direction).
@@ -112,10 +112,12 @@ def test_hypothesis(
             "n_groups": 0,
             "note": "constant or missing scores",
         }
-    res = prompt_auc_test(s, is_ft, np.asarray(list(groups)), alternative=alt, n_perm=n_perm, n_boot=500, seed=seed)
-    diff = prompt_difference_test(s, is_ft, np.asarray(list(groups)), alternative=alt, n_perm=1, n_boot=1, seed=seed)
+    res = prompt_auc_test(s, is_ft, np.asarray(list(groups)), alternative=alt, n_perm=n_perm, seed=seed)
+    diff = prompt_difference_test(s, is_ft, np.asarray(list(groups)), alternative=alt, n_perm=1, seed=seed)
     outcomes, pg = pairwise_outcomes(s, is_ft, groups)
-    acc = accuracy_with_ties(outcomes, pg, n_boot=500, seed=seed) if outcomes else None
+    # the interval's unit is the prompt: a t interval over per-prompt accuracies
+    per_prompt_acc = pd.Series(outcomes, dtype=float).groupby(pd.Series(pg)).mean() if outcomes else pd.Series()
+    acc_ci = unit_mean_interval(per_prompt_acc.to_numpy(dtype=float))
     sf, sb = s[ok & is_ft], s[ok & ~is_ft]
     return {
         **base,
@@ -131,11 +133,11 @@ def test_hypothesis(
         "n_excluded": res.n_excluded,
         "n_groups": res.n_groups,
         "n_perm": 0 if res.exact else n_perm,
-        "accuracy": acc.accuracy if acc else float("nan"),
-        "accuracy_low": acc.low if acc else float("nan"),
-        "accuracy_high": acc.high if acc else float("nan"),
-        "n_pairs": acc.n if acc else 0,
-        "n_ties": acc.n_ties if acc else 0,
+        "accuracy": float(np.mean(outcomes)) if outcomes else float("nan"),
+        "accuracy_low": acc_ci.low,
+        "accuracy_high": acc_ci.high,
+        "n_pairs": len(outcomes),
+        "n_ties": int(sum(o == 0.5 for o in outcomes)),
         "mean_finetuned": float(sf.mean()),
         "mean_base": float(sb.mean()),
         # share of replies with any named term, whatever the direction (scores are signed by it)
