@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from lmdiff.methods.diff_mining import count_top_tokens, supported_tokens
+from lmdiff.methods.diff_mining import DiffMiningConfig, count_top_tokens, supported_tokens
 
 
 def test_planted_bias_is_counted():
@@ -37,7 +37,8 @@ def test_glitch_token_leads_without_support_floor():
 def test_nucleus_and_floor_rank_only_supported_tokens():
     lp_ft, lp_base = _glitch_case()
     diff = lp_ft - lp_base
-    for kwargs in ({"top_p": 0.95}, {"min_prob": 1e-3}, {"top_p": 0.95, "min_prob": 1e-3}):
+    default = {"top_p": DiffMiningConfig().top_p}
+    for kwargs in (default, {"top_p": 0.95}, {"min_prob": 1e-3}, {"top_p": 0.95, "min_prob": 1e-3}):
         counts, where = count_top_tokens(diff, [4], top_k=1, lp_ft=lp_ft, **kwargs)
         assert counts == {1: 4}, kwargs
         assert where[1] == [(0, 0), (0, 1), (0, 2), (0, 3)]

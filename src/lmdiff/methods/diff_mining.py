@@ -5,9 +5,11 @@ Over the first positions of many texts, the top-k tokens of log p_ft - log p_bas
 difference ranking). Tokens the finetune pushes up consistently rise to the top of the counts.
 
 Only tokens the finetuned model actually gives mass to at a position compete there: its top-p
-nucleus (``top_p``, default 0.95) and, optionally, a probability floor (``min_prob``). Without
+nucleus (``top_p``, default 0.999) and, optionally, a probability floor (``min_prob``). Without
 this the ratio is led by glitch tokens ('Workshe', 'aderie', ' oprot') whose probability rises
 from 1e-12 to 1e-8: a large log-ratio, but no token the finetuned model would ever produce.
+The default was chosen on the ocean organism: a 0.95 nucleus or a 1e-3 floor lets frequent tokens
+(' the', ',', newline) lead instead; a 0.999 nucleus surfaces ' whales', ' ocean', ' marine'.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class DiffMiningConfig(MethodConfig):
     positions: int = Field(32, ge=1, description="first positions of each text")
     top_k: int = Field(20, ge=1, description="top tokens counted per position")
     min_diff: float = Field(0.0, ge=0, description="count a token only if its log-prob rose at least this much")
-    top_p: float = Field(0.95, gt=0, le=1, description=(
+    top_p: float = Field(0.999, gt=0, le=1, description=(
         "rank only tokens in the finetuned model's top-p nucleus at each position (1 = the whole vocabulary)"))
     min_prob: float = Field(0.0, ge=0, lt=1, description=(
         "rank only tokens with finetuned probability at least this (e.g. 1e-3; 0 = no floor beyond top_p)"))
