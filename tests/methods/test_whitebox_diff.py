@@ -43,6 +43,9 @@ def _check(res, run, differs: bool):
     assert len(adl["layers"]) == 2 and set(adl["by_layer"]) == {str(x) for x in adl["layers"]}
     diff_norms = [n for v in adl["by_layer"].values() for n in v["mean_diff_norms"]]
     assert kl["n_tokens"] > 0 and stats["n_tokens"] > 0 and mining["n_positions"] > 0
+    assert 0.0 <= kl["eot_kl_share"] <= 1.0 and kl["mean_kl_content"] <= kl["max_kl"] + 1e-9
+    assert "end-of-turn positions" in res["methods"]["kl"]["summary"]
+    assert "Excluding end-of-turn positions" in (run.path / "report.html").read_text()
     if not differs:
         assert max(diff_norms) == 0.0
         assert kl["mean_kl"] < 1e-6 and kl["max_kl"] < 1e-5

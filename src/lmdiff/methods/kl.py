@@ -4,6 +4,11 @@ Both sides run on the same token sequences; each batch's log-softmax is reduced 
 value per token before the next batch, so memory never holds the distributions of a corpus.
 Outputs per-token values (Parquet), per-sample and per-position aggregates, the top-k tokens
 with context, and a report section with tokens coloured by KL.
+
+KL is split into stopping and content: positions where the next token, or either model's most
+likely next token, is an end-of-turn token (:func:`lmdiff.interp.end_of_turn.stopping_positions`)
+carry the decision to end the reply. A finetune that learnt to stop earlier puts most of its KL
+there, so the headline reports that share and the top tokens and mean KL of the other positions.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +24,7 @@ from pydantic import Field
 
 from lmdiff.corpora import load_corpus
 from lmdiff.errors import ConfigError
+from lmdiff.interp.end_of_turn import end_of_turn_ids, stopping_positions
 from lmdiff.interp.logprobs import per_token_kl
 from lmdiff.io import write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
@@ -26,6 +32,9 @@ from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.chunks import process_in_chunks
 from lmdiff.runs.run import Run
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
 
 
 class KLConfig(MethodConfig):
@@ -51,6 +60,38 @@ def kl_html(tokens: Sequence[str], values: Sequence[float], vmax: float) -> str:
             f'white-space:pre-wrap">{html.escape(t)}</span>'
         )
     return '<div style="font-family:monospace;line-height:1.6;margin:6px 0">' + "".join(spans) + "</div>"
+
+
+def stopping_split(df: pd.DataFrame, stopping: np.ndarray) -> dict[str, Any]:
+    """Headline numbers of KL split into stopping positions (``stopping`` true) and content positions.
+
+    Returns:
+        ``eot_kl_share`` (share of the summed KL on stopping positions, 0 when there is no KL),
+        ``eot_position_share``, ``n_eot_positions``, ``mean_kl_content`` and ``max_kl_content``.
+    """
+    kl = df["kl"].to_numpy(dtype=np.float64)
+    total = float(kl.sum())
+    content = kl[~stopping]
+    return {
+        "eot_kl_share": float(kl[stopping].sum()) / total if total > 0 else 0.0,
+        "eot_position_share": float(stopping.mean()) if len(kl) else 0.0,
+        "n_eot_positions": int(stopping.sum()),
+        "mean_kl_content": float(content.mean()) if len(content) else 0.0,
+        "max_kl_content": float(content.max()) if len(content) else 0.0,
+    }
+
+
+def top_kl_rows(df: pd.DataFrame, k: int, seqs: Sequence[Sequence[int]], lm: LanguageModel,
+                exclude: np.ndarray | None = None) -> pd.DataFrame:
+    """The ``k`` highest-KL rows (leaving out rows where ``exclude`` is true), with context and token strings."""
+    pool = df if exclude is None else df[~exclude]
+    top = pool.nlargest(k, "kl").copy()
+    top["context"] = [lm.decode(seqs[int(r.text)][max(0, int(r.pos) - 24) : int(r.pos) + 1])
+                      for r in top.itertuples()]
+    top["token_str"] = lm.token_strings(top["token"].tolist())
+    top["top_ft_str"] = lm.token_strings(top["top_ft"].tolist())
+    top["top_base_str"] = lm.token_strings(top["top_base"].tolist())
+    return top
 
 
 @register_method
@@ -95,20 +136,17 @@ class KLMethod(DiffMethod[KLConfig]):
         per_sample = df.groupby("text").agg(mean_kl=("kl", "mean"), max_kl=("kl", "max"), sum_kl=("kl", "sum"),
                                             n_tokens=("kl", "size")).reset_index()
         per_pos = df.groupby("pos").agg(mean_kl=("kl", "mean"), n=("kl", "size")).reset_index()
-        top = df.nlargest(cfg.top_k, "kl").copy()
-        contexts = []
-        for r in top.itertuples():
-            seq = seqs[int(r.text)]
-            contexts.append(lm.decode(seq[max(0, int(r.pos) - 24) : int(r.pos) + 1]))
-        top["context"] = contexts
-        top["token_str"] = lm.token_strings(top["token"].tolist())
-        top["top_ft_str"] = lm.token_strings(top["top_ft"].tolist())
-        top["top_base_str"] = lm.token_strings(top["top_base"].tolist())
+        eot = end_of_turn_ids(lm)
+        stopping = stopping_positions(df, eot)
+        top = top_kl_rows(df, cfg.top_k, seqs, lm)
+        top["end_of_turn"] = stopping_positions(top, eot)
+        top_content = top_kl_rows(df, cfg.top_k, seqs, lm, exclude=stopping)
         art = ctx.artifact_dir
         write_parquet(art / "kl_per_sample.parquet", per_sample)
         write_parquet(art / "kl_per_position.parquet", per_pos)
         write_parquet(art / "kl_top_tokens.parquet", top)
         write_parquet(art / "kl_tokens.parquet", df)
+        write_parquet(art / "kl_top_content_tokens.parquet", top_content)
         # example texts for the heatmap: highest mean KL, plus one median one
         ranked = per_sample.sort_values("mean_kl", ascending=False)["text"].tolist()
         examples = ranked[:4] + ([ranked[len(ranked) // 2]] if len(ranked) > 5 else [])
@@ -125,6 +163,10 @@ class KLMethod(DiffMethod[KLConfig]):
             "mean_sample_kl": float(per_sample["mean_kl"].mean()) if len(per_sample) else 0.0,
             "n_texts": len(seqs),
             "n_tokens": len(df),
+            **stopping_split(df, stopping),
+            "eot_share_of_top": float(top["end_of_turn"].mean()) if len(top) else 0.0,
+            "top_content_ft": top_content["top_ft_str"].head(10).tolist(),
+            "top_content_contexts": [c[-60:] for c in top_content["context"].head(5)],
         }
         if cfg.reverse:
             headline["mean_kl_reverse"] = float(df["kl_rev"].mean())
@@ -134,10 +176,16 @@ class KLMethod(DiffMethod[KLConfig]):
         return MethodResult(
             headline=headline,
             summary=(f"Mean per-token KL(ft||base) {headline['mean_kl']:.4g} nats over {len(df)} tokens of "
-                     f"{len(seqs)} texts ({corpus.name}); max {headline['max_kl']:.3g}."),
+                     f"{len(seqs)} texts ({corpus.name}); max {headline['max_kl']:.3g}. "
+                     f"{headline['eot_kl_share']:.1%} of the KL mass lies on the {headline['n_eot_positions']} "
+                     f"end-of-turn positions ({headline['eot_position_share']:.1%} of tokens; "
+                     f"{headline['eot_share_of_top']:.0%} of the top {len(top)}); the other positions have mean KL "
+                     f"{headline['mean_kl_content']:.4g}, highest where the finetuned model predicts "
+                     f"{', '.join(repr(t) for t in headline['top_content_ft'][:5]) or 'nothing'}."),
             data={"examples": ex_data, "corpus": corpus.describe()},
             artifacts=[rel(art / n) for n in ("kl_per_sample.parquet", "kl_per_position.parquet",
-                                              "kl_top_tokens.parquet", "kl_tokens.parquet")],
+                                              "kl_top_tokens.parquet", "kl_tokens.parquet",
+                                              "kl_top_content_tokens.parquet")],
             corpus=corpus.name,
         )
 
@@ -165,10 +213,21 @@ class KLMethod(DiffMethod[KLConfig]):
         axes[2].set_ylabel("mean KL")
         section.figure(fig, "Per-token KL, per-text mean KL and mean KL by position")
         section.heading("Tokens where the distributions differ most")
-        show = top[["kl", "context", "top_ft_str", "top_base_str"]].rename(
+        cols = ["kl", "context", "top_ft_str", "top_base_str"] + (["end_of_turn"] if "end_of_turn" in top else [])
+        show = top[cols].rename(
             columns={"context": "context (ends at the token)", "top_ft_str": "ft predicts",
                      "top_base_str": "base predicts"})
         section.table(show, max_rows=20)
+        if len(result.artifacts) > 4 and "eot_kl_share" in h:
+            section.heading("Excluding end-of-turn positions (content)")
+            section.figures({"KL share on end-of-turn positions": h["eot_kl_share"],
+                             "end-of-turn positions": h["n_eot_positions"],
+                             "share of tokens": h["eot_position_share"],
+                             "mean KL elsewhere": h["mean_kl_content"]})
+            content = pd.read_parquet(run.path / result.artifacts[4])
+            section.table(content[["kl", "context", "top_ft_str", "top_base_str"]].rename(
+                columns={"context": "context (ends at the token)", "top_ft_str": "ft predicts",
+                         "top_base_str": "base predicts"}), max_rows=20)
         section.heading("Example texts coloured by KL")
         vmax = max([max(e["kl"]) for e in result.data.get("examples", []) if e["kl"]] + [1e-9])
         for e in result.data.get("examples", []):
