@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import lmdiff.organisms.build_run as BR
 import lmdiff.organisms.zoo as Z
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, write_json
@@ -31,7 +32,7 @@ def _fake_build(calls: list[dict[str, Any]], fail: bool = False):
 
 def test_build_writes_the_run_files(tmp_path, monkeypatch):
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(Z, "build_organism", _fake_build(calls))
+    monkeypatch.setattr(BR, "build_organism", _fake_build(calls))
     cfg = OrganismBuildConfig(organism="caps", overrides={"training.seed": 3}, resume=False)
     run = run_organism_build(cfg, tmp_path / "caps")
     assert calls == [{"name": "caps", "overrides": {"training.seed": 3}, "base": Z.DEFAULT_BASE,
@@ -49,7 +50,7 @@ def test_build_writes_the_run_files(tmp_path, monkeypatch):
 
 
 def test_interrupted_build_is_recorded_and_out_on_a_file_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(Z, "build_organism", _fake_build([], fail=True))
+    monkeypatch.setattr(BR, "build_organism", _fake_build([], fail=True))
     with pytest.raises(KeyboardInterrupt):
         run_organism_build(OrganismBuildConfig(organism="caps"), tmp_path / "caps")
     assert read_json(tmp_path / "caps" / "manifest.json")["status"] == "interrupted"

@@ -67,7 +67,7 @@ def test_changing_an_analysis_setting_reuses_the_samples(tiny_dir, tmp_path) -> 
     assert any(p.stat().st_mtime_ns != before[p] for p in parts if p.exists())  # new samples for a new length
 
 
-def test_generative_scorer_sums_reply_logprobs_under_both_models(tiny_pair) -> None:
+def test_generative_scorer_gives_per_token_reply_logprobs_under_both_models(tiny_pair) -> None:
     from types import SimpleNamespace
 
     import numpy as np
@@ -78,7 +78,7 @@ def test_generative_scorer_sums_reply_logprobs_under_both_models(tiny_pair) -> N
     lb, lf = score(["Hi", "Hello there"], ["a reply", "another reply here"])
     assert lb.shape == lf.shape == (2,) and np.all(lb < 0) and np.all(lf < 0)
     ref = tiny_pair.finetuned.score([tiny_pair.finetuned.chat_text("Hello there")], ["another reply here"])[0]
-    assert lf[1] == pytest.approx(float(ref.sum()), rel=1e-5)
+    assert lf[1] == pytest.approx(float(ref.mean()), rel=1e-5)  # per token: length is not evidence
     assert not np.allclose(lb, lf)  # the adapter changes the scores
 
 
