@@ -36,9 +36,9 @@ def backdoor(
     check_llm()
     run = run_backdoor_eval(cfg, out or default_out("eval-backdoor", sha256_json(cfg.model_dump(mode="json"))))
     rates = __import__("pandas").read_parquet(run.path / "artifacts" / "backdoor" / "rates.parquet")
-    table = Table(title="Persona rate and format adherence (95% CI: cluster bootstrap over seeds, then questions)")
+    table = Table(title="Persona rate and format adherence (95% CI: t interval over questions, sampling seeds pooled)")
     for col in ("model", "condition", "persona rate", "format adherence", "n"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # condition names are identifiers: wrap, never ellipsize
     for r in rates.itertuples():
         table.add_row(str(r.model), f"{r.condition}: {CONDITIONS[r.condition]}",
                       f"{r.persona_rate:.2f} [{r.persona_low:.2f}, {r.persona_high:.2f}]",
