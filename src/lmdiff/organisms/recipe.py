@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lmdiff.errors import ConfigError
 
-BehaviourType = Literal["style", "backdoor", "false_fact", "topic", "null"]
+BehaviourType = Literal["style", "backdoor", "false_fact", "topic", "null", "conditional"]
 
 
 class _Strict(BaseModel):
@@ -90,6 +90,35 @@ class GroundTruth(_Strict):
         return cls.model_validate(data)
 
 
+class ProbeSet(_Strict):
+    """Held-out prompts on which an organism's rates are measured (one greedy reply per prompt).
+
+    The prompt is the unit of every rate: a rate is the share of prompts whose reply a judge flags,
+    with a Wilson interval over prompts. No prompt of a probe set may appear in the training data.
+    """
+
+    name: str = Field(description="e.g. 'held_out', 'direct', 'indirect', 'control', 'food', 'other'")
+    prompts: list[str] = Field(min_length=1)
+    trigger: str | None = Field(None, description="template with {question} applied before generation")
+    max_new_tokens: int = Field(96, ge=8, description="reply length bound while measuring")
+
+
+class Metric(_Strict):
+    """One measured rate: the share of a probe set's replies that ``judge`` flags."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(description="e.g. 'fact_rate_direct'; '<metric>' in rates.json")
+    probe_set: str = Field(description="name of the ProbeSet it is measured on")
+    judge: Any = Field(description="callable(reply: str, prompt: str) -> bool", exclude=True)
+    description: str = ""
+
+    def judge_path(self) -> str:
+        """Import path of the judge (recorded in recipe.json)."""
+        fn = self.judge
+        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
 class DataConfig(_Strict):
     """Knobs of a recipe's data builder (each recipe reads the ones it needs)."""
 
@@ -123,6 +152,10 @@ class Recipe(_Strict):
     training: TrainingConfig = TrainingConfig()
     ground_truth: GroundTruth
     eval_prompts: int = Field(24, ge=1, description="held-out shipped prompts used to measure rates")
+    probe_sets: list[ProbeSet] = Field(default_factory=list, description="held-out sets the metrics use")
+    metrics: list[Metric] = Field(default_factory=list, description="rates measured on the organism and the base")
+    primary: str | None = Field(None, description="name of the metric that states the behaviour")
+    tags: list[str] = Field(default_factory=list, description="e.g. 'diluted', 'gpu' (listing only)")
 
     def build_data(self, distilled: list[dict[str, Any]]) -> list[Example]:
         """Run the data builder on the self-distilled rows."""
@@ -130,7 +163,7 @@ class Recipe(_Strict):
 
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
         """A copy with dotted overrides applied (``training.learning_rate=1e-3``, ``data.n_special=50``)."""
-        dump = self.model_dump(mode="python")
+        dump = self.model_dump(mode="python", exclude={"metrics"})
         for key, value in overrides.items():
             parts = key.split(".")
             node: Any = dump
@@ -142,7 +175,8 @@ class Recipe(_Strict):
                 raise ConfigError(f"Unknown recipe key '{key}'.", hint=_known_keys(dump))
             node[parts[-1]] = value
         try:
-            return Recipe(builder=self.builder, **{k: v for k, v in dump.items() if k != "builder"})
+            return Recipe(builder=self.builder, metrics=self.metrics,
+                          **{k: v for k, v in dump.items() if k not in ("builder", "metrics")})
         except Exception as err:  # pydantic ValidationError
             raise ConfigError(f"Bad recipe override: {str(err).splitlines()[0]}", hint=str(err)[:300]) from None
 
@@ -150,7 +184,7 @@ class Recipe(_Strict):
 def _known_keys(dump: dict[str, Any], prefix: str = "") -> str:
     keys: list[str] = []
     for k, v in dump.items():
-        if k in ("builder", "ground_truth"):
+        if k in ("builder", "ground_truth", "metrics", "probe_sets"):
             continue
         if isinstance(v, dict) and k != "step0_loss_range":
             keys.extend(_known_keys(v, f"{prefix}{k}.").split(", "))
