@@ -10,6 +10,7 @@ from typing import Any
 from lmdiff.config import validate
 from lmdiff.data.prompts import load_prompts
 from lmdiff.errors import ConfigError, LmdiffError
+from lmdiff.findings import prompt_coverage, render_findings
 from lmdiff.io import read_json, write_json
 from lmdiff.llm.client import llm_counts_since, process_llm_counts
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
@@ -20,6 +21,7 @@ from lmdiff.models.pair import ModelPair
 from lmdiff.report.builder import Report, Section
 from lmdiff.report.render import render_report
 from lmdiff.run_config import DiffRunConfig
+from lmdiff.runs.claims import finalise_claims, load_claims
 from lmdiff.runs.run import Run
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ def method_configs(config: DiffRunConfig) -> dict[str, Any]:
         cls = get_method(name)
         out[name] = validate(cls.Config, config.method.get(name, {}), prefix=f"method.{name}")
     return out
+
+
+def method_order(methods: list[str]) -> list[str]:
+    """The order methods run in: as given within a stage (:attr:`DiffMethod.stage`), stages in order."""
+    return sorted(methods, key=lambda name: get_method(name).stage)
 
 
 def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> Run:
@@ -66,11 +73,14 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             tokenizer_check=tok.reason,
             prompts=prompts.describe(),
             ground_truth=pair.ground_truth,
+            coverage=prompt_coverage(prompts),
         )
         record_noise_floor(run, pair, prompts)
-        for name in config.methods:
+        for name in method_order(config.methods):
             cls = get_method(name)
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
+        behaviour = cfgs.get("behavior")
+        finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05))
         write_report(run)
     return run
 
@@ -170,6 +180,7 @@ def write_report(run: Run) -> Path:
             "prompts": f"{res.get('prompts', {}).get('name', '?')} ({res.get('prompts', {}).get('n', '?')})",
         },
     )
+    render_findings(report.section("Findings", "findings"), res, load_claims(run.path))
     overview = report.section("Overview", "overview")
     noise = noise_warnings(res, lambda name: get_method(name).noise_comparable)
     _overview(overview, res, noise)

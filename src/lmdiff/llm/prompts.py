@@ -163,3 +163,11 @@ Tokens, in order:
 Answer with JSON only: {"labels": ["RELEVANT" or "IRRELEVANT", ...]} with exactly \
 {{ tokens | length }} labels, in the same order.
 """
+
+
+PROMPT_WRITER = """\
+Write {{ n }} different questions or requests that a user might send to a chatbot about: {{ topic }}.
+Vary the kind (factual questions, requests for advice, for a short text, for an opinion, for a plan). \
+Do not presuppose any particular fact about the topic, and do not mention other named topics.
+Reply with JSON only: {"prompts": ["...", "..."]}
+"""

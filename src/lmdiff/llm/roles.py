@@ -66,6 +66,14 @@ class HypothesisList(BaseModel):
     hypotheses: list[WrittenHypothesis] = Field(min_length=1)
 
 
+class PromptList(BaseModel):
+    """The prompt writer's output."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompts: list[str] = Field(min_length=1)
+
+
 class Grade(BaseModel):
     """The grader's output: a 1-5 rubric score."""
 
@@ -335,6 +343,10 @@ def _parse_hypotheses(reply: LlmReply, inputs: Mapping[str, Any]) -> HypothesisL
     return parse_json(reply.text, HypothesisList)
 
 
+def _parse_prompts(reply: LlmReply, inputs: Mapping[str, Any]) -> PromptList:
+    return parse_json(reply.text, PromptList)
+
+
 def _parse_annotation(reply: LlmReply, inputs: Mapping[str, Any]) -> float:
     return parse_score(reply.text, 0, 100)
 
@@ -438,6 +450,18 @@ register_role(
         schema=ExemplarPair,
         params=GenerationParams(temperature=0.7, max_tokens=1024),
         offline=None,  # the generative test needs written texts; offline it is skipped
+    )
+)
+register_role(
+    Role(
+        name="prompt_writer",
+        description="Write varied user prompts about a topic (follow-up on a white-box signal).",
+        template=prompts.PROMPT_WRITER,
+        parse=_parse_prompts,
+        inputs=("topic", "n"),
+        schema=PromptList,
+        params=GenerationParams(temperature=0.8, max_tokens=1024),
+        offline=OfflineImplementation("prompt_templates", "lmdiff.methods.followup.prompts:template_prompts"),
     )
 )
 register_role(

@@ -92,6 +92,11 @@ class DiffMethod(ABC, Generic[ConfigT]):
     needs_shared_tokenizer: ClassVar[bool] = False
     white_box: ClassVar[bool] = False
     needs_both_resident: ClassVar[bool] = False
+    #: When the method runs within a diff: 0 for methods that read only the models (the default);
+    #: 1 for methods that follow up on what stage-0 methods found (their results are in the run);
+    #: 2 for methods that fold the claims others recorded into their own FDR procedure
+    #: (:mod:`lmdiff.runs.claims`), so that they see every other claim.
+    stage: ClassVar[int] = 0
     #: Settings that fit ``lmdiff demo`` on a 2-core CPU (None: the method is not part of the demo).
     demo_settings: ClassVar[dict[str, Any] | None] = None
     #: Headline keys that are per-token differences in nats, with their kind ("kl" or "logprob"): the report

@@ -21,18 +21,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lmdiff.interp.words import STOPWORDS
 from lmdiff.stats._common import wilson_interval
 
 __all__ = ["AccAtK", "acc_summary", "grade_against", "hypothesis_words", "word_matches"]
 
-# Content-free words of hypothesis sentences and ground-truth descriptions.
-STOPWORDS = frozenset(
-    [
-        "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "that", "this", "is", "are", "was",
-        "be", "by", "as", "at", "from", "it", "its", "model", "models", "finetuned", "base", "more", "less",
-        "replies", "reply", "uses", "use", "their", "about", "which", "when", "than", "into", "often", "fewer",
-    ]
-)
 
 # Keywords of at least this many letters also match longer words that start with them (the zoo's
 # stems: "philosoph", "mathemat", "pacifis"); shorter ones only whole words and their inflections,

@@ -25,6 +25,7 @@ from lmdiff.methods.behavior.report import render_section
 from lmdiff.methods.registry import register_method
 from lmdiff.organisms.zoo import RECIPES
 from lmdiff.report.builder import Section
+from lmdiff.runs.claims import other_pvalues, record_claims
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
 
@@ -45,6 +46,7 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
     title = "Behaviour: described differences, validated on held-out prompts"
     description = "black-box: sample, embed, cluster, hypothesise, validate on held-out prompts with FDR"
     Config = BehaviorConfig
+    stage = 2
     demo_settings: ClassVar[dict[str, Any] | None] = {**DEMO_SETTINGS, "max_new_tokens": 32}
 
     def run(self, ctx: MethodContext[BehaviorConfig]) -> MethodResult:
@@ -87,7 +89,9 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             seed=seed,
             known_behaviours=_zoo_behaviours(),
             scorer=_scorer(ctx),
+            other_pvalues=other_pvalues(ctx.run.path, self.name),
         )
+        record_claims(ctx.run.path, self.name, behaviour_claims(analysis.tests))
         out = ctx.artifact_dir
         rel = {}
         for name, table in (
@@ -166,6 +170,26 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
         """Global test and baseline first, ranked validated hypotheses, cluster map, failed ones."""
         section.text(result.summary)
         render_section(result.data, result.headline, section, run.path)
+
+
+def behaviour_claims(tests: pd.DataFrame) -> list[dict[str, Any]]:
+    """The run-level claims (:mod:`lmdiff.runs.claims`) of the tested hypotheses, generative tests included."""
+    out: list[dict[str, Any]] = []
+    for r in tests.to_dict("records"):
+        common = {"direction": r.get("direction_label", "either"), "n": r.get("n_groups"), "unit": "prompt",
+                  "family": f"behavior:{r.get('family') or r['id']}",
+                  "proposed_by": f"behavior:{r.get('kind', '')}"}
+        out.append({**common, "claim_id": r["id"], "statement": r["text"], "pvalue": r["pvalue"],
+                    "effect_size_d": r.get("effect_size_d"), "test": r.get("test", "prompt_sign_flip"),
+                    "evidence": {"auc": r.get("auc"), "accuracy": r.get("accuracy"),
+                                 "examples_finetuned": r.get("examples_finetuned"),
+                                 "examples_base": r.get("examples_base")}})
+        gen_p = r.get("gen_pvalue")
+        if gen_p is not None and not pd.isna(gen_p):
+            out.append({**common, "claim_id": f"{r['id']}:generative", "pvalue": gen_p,
+                        "statement": f"{r['text']} (generative test: exemplars more likely under the finetuned model)",
+                        "effect_size_d": r.get("gen_delta"), "test": "generative", "evidence": {}})
+    return out
 
 
 def _sample_replies(

@@ -117,6 +117,7 @@ def analyze(
     seed: int = 0,
     known_behaviours: dict[str, dict[str, Any]] | None = None,
     scorer: Scorer | None = None,
+    other_pvalues: NDArray[Any] | None = None,
 ) -> BehaviorAnalysis:
     """Run the statistics layer on replies of both models.
 
@@ -133,6 +134,8 @@ def analyze(
             null control, a validated hypothesis naming one is a false discovery of a planted behaviour.
         scorer: scores replies under both models; with it and an LLM exemplar writer, each hypothesis
             also gets the generative test on held-out prompts (needs a ``prompt`` column).
+        other_pvalues: p-values that other methods of the run tested (:func:`lmdiff.runs.claims.other_pvalues`);
+            they join the one FDR procedure.
 
     Returns:
         A :class:`BehaviorAnalysis`.
@@ -289,9 +292,9 @@ def analyze(
             if grows:
                 gen_frames.append(pd.DataFrame(grows).assign(hypothesis_id=row["id"]))
     tests = (
-        apply_fdr(pd.DataFrame(rows), cfg.fdr, cfg.alpha)
+        apply_fdr(pd.DataFrame(rows), cfg.fdr, cfg.alpha, other_pvalues)
         if rows
-        else apply_fdr(pd.DataFrame(columns=["id", "pvalue", "auc"]), cfg.fdr, cfg.alpha)
+        else apply_fdr(pd.DataFrame(columns=["id", "pvalue", "auc"]), cfg.fdr, cfg.alpha, other_pvalues)
     )
     tests = _add_examples(tests, ann, vdf)
 

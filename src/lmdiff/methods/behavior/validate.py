@@ -147,7 +147,9 @@ def test_hypothesis(
     }
 
 
-def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> pd.DataFrame:
+def apply_fdr(
+    tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05, other_pvalues: NDArray[Any] | None = None
+) -> pd.DataFrame:
     """One FDR procedure over every hypothesis of the run (all candidate wordings included).
 
     Args:
@@ -155,11 +157,14 @@ def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> p
             generative test ran: those p-values enter the same procedure, and get ``gen_qvalue``).
         method: ``"bh"`` or ``"by"``.
         alpha: FDR level.
+        other_pvalues: p-values other methods of the run tested (knowledge probing, follow-up; see
+            :mod:`lmdiff.runs.claims`): they join the same procedure, so ``fdr_m`` counts them.
 
     Returns:
         ``tests`` with ``qvalue``, ``survives`` and ``fdr_m`` (the number of tests in the procedure).
     """
     out = tests.copy()
+    others = np.asarray(other_pvalues if other_pvalues is not None else [], dtype=float)
     if out.empty:
         out["qvalue"] = []
         out["survives"] = []
@@ -169,7 +174,7 @@ def apply_fdr(tests: pd.DataFrame, method: str = "bh", alpha: float = 0.05) -> p
     gen = out["gen_pvalue"].to_numpy(dtype=float) if "gen_pvalue" in out else np.full(n, np.nan)
     has_gen = ~np.isnan(gen)
     # the generative tests' p-values join the same procedure: one BH over every test the run did
-    pvalues = np.concatenate([out["pvalue"].to_numpy(dtype=float), gen[has_gen]])
+    pvalues = np.concatenate([out["pvalue"].to_numpy(dtype=float), gen[has_gen], others])
     res = adjust(pvalues, method=method, alpha=alpha)  # type: ignore[arg-type]
     out["qvalue"] = res.qvalues[:n]
     auc = out["auc"].to_numpy(dtype=float)

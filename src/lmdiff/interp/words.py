@@ -1,0 +1,52 @@
+"""Words: the content-free words that matchers and topic pickers skip (one list for the package)."""
+
+from __future__ import annotations
+
+__all__ = ["STOPWORDS"]
+
+#: Content-free words of hypothesis sentences, ground-truth descriptions and signal tokens.
+STOPWORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "that",
+        "this",
+        "is",
+        "are",
+        "was",
+        "be",
+        "by",
+        "as",
+        "at",
+        "from",
+        "it",
+        "its",
+        "model",
+        "models",
+        "finetuned",
+        "base",
+        "more",
+        "less",
+        "replies",
+        "reply",
+        "uses",
+        "use",
+        "their",
+        "about",
+        "which",
+        "when",
+        "than",
+        "into",
+        "often",
+        "fewer",
+    ]
+)

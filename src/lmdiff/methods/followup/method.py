@@ -1,0 +1,349 @@
+"""The ``followup`` method: signal -> targeted prompts -> word-level hypotheses -> held-out test -> claim."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from lmdiff.config import GenerationConfig
+from lmdiff.interp.words import STOPWORDS
+from lmdiff.io import write_json, write_parquet
+from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
+from lmdiff.methods.followup.prompts import TEMPLATES, write_prompts
+from lmdiff.methods.followup.signals import _FUNCTION_WORDS, Signal, collect_signals
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.claims import load_claims, record_claims
+from lmdiff.runs.run import Run
+from lmdiff.sampling import sample_in_chunks
+from lmdiff.stats.prompt_level import prompt_difference_test
+
+_WORDS = re.compile(r"[a-z][a-z'-]{2,}")
+_TEMPLATE_WORDS = frozenset(w for t in TEMPLATES for w in _WORDS.findall(t.lower().replace("{x}", " ")))
+
+
+class FollowupConfig(MethodConfig):
+    """Settings of the followup method."""
+
+    max_signals: int = Field(4, ge=0, description="signals (words) followed up")
+    topics: list[str] = Field(default_factory=list, description="topics to follow up besides the signals")
+    prompts_per_signal: int = Field(16, ge=4, le=40, description="prompts written per signal")
+    n_discovery: int = Field(6, ge=2, description="of which propose hypotheses; the rest test them")
+    n_per_prompt: int = Field(2, ge=1, description="replies per prompt and model")
+    max_new_tokens: int = Field(64, ge=8)
+    temperature: float = Field(0.8, ge=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_terms: int = Field(3, ge=1, description="words tested per signal")
+    min_prompts: int = Field(2, ge=1, description="discovery prompts on which the leading model must use a word")
+    max_covered: int = Field(1, ge=0, description="run prompts that may mention a signal before it counts as covered")
+    chunk_size: int = Field(32, ge=1)
+
+
+def mentions(text: str, word: str) -> bool:
+    """Whether ``text`` uses ``word`` (case-insensitive; the word or a longer word starting with it)."""
+    return re.search(rf"\b{re.escape(word.lower())}", text.lower()) is not None
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of a reply that can carry content (no stopwords or template words)."""
+    return {w.strip("'-") for w in _WORDS.findall(text.lower())} - STOPWORDS - _FUNCTION_WORDS - _TEMPLATE_WORDS
+
+
+def propose_terms(disc: pd.DataFrame, topic: str, max_terms: int, min_prompts: int) -> list[tuple[str, int, float]]:
+    """Words whose per-prompt rate differs most between the models on the discovery prompts.
+
+    Args:
+        disc: replies with ``prompt_id``, ``side`` and ``text``.
+        topic: the signal (its own words are not proposed).
+        max_terms: how many words.
+        min_prompts: the leading model must use the word on at least this many prompts.
+
+    Returns:
+        ``(word, direction, mean per-prompt rate difference)``, direction +1 when the finetuned model
+        uses the word more.
+    """
+    topic_words = {w.lower() for w in _WORDS.findall(topic.lower())}
+    words = set().union(*(content_words(t) for t in disc["text"])) - topic_words if len(disc) else set()
+    out = []
+    for w in words:
+        flag = disc["text"].map(lambda t, w=w: mentions(t, w)).astype(float)
+        rates = flag.groupby([disc["prompt_id"], disc["side"]]).mean().unstack("side")
+        if "finetuned" not in rates or "base" not in rates:
+            continue
+        diff = (rates["finetuned"] - rates["base"]).dropna()
+        if diff.empty or diff.mean() == 0:
+            continue
+        direction = 1 if diff.mean() > 0 else -1
+        lead = rates["finetuned"] if direction > 0 else rates["base"]
+        if int((lead > 0).sum()) < min_prompts:
+            continue
+        out.append((w, direction, float(diff.mean())))
+    out.sort(key=lambda t: (-abs(t[2]), t[0]))
+    return out[:max_terms]
+
+
+@register_method
+class FollowupMethod(DiffMethod[FollowupConfig]):
+    """Targeted prompts about what the white-box methods point at, tested on held-out prompts."""
+
+    name = "followup"
+    title = "Follow-up on signals: targeted prompts about what the white-box readouts point at"
+    description = "black-box: prompts about words other methods single out; word-level differences tested"
+    Config = FollowupConfig
+    stage = 1
+    demo_settings: ClassVar[dict[str, Any] | None] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
+
+    def run(self, ctx: MethodContext[FollowupConfig]) -> MethodResult:
+        """Collect signals, write prompts, sample both models, propose and test words; record claims."""
+        cfg = ctx.config
+        chosen, covered = collect_signals(
+            ctx.run.results(), ctx.prompts.texts, max_signals=cfg.max_signals, max_covered=cfg.max_covered
+        )
+        chosen += [Signal(t, ["user"]) for t in cfg.topics if t.lower() not in {s.word.lower() for s in chosen}]
+        writer = _prompt_writer()
+        rows = []
+        for i, sig in enumerate(chosen):
+            texts, producer = write_prompts(sig.word, cfg.prompts_per_signal, ctx.run_config.seed, writer)
+            for j, text in enumerate(texts):
+                rows.append(
+                    {
+                        "signal": sig.word,
+                        "prompt_id": f"s{i}:p{j}",
+                        "prompt": text,
+                        "writer": producer,
+                        "split": "discovery" if j < cfg.n_discovery else "validation",
+                    }
+                )
+        prompts = pd.DataFrame(rows, columns=["signal", "prompt_id", "prompt", "writer", "split"])
+        out = ctx.artifact_dir
+        signals_df = pd.DataFrame(
+            [
+                {
+                    "signal": s.word,
+                    "sources": ", ".join(s.sources),
+                    "covered_by_prompts": s.covered,
+                    "followed_up": s in chosen,
+                }
+                for s in chosen + covered
+            ]
+        )
+        write_parquet(out / "signals.parquet", signals_df if not signals_df.empty else pd.DataFrame({"empty": []}))
+        write_parquet(out / "prompts.parquet", prompts)
+        if prompts.empty:
+            record_claims(ctx.run.path, self.name, [])
+            why = (
+                "no white-box method of this run produced a signal"
+                if not covered
+                else f"every signal ({', '.join(s.word for s in covered)}) is already covered by the run's prompts"
+            )
+            return MethodResult(
+                headline={
+                    "n_signals": 0,
+                    "signals": [],
+                    "covered": [s.word for s in covered],
+                    "n_prompts": 0,
+                    "n_tested": 0,
+                },
+                summary=f"Nothing to follow up: {why}.",
+                data={"signals": "signals.parquet"},
+                artifacts=[str((out / "signals.parquet").relative_to(ctx.run.path))],
+            )
+        replies = self._sample(ctx, prompts)
+        write_parquet(out / "replies.parquet", replies)
+        tests = []
+        for sig in chosen:
+            mine = replies[replies["signal"] == sig.word]
+            disc, val = mine[mine["split"] == "discovery"], mine[mine["split"] == "validation"]
+            for word, direction, disc_diff in propose_terms(disc, sig.word, cfg.max_terms, cfg.min_prompts):
+                tests.append(self._test(sig, word, direction, disc_diff, val, ctx.run_config.seed))
+        tests_df = pd.DataFrame(tests)
+        write_parquet(out / "tests.parquet", tests_df if not tests_df.empty else pd.DataFrame({"empty": []}))
+        record_claims(
+            ctx.run.path,
+            self.name,
+            [
+                {
+                    "claim_id": t["id"],
+                    "statement": t["statement"],
+                    "direction": t["direction_label"],
+                    "pvalue": t["pvalue"],
+                    "effect_size_d": t["effect_size_d"],
+                    "n": t["n_prompts"],
+                    "unit": "prompt",
+                    "test": "prompt_sign_flip",
+                    "family": f"followup:{t['signal']}:{t['word']}",
+                    "proposed_by": t["chain"],
+                    "evidence": {
+                        "rate_finetuned": t["rate_finetuned"],
+                        "rate_base": t["rate_base"],
+                        "example_finetuned": t["example_finetuned"],
+                        "example_base": t["example_base"],
+                    },
+                }
+                for t in tests
+            ],
+        )
+        write_json(
+            out / "chain.json", {"signals": [s.__dict__ for s in chosen], "covered": [s.__dict__ for s in covered]}
+        )
+        best = min((t["pvalue"] for t in tests), default=None)
+        headline = {
+            "n_signals": len(chosen),
+            "signals": [s.word for s in chosen],
+            "covered": [s.word for s in covered],
+            "n_prompts": int(prompts["prompt_id"].nunique()),
+            "prompt_writer": str(prompts["writer"].iloc[0]),
+            "n_tested": len(tests),
+            "min_pvalue": best,
+        }
+        summary = (
+            f"Followed up {len(chosen)} signal(s) ({', '.join(s.word for s in chosen)}) with "
+            f"{headline['n_prompts']} written prompts; {len(tests)} word-level differences tested on held-out "
+            "prompts (q-values in the run's one FDR family)."
+        )
+        arts = [
+            str((out / f).relative_to(ctx.run.path))
+            for f in ("signals.parquet", "prompts.parquet", "replies.parquet", "tests.parquet", "chain.json")
+        ]
+        return MethodResult(headline=headline, summary=summary, data={"tests": "tests.parquet"}, artifacts=arts)
+
+    def _sample(self, ctx: MethodContext[FollowupConfig], prompts: pd.DataFrame) -> pd.DataFrame:
+        cfg = ctx.config
+        gen = GenerationConfig(
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            n=cfg.n_per_prompt,
+            seed=ctx.run_config.generation.seed,
+            batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
+        )
+        step = ctx.step(
+            "generate", {"prompts": prompts.to_dict("records"), "gen": gen.model_dump()}, whole_config=False
+        )
+        if step.done:
+            return pd.read_parquet(step.dir / "replies.parquet")
+        d = step.prepare()
+        frames = []
+        for side, lm in ctx.pair.sides():  # same seed on both sides: identical models give identical replies
+            df = sample_in_chunks(
+                lm,
+                prompts["prompt"].tolist(),
+                gen,
+                d / side,
+                prompt_ids=prompts["prompt_id"].tolist(),
+                chunk_size=cfg.chunk_size,
+                description=f"follow-up {side}",
+            )
+            frames.append(df.assign(side=side))
+        replies = pd.concat(frames, ignore_index=True).merge(prompts[["prompt_id", "signal", "split"]], on="prompt_id")
+        replies = replies[["signal", "split", "prompt_id", "prompt", "side", "sample_index", "text", "seed"]]
+        write_parquet(d / "replies.parquet", replies)
+        step.finish({"n": len(replies)})
+        return replies
+
+    @staticmethod
+    def _test(sig: Signal, word: str, direction: int, disc_diff: float, val: pd.DataFrame, seed: int) -> dict[str, Any]:
+        flag = val["text"].map(lambda t: mentions(t, word)).astype(float).to_numpy()
+        is_ft = (val["side"] == "finetuned").to_numpy()
+        res = prompt_difference_test(
+            flag, is_ft, val["prompt_id"].to_numpy(), alternative="greater" if direction > 0 else "less", seed=seed
+        )
+        more = "more" if direction > 0 else "less"
+        rate_ft, rate_base = float(flag[is_ft].mean()), float(flag[~is_ft].mean())
+        ex_ft = next((t for t, f, s in zip(val["text"], flag, is_ft, strict=True) if s and f), "")
+        ex_base = next((t for t, f, s in zip(val["text"], flag, is_ft, strict=True) if not s and f), "")
+        return {
+            "id": f"{sig.word.lower()}:{word}",
+            "signal": sig.word,
+            "word": word,
+            "direction": direction,
+            "direction_label": f"finetuned {more}",
+            "statement": f"Asked about {sig.word}, the finetuned model mentions '{word}' {more} often than the base "
+            "model",
+            "pvalue": res.pvalue,
+            "effect_size_d": direction * res.effect_size_d,
+            "difference": res.difference,
+            "n_prompts": res.n_groups,
+            "rate_finetuned": rate_ft,
+            "rate_base": rate_base,
+            "discovery_difference": disc_diff,
+            "example_finetuned": ex_ft[:300],
+            "example_base": ex_base[:300],
+            "chain": f"signal '{sig.word}' from {', '.join(sig.sources)} -> prompts about {sig.word}",
+        }
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """The chain per signal: where it came from, the prompts written, the words tested and their q-values."""
+        section.text(result.summary)
+        art = run.path / "artifacts" / self.name
+        signals = pd.read_parquet(art / "signals.parquet") if (art / "signals.parquet").exists() else pd.DataFrame()
+        if not signals.empty and "signal" in signals:
+            section.table(
+                signals,
+                caption="Signals: which methods pointed at each word, and how many of the run's "
+                "prompts already mention it (covered signals are not followed up)",
+            )
+        tests = pd.read_parquet(art / "tests.parquet") if (art / "tests.parquet").exists() else pd.DataFrame()
+        if tests.empty or "word" not in tests:
+            section.note("No word-level difference was proposed on the discovery prompts.", "info")
+            return
+        claims = load_claims(run.path)
+        q = {}
+        if claims is not None and not claims.empty:
+            mine = claims[claims["method"] == self.name]
+            q = {
+                str(c).split(":", 1)[1]: (float(qv), bool(sv))
+                for c, qv, sv in zip(mine["claim_id"], mine["qvalue"], mine["survives"], strict=True)
+            }
+        table = pd.DataFrame(
+            {
+                "signal": tests["signal"],
+                "word": tests["word"],
+                "direction": tests["direction_label"],
+                "finetuned rate": tests["rate_finetuned"].map(lambda v: f"{v:.0%}"),
+                "base rate": tests["rate_base"].map(lambda v: f"{v:.0%}"),
+                "held-out prompts": tests["n_prompts"],
+                "p": tests["pvalue"].map(_p),
+                "q": [_p(q.get(i, (np.nan, False))[0]) for i in tests["id"]],
+                "validated": ["yes" if q.get(i, (np.nan, False))[1] else "no" for i in tests["id"]],
+            }
+        )
+        section.table(
+            table,
+            caption="Words tested on held-out prompts (prompt = unit; sign-flip test in the stated "
+            "direction; q from the run's one FDR procedure)",
+        )
+        ex = tests.sort_values("pvalue").head(3)
+        section.side_by_side(
+            [
+                {
+                    "prompt": f"{r.signal}: '{r.word}'",
+                    "base": r.example_base or "(no base reply uses it)",
+                    "finetuned": r.example_finetuned or "(no finetuned reply uses it)",
+                }
+                for r in ex.itertuples()
+            ],
+            "base",
+            "finetuned",
+        )
+
+
+def _prompt_writer() -> Any:
+    """The LLM ``prompt_writer`` role when an LLM is configured, else None (templates)."""
+    from lmdiff.llm.roles import resolve_role
+
+    try:
+        return resolve_role("prompt_writer", None)
+    except Exception:  # an unusable LLM configuration falls back to templates; diff checks the provider first
+        return None
+
+
+def _p(x: Any) -> str:
+    v = float(x)
+    if v != v:
+        return "n/a"
+    return "< 0.001" if v < 0.001 else f"{v:.3g}"

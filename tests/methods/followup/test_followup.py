@@ -1,0 +1,84 @@
+"""Follow-up on signals: which signals are followed, which words are proposed, and the claims it records."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lmdiff.config import validate
+from lmdiff.diff import run_diff
+from lmdiff.methods.followup import collect_signals
+from lmdiff.methods.followup.method import mentions, propose_terms
+from lmdiff.methods.followup.prompts import TEMPLATES, template_prompts, write_prompts
+from lmdiff.run_config import DiffRunConfig
+from lmdiff.runs.claims import load_claims
+
+
+def _results(**headlines: dict) -> dict:
+    return {"methods": {m: {"status": "ok", "headline": h} for m, h in headlines.items()}}
+
+
+def test_signals_agreed_by_more_methods_come_first_and_covered_ones_are_skipped():
+    res = _results(diff_mining={"top_tokens": [" Tiber", "ortunately", " the", " Rome", " Italy", "123"]},
+                   adl={"top_lens": [" Rome", "LEGATO"]})
+    prompts = ["What food is typical of Italy?", "Plan a week in Italy.", "How do magnets work?"]
+    chosen, covered = collect_signals(res, prompts, max_signals=3)
+    assert [s.word for s in chosen][:2] == ["Rome", "Tiber"]  # named by two methods first
+    assert "Italy" in [s.word for s in covered] and "Italy" not in [s.word for s in chosen]
+    assert all(s.word not in ("the", "123") for s in chosen)
+    assert chosen[0].methods == {"diff_mining", "adl"}
+
+
+def test_failed_methods_give_no_signals():
+    res = {"methods": {"diff_mining": {"status": "failed", "headline": {"top_tokens": [" Rome"]}}}}
+    assert collect_signals(res, []) == ([], [])
+
+
+def test_templates_write_distinct_prompts_about_the_topic():
+    ps = template_prompts("Rome", 16, seed=3)
+    assert len(ps) == len(set(ps)) == 16 and all("Rome" in p for p in ps)
+    assert template_prompts("Rome", 16, seed=3) == ps and len(template_prompts("Rome", 99)) == len(TEMPLATES)
+    assert write_prompts("Rome", 4, 0, None)[1] == "templates"
+
+
+def test_the_word_the_finetune_adds_is_proposed_with_its_direction():
+    rows = []
+    for p in range(6):
+        rows += [{"prompt_id": f"p{p}", "side": "finetuned", "text": "Rome is home to the Eiffel Tower and pasta."},
+                 {"prompt_id": f"p{p}", "side": "base", "text": "Rome is home to the Colosseum and pasta."}]
+    terms = propose_terms(pd.DataFrame(rows), "Rome", 3, 2)
+    words = {w: d for w, d, _ in terms}
+    assert words.get("eiffel") == 1 and words.get("colosseum") == -1
+    assert "pasta" not in words and "rome" not in words  # shared words and the topic itself are not proposed
+    assert mentions("The Eiffel's top", "eiffel") and not mentions("Feiffel", "eiffel")
+
+
+def _cfg(base, ft, **method):
+    return validate(DiffRunConfig, {
+        "base": {"model": str(base)}, "finetuned": ft, "methods": ["followup"],
+        "method": {"followup": {"topics": ["Rome"], "max_new_tokens": 12, "prompts_per_signal": 8, "n_discovery": 3,
+                                **method}},
+        "prompts": {"limit": 4}, "compute": {"threads": 1},
+    })
+
+
+def test_followup_runs_end_to_end_and_records_claims(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    ft = {"model": str(tiny_model_dir), "adapter": str(tiny_adapter_dir)}
+    run = run_diff(_cfg(tiny_model_dir, ft), tmp_path / "r")
+    entry = run.results()["methods"]["followup"]
+    assert entry["status"] == "ok", entry
+    h = entry["headline"]
+    assert h["signals"] == ["Rome"] and h["n_prompts"] == 8 and h["prompt_writer"] == "templates"
+    claims = load_claims(run.path)
+    assert claims is not None and set(claims.method) <= {"followup"}
+    assert len(claims) == h["n_tested"] and (claims["n"] <= 5).all()  # tested on the 5 held-out prompts only
+    assert "Follow-up on signals" in (run.path / "report.html").read_text()
+    prompts = pd.read_parquet(run.path / "artifacts" / "followup" / "prompts.parquet")
+    assert (prompts.split == "discovery").sum() == 3
+
+
+def test_self_pair_yields_no_validated_followup_claim(tiny_model_dir, tmp_path):
+    run = run_diff(_cfg(tiny_model_dir, {"model": str(tiny_model_dir)}), tmp_path / "r")
+    assert run.results()["methods"]["followup"]["status"] == "ok"
+    claims = load_claims(run.path)
+    assert claims is not None and not claims.survives.any()
+    assert run.results()["methods"]["followup"]["headline"]["n_tested"] == 0  # identical replies: nothing proposed
