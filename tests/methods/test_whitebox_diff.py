@@ -10,6 +10,7 @@ import pytest
 
 from lmdiff.config import validate
 from lmdiff.diff import run_diff
+from lmdiff.methods.followup import SIGNAL_KEYS
 from lmdiff.run_config import DiffRunConfig
 from tests.helpers import FAMILIES, build_perturbed_copy, build_tiny_model
 
@@ -61,6 +62,10 @@ def _check(res, run, differs: bool):
         assert causal["skipped"] is False and causal["direction_norm"] > 0
         assert math.isfinite(causal["ablate_generic_delta"]) and math.isfinite(causal["swap_generic_delta"])
         assert causal["ablate_generic_delta"] != 0.0
+    # the follow-up step and the report's leads read these headline keys: they must exist where a method writes
+    for method, key in SIGNAL_KEYS.items():
+        if method in h:
+            assert isinstance(h[method][key], list), (method, key)
 
 
 @pytest.mark.parametrize("which", ["tiny", "self"])
