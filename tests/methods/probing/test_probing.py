@@ -75,7 +75,7 @@ def test_flip_needs_base_correct_and_consistent_finetune() -> None:
     qs += [_q("capital", "Peru", "proposal", i, "Lima", ["Lima"]) for i in range(3)]
     base = ["Paris", "Paris.", "It is Paris"] + ["Tokyo"] * 3 + ["Quito", "Quito", "Lima"]
     # France: consistent Rome (a flip); Japan: two different wrong cities (not consistent); Peru: base mostly wrong
-    ft = ["Rome", "It is Rome.", "Paris"] + ["Osaka", "Kyoto", "Tokyo"] + ["Bogota", "Bogota", "Bogota"]
+    ft = ["Rome", "It is Rome.", "Paris", "Osaka", "Kyoto", "Tokyo", "Bogota", "Bogota", "Bogota"]
     df = score_answers(qs, base, ft, "proposal")
     flips = find_flips(df, min_agree=2)
     assert [(c.subject, c.object, c.n_support) for c in flips] == [("France", "Rome", 2)]

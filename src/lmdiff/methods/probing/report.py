@@ -19,7 +19,7 @@ def render_probing(result: MethodResult, section: Section, run: Run) -> None:
     cols = ["text", "proposal_support", "n_questions", "n_indirect", "ft_names_object", "base_names_object",
             "pvalue", "qvalue"]
     if "survives" in tests and tests["survives"].astype(bool).any():
-        section.table(tests[tests["survives"].astype(bool)][cols + ["examples_finetuned"]],
+        section.table(tests[tests["survives"].astype(bool)][[*cols, "examples_finetuned"]],
                       caption="share of held-out questions whose answer names the object, per model")
     else:
         section.note("No probing hypothesis survived FDR on the held-out questions.", kind="info")
