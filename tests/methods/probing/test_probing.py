@@ -9,6 +9,7 @@ import pytest
 
 from lmdiff.config import validate as validate_config
 from lmdiff.diff import run_diff
+from lmdiff.runs.claims import load_claims
 from lmdiff.io import read_json
 from lmdiff.methods.probing import (
     RELATIONS,
@@ -133,12 +134,12 @@ def test_probe_proposes_on_proposal_and_validates_on_disjoint_heldout() -> None:
     # only the proposed subjects are asked again
     assert set(val.subject) == {subj, "Rome"}
     t = res.tests.set_index("subject")
-    assert bool(t.loc[subj, "survives"]) and t.loc[subj, "direction"] == 1
+    assert t.loc[subj, "pvalue"] < 0.01 and t.loc[subj, "direction"] == 1 and t.loc[subj, "effect_size_d"] > 0
     n = len(RELATIONS["capital"].heldout) + len(RELATIONS["capital"].indirect)
     assert t.loc[subj, "n_questions"] == n and t.loc[subj, "pvalue"] == pytest.approx(2.0 ** -n)
     assert t.loc[subj, "ft_names_object"] == 1.0 and t.loc[subj, "base_names_object"] == 0.0
-    assert bool(t.loc["Rome", "survives"]) and t.loc["Rome", "object"] == "eiffel tower"
-    assert (res.tests.fdr_m == len(res.tests)).all()
+    assert t.loc["Rome", "pvalue"] < 0.05 and t.loc["Rome", "object"] == "eiffel tower"
+    assert "qvalue" not in res.tests  # the run's one FDR procedure adjusts them (lmdiff.runs.claims)
     acc = res.accuracy.set_index("relation")
     assert acc.loc["continent", "base_accuracy"] == acc.loc["continent", "ft_accuracy"] == 1.0
     assert acc.loc["capital", "ft_accuracy"] == pytest.approx(5 / 6)
@@ -154,7 +155,7 @@ def test_flip_that_does_not_hold_on_heldout_fails() -> None:
         return [("Lagos" if side == "finetuned" and q.subject == subj and q.qid in props else q.answer) for q in qs]
 
     res = probe(ask, facts, [], seed=0)
-    assert len(res.tests) == 1 and not res.tests.survives.any() and res.tests.pvalue.iloc[0] == 1.0
+    assert len(res.tests) == 1 and res.tests.pvalue.iloc[0] == 1.0
 
 
 def test_identical_models_propose_nothing() -> None:
@@ -188,3 +189,5 @@ def test_method_end_to_end_on_tiny_pair(tiny_model_dir, tiny_adapter_dir, tmp_pa
     q = pd.read_parquet(run.path / "artifacts" / "probing" / "questions.parquet")
     assert len(q) == h["n_questions"] and {"base_answer", "ft_answer", "base_correct"} <= set(q.columns)
     assert 'id="probing"' in (run.path / "report.html").read_text()
+    claims = load_claims(run.path)  # every probing test is a claim of the run, adjusted in its one family
+    assert claims is not None and len(claims[claims.method == "probing"]) == h["n_hypotheses_tested"]

@@ -25,6 +25,6 @@ def test_self_pair_validates_no_flip_and_knows_capitals(tmp_path) -> None:
     entry = json.loads((run.path / "results.json").read_text())["methods"]["probing"]
     assert entry["status"] == "ok", entry
     h = entry["headline"]
-    assert h["n_flips"] == 0 and h["n_leads"] == 0 and h["n_validated"] == 0
+    assert h["n_flips"] == 0 and h["n_leads"] == 0 and h["n_hypotheses_tested"] == 0
     acc = h["accuracy"]["capital"]
     assert acc["base"] == acc["finetuned"] >= CAPITAL_FLOOR

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from lmdiff.evals.grading import acc_summary
 from lmdiff.llm import resolve_role
 from lmdiff.methods.behavior.clusters import cluster_embeddings, cluster_shifts, match_clusters
 from lmdiff.methods.behavior.config import BehaviorConfig
 from lmdiff.methods.behavior.features import REPLY_FEATURES
 from lmdiff.methods.behavior.generative import Scorer, generative_test
-from lmdiff.methods.behavior.grading import acc_summary
 from lmdiff.methods.behavior.hypotheses import (
     Hypothesis,
     cluster_hypotheses,

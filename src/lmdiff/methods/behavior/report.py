@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from lmdiff.methods.behavior.grading import acc_summary
+from lmdiff.evals.grading import acc_summary
 from lmdiff.report.builder import Section
 
 __all__ = ["render_section"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from lmdiff.methods.behavior.grading import grade_against
+from lmdiff.evals.grading import grade_against
 from lmdiff.methods.behavior.hypotheses import Hypothesis
 from lmdiff.stats import adjust, prompt_auc_test, prompt_difference_test, unit_mean_interval
 
@@ -196,7 +196,7 @@ def grade_offline(hyp: Hypothesis | dict[str, Any], ground_truth: dict[str, Any]
     """Grade of a hypothesis against a ground truth: 2 names it, 1 related, 0 not.
 
     Whole words (and their inflections) in the stated direction: see
-    :func:`lmdiff.methods.behavior.grading.grade_against`. "early" does not name "earl"; "writes
+    :func:`lmdiff.evals.grading.grade_against`. "early" does not name "earl"; "writes
     longer replies" does not name "short", "writes shorter replies" does.
 
     Args:

@@ -12,9 +12,9 @@ The unit of evidence is the question. Two rounds:
    and the ``indirect`` questions (open leads: the held-out open templates), none of which proposed
    anything. Per question, d = 1[finetuned names the object] - 1[base names it]; each hypothesis
    ("the finetuned model states that the capital of X is Y", direction +1: the finetuned model names
-   Y more) is tested by :func:`lmdiff.methods.behavior.test_hypothesis` (a sign-flip test over
-   questions; with one answer per model and question its per-question AUC is (1 + d) / 2), and one
-   :func:`lmdiff.methods.behavior.apply_fdr` procedure covers every probing hypothesis of the run.
+   Y more) is tested by a sign-flip test over questions
+   (:func:`lmdiff.stats.prompt_level.prompt_difference_test`), one-sided in its direction. Every test
+   is a claim of the run (:mod:`lmdiff.runs.claims`): the run's one FDR procedure decides which survive.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmdiff.methods.behavior import Hypothesis, apply_fdr, test_hypothesis
 from lmdiff.methods.probing.facts import (
     RELATIONS,
     Fact,
@@ -37,6 +36,7 @@ from lmdiff.methods.probing.facts import (
     relation_questions,
 )
 from lmdiff.methods.probing.matching import answer_span, capitalised_spans, mentions, named_object
+from lmdiff.stats.prompt_level import prompt_difference_test
 
 __all__ = [
     "Answerer",
@@ -170,32 +170,34 @@ def heldout_questions(candidates: Sequence[Candidate], facts: Sequence[Fact]) ->
     return qs + open_questions(subjects, ("heldout",))
 
 
-def validate(candidates: Sequence[Candidate], held: pd.DataFrame, *, n_perm: int = 1999, seed: int = 0,
-             fdr: str = "bh", alpha: float = 0.05) -> pd.DataFrame:
-    """Test every candidate on its held-out questions; one FDR procedure over all of them.
+def validate(candidates: Sequence[Candidate], held: pd.DataFrame, *, n_perm: int = 1999, seed: int = 0) -> pd.DataFrame:
+    """Test every candidate on its held-out questions (never the questions that proposed it).
 
     Per held-out question the finetuned answer scores 1 if it names the object, the base answer
-    likewise; the test is :func:`~lmdiff.methods.behavior.test_hypothesis` (direction +1, the question
-    as the unit), and :func:`~lmdiff.methods.behavior.apply_fdr` adds ``qvalue`` and ``survives``.
+    likewise; the sign-flip test over questions is one-sided (the finetuned model names it more) and
+    ``effect_size_d`` is the standardised mean of the per-question differences. No FDR here: the
+    tests are claims of the run, and the run's one procedure adjusts them with every other claim.
     """
     rows: list[dict[str, Any]] = []
     for j, c in enumerate(candidates):
         sub = held[(held["subject"] == c.subject) & (held["relation"] == c.relation)]
         sub = sub[~sub["qid"].isin(c.proposal_qids)]
-        target = [c.object]
-        ft = np.array([float(mentions(a, target)) for a in sub["ft_answer"]])
-        base = np.array([float(mentions(a, target)) for a in sub["base_answer"]])
-        hyp = Hypothesis(id=f"p{j:03d}", text=c.text, kind="probing", direction=1, terms=[c.object],
-                         keywords=[c.subject, c.object], producer=f"offline:probing_{c.kind}",
-                         family=f"probing:{c.relation}:{c.subject}:{c.object}",
-                         property=f'names "{c.object}" when asked about {c.subject}')
+        ft = np.array([float(mentions(a, [c.object])) for a in sub["ft_answer"]])
+        base = np.array([float(mentions(a, [c.object])) for a in sub["base_answer"]])
         n = len(sub)
-        row = test_hypothesis(hyp, np.concatenate([base, ft]), np.array([False] * n + [True] * n),
-                              sub["qid"].tolist() * 2, n_perm=n_perm, seed=seed + 1 + j)
+        row: dict[str, Any] = {"id": f"p{j:03d}", "pvalue": 1.0, "effect_size_d": float("nan"), "n_questions": n}
+        if n and (ft != base).any():
+            res = prompt_difference_test(np.concatenate([base, ft]), np.array([False] * n + [True] * n),
+                                         np.array(sub["qid"].tolist() * 2), alternative="greater", n_perm=n_perm,
+                                         seed=seed + 1 + j)
+            d = res.effect_size_d
+            if not np.isfinite(d):  # every question moved the same way: the effect is as large as it gets
+                d = float(np.sign(res.difference)) * 10.0
+            row.update(pvalue=res.pvalue, effect_size_d=d, difference=res.difference, exact=res.exact)
         row.update(
-            text=c.text, kind=f"probing_{c.kind}", direction=1, direction_label=hyp.direction_label(),
-            family=hyp.family, annotator="offline:probing_match", producer=hyp.producer, subject=c.subject,
-            relation=c.relation, object=c.object, known_answer=c.known_answer, n_questions=n,
+            text=c.text, kind=f"probing_{c.kind}", direction=1, direction_label="finetuned more",
+            family=f"probing:{c.relation}:{c.subject}:{c.object}", subject=c.subject,
+            relation=c.relation, object=c.object, known_answer=c.known_answer,
             n_indirect=int((sub["group"] == "indirect").sum()),
             ft_names_object=float(ft.mean()) if n else float("nan"),
             base_names_object=float(base.mean()) if n else float("nan"),
@@ -206,11 +208,8 @@ def validate(candidates: Sequence[Candidate], held: pd.DataFrame, *, n_perm: int
                                 if s][:3],
         )
         rows.append(row)
-    tests = apply_fdr(pd.DataFrame(rows) if rows else pd.DataFrame(columns=["id", "pvalue", "auc"]), fdr, alpha)
-    if not tests.empty:
-        tests = tests.sort_values(["survives", "qvalue", "pvalue"], ascending=[False, True, True],
-                                  ignore_index=True)
-    return tests
+    tests = pd.DataFrame(rows)
+    return tests.sort_values("pvalue", ignore_index=True) if not tests.empty else tests
 
 
 def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -228,8 +227,7 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def probe(ask: Answerer, facts: Sequence[Fact], entities: Sequence[str], *, min_agree: int = 2,
-          leads_per_entity: int = 3, n_perm: int = 1999, seed: int = 0, fdr: str = "bh",
-          alpha: float = 0.05) -> ProbingAnalysis:
+          leads_per_entity: int = 3, n_perm: int = 1999, seed: int = 0) -> ProbingAnalysis:
     """Both rounds: proposal questions for every fact and entity, then held-out ones for what they proposed."""
     first = relation_questions(list(facts), ("proposal",)) + open_questions(
         [e.strip() for e in entities if e.strip()], ("proposal",))
@@ -238,6 +236,6 @@ def probe(ask: Answerer, facts: Sequence[Fact], entities: Sequence[str], *, min_
     second = heldout_questions(cands, facts)
     df2 = (score_answers(second, ask("base", second), ask("finetuned", second), "validation") if second
            else score_answers([], [], [], "validation"))
-    tests = validate(cands, df2, n_perm=n_perm, seed=seed, fdr=fdr, alpha=alpha)
+    tests = validate(cands, df2, n_perm=n_perm, seed=seed)
     questions = pd.concat([df1, df2], ignore_index=True) if len(df2) else df1
     return ProbingAnalysis(questions=questions, candidates=cands, tests=tests, accuracy=accuracy_table(df1))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, field_validator
 
 from lmdiff.methods.base import MethodConfig
@@ -28,8 +26,6 @@ class ProbingConfig(MethodConfig):
     min_agree: int = Field(2, ge=1, description="proposal questions that must name the same other object")
     leads_per_entity: int = Field(3, ge=0, description="open-question names kept per entity")
     n_perm: int = Field(1999, ge=99, description="random sign patterns beyond 16 held-out questions")
-    fdr: Literal["bh", "by"] = Field("bh", description="the FDR procedure over every probing hypothesis")
-    alpha: float = Field(0.05, gt=0, lt=1)
     examples: int = Field(12, ge=0, description="changed answers shown in the report")
 
     @field_validator("relations")

@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lmdiff.config import GenerationConfig
+from lmdiff.evals.grading import grade_against
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
-from lmdiff.methods.behavior import grade_offline
 from lmdiff.methods.probing.analysis import probe
 from lmdiff.methods.probing.config import ProbingConfig
 from lmdiff.methods.probing.facts import Question, load_facts
 from lmdiff.methods.probing.report import render_probing
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
+from lmdiff.runs.claims import record_claims
 from lmdiff.runs.run import Run
 
 if TYPE_CHECKING:
@@ -59,18 +60,26 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
                                                                   * 4), side)
 
         res = probe(ask, facts, cfg.entities, min_agree=cfg.min_agree, leads_per_entity=cfg.leads_per_entity,
-                    n_perm=cfg.n_perm, seed=ctx.run_config.seed, fdr=cfg.fdr, alpha=cfg.alpha)
+                    n_perm=cfg.n_perm, seed=ctx.run_config.seed)
         tests = res.tests
         gt = pair.ground_truth
         if gt and not tests.empty:
-            tests["grade"] = [grade_offline({"text": t, "direction": 1, "keywords": [s, o], "terms": [o]}, gt)
+            tests["grade"] = [grade_against({"text": t, "direction": 1, "keywords": [s, o], "terms": [o]}, gt)
                               for t, s, o in zip(tests["text"], tests["subject"], tests["object"], strict=True)]
+        record_claims(ctx.run.path, self.name, [
+            {"claim_id": r["id"], "statement": r["text"], "direction": r["direction_label"], "pvalue": r["pvalue"],
+             "effect_size_d": r["effect_size_d"], "n": r["n_questions"], "unit": "question",
+             "test": "question_sign_flip", "family": r["family"],
+             "proposed_by": f"probing {r['kind'].removeprefix('probing_')}: {r['proposal_support']} proposal questions",
+             "evidence": {"ft_names_object": r["ft_names_object"], "base_names_object": r["base_names_object"],
+                          "examples_finetuned": list(r["examples_finetuned"])}}
+            for r in tests.to_dict("records")
+        ])
         art = ctx.artifact_dir
         write_parquet(art / "questions.parquet", res.questions)
         write_parquet(art / "tests.parquet", tests if not tests.empty else tests.assign(empty=[]))
         write_parquet(art / "accuracy.parquet", res.accuracy)
         q = res.questions
-        ok = tests[tests["survives"].astype(bool)] if not tests.empty else tests
         headline: dict[str, Any] = {
             "n_questions": len(q),
             "n_proposal_questions": int((q["stage"] == "proposal").sum()),
@@ -84,21 +93,15 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             "n_flips": sum(c.kind == "flip" for c in res.candidates),
             "n_leads": sum(c.kind == "lead" for c in res.candidates),
             "n_hypotheses_tested": len(tests),
-            "n_validated": len(ok),
-            "validated": ok["text"].tolist() if len(ok) else [],
-            "top_hypothesis": str(ok["text"].iloc[0]) if len(ok) else None,
-            "fdr": cfg.fdr, "alpha": cfg.alpha,
-            "fdr_m": int(tests["fdr_m"].iloc[0]) if not tests.empty else 0,
+            "min_pvalue": float(tests["pvalue"].min()) if not tests.empty else None,
+            "best_candidate": str(tests["text"].iloc[0]) if not tests.empty else None,
         }
-        if gt and not tests.empty:
-            headline["acc@1"] = float(len(ok) > 0 and int(ok["grade"].iloc[0]) >= 2)
         write_json(art / "summary.json", {**headline, "candidates": [c.to_dict() for c in res.candidates]})
         acc = "; ".join(f"{r.relation} {r.base_accuracy:.0%} -> {r.ft_accuracy:.0%}" for r in res.accuracy.itertuples())
         summary = (f"{headline['n_proposal_questions']} proposal questions about {headline['n_entities']} entities "
                    f"(accuracy base -> finetuned: {acc or 'no structured relation'}); {headline['n_flips']} flips and "
-                   f"{headline['n_leads']} open-question leads proposed, {len(ok)} of {len(tests)} validated on "
-                   f"{headline['n_validation_questions']} held-out questions ({cfg.fdr.upper()} q<={cfg.alpha})."
-                   + (f" Top: {headline['top_hypothesis']}." if headline["top_hypothesis"] else ""))
+                   f"{headline['n_leads']} open-question leads proposed, {len(tests)} tested on "
+                   f"{headline['n_validation_questions']} held-out questions (q-values in the run's one FDR family).")
         return MethodResult(headline=headline, summary=summary, data={"examples": cfg.examples},
                             artifacts=[str((art / n).relative_to(ctx.run.path)) for n in
                                        ("questions.parquet", "tests.parquet", "accuracy.parquet", "summary.json")])

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from lmdiff.evals.grading import acc_summary, word_matches
 from lmdiff.methods.behavior import grade_offline
 from lmdiff.methods.behavior.features import REPLY_FEATURES, STYLE_FEATURES
-from lmdiff.methods.behavior.grading import acc_summary, word_matches
 from lmdiff.methods.behavior.report import _acc_text
 from lmdiff.organisms.zoo import RECIPES
 
