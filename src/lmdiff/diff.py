@@ -27,16 +27,38 @@ from lmdiff.runs.run import Run
 log = logging.getLogger(__name__)
 
 
-def method_configs(config: DiffRunConfig) -> dict[str, Any]:
-    """Validate each requested method's settings against its own Config (errors name the key)."""
-    unknown = set(config.method) - set(config.methods)
+#: What ``lmdiff diff BASE FINETUNED`` runs without ``--methods`` when both models load here and share a
+#: tokenizer: token-level readouts, knowledge probing, follow-up on what the readouts point at, and the
+#: behaviour pipeline, which validates last under the run's one FDR procedure.
+DEFAULT_WHITE_BOX: tuple[str, ...] = ("kl", "diff_mining", "adl", "probing", "followup", "behavior")
+#: The default when the tokenizers differ: methods that compare text only.
+DEFAULT_BLACK_BOX: tuple[str, ...] = ("probing", "behavior")
+
+
+def default_methods(pair: ModelPair) -> tuple[list[str], str]:
+    """The default method set for ``pair`` and why (white-box readouts only where tokens can be compared)."""
+    tok = pair.tokenizer_check()
+    if tok.shared:
+        return list(DEFAULT_WHITE_BOX), "both models load here and share a tokenizer: white-box and black-box methods"
+    return list(DEFAULT_BLACK_BOX), f"the tokenizers differ ({tok.reason}): black-box methods only"
+
+
+def method_configs(config: DiffRunConfig, methods: list[str] | None = None) -> dict[str, Any]:
+    """Validate each method's settings against its own Config (errors name the key).
+
+    Args:
+        config: the run's config.
+        methods: the methods that run (default: ``config.methods``).
+    """
+    names = list(methods if methods is not None else config.methods or [])
+    unknown = set(config.method) - set(names)
     if unknown:
         raise ConfigError(
             f"Settings given for methods that are not run: {', '.join(sorted(unknown))}.",
-            hint=f"add them to methods=... (now: {', '.join(config.methods)})",
+            hint=f"add them to methods=... (now: {', '.join(names)})",
         )
     out = {}
-    for name in config.methods:
+    for name in names:
         cls = get_method(name)
         out[name] = validate(cls.Config, config.method.get(name, {}), prefix=f"method.{name}")
     return out
@@ -54,7 +76,13 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
     :meth:`Run.failed_methods` of the returned run names them.
     """
     set_threads(config.compute.threads)
-    cfgs = method_configs(config)
+    pair = ModelPair(config.base, config.finetuned, load=config.compute.load)
+    if config.methods:
+        methods, why = list(config.methods), "as asked"
+    else:
+        methods, why = default_methods(pair)
+        log.info("default method set: %s (%s)", ", ".join(methods), why)
+    cfgs = method_configs(config, methods)
     prompts = load_prompts(
         config.prompts.name, config.prompts.file, config.prompts.limit, config.prompts.seed
     )
@@ -65,7 +93,6 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
         seeds={"seed": config.seed, "generation": config.generation.seed},
         inputs={"prompts": prompts.content_hash},
     ) as run:
-        pair = ModelPair(config.base, config.finetuned, load=config.compute.load)
         tok = pair.tokenizer_check()
         run.set_meta(
             pair=pair.describe(),
@@ -74,9 +101,10 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             prompts=prompts.describe(),
             ground_truth=pair.ground_truth,
             coverage=prompt_coverage(prompts),
+            methods_run={"methods": methods, "why": why},
         )
         record_noise_floor(run, pair, prompts)
-        for name in method_order(config.methods):
+        for name in method_order(methods):
             cls = get_method(name)
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
         behaviour = cfgs.get("behavior")
@@ -217,6 +245,9 @@ def _overview(sec: Section, res: dict[str, Any], noise: dict[str, list[str]]) ->
     ]
     if rows:
         sec.table(pd.DataFrame(rows), caption="Methods run")
+    chosen = res.get("methods_run") or {}
+    if chosen.get("why") and chosen["why"] != "as asked":
+        sec.note(f"Default method set ({', '.join(chosen.get('methods', []))}): {chosen['why']}.", "info")
     if res.get("numerics"):
         sec.note(numerics_note(res["numerics"]), "info")
     for name, msgs in noise.items():

@@ -30,7 +30,9 @@ class DiffRunConfig(StrictModel):
 
     base: ModelSpec
     finetuned: ModelSpec
-    methods: list[str] = Field(default_factory=lambda: ["samples"])
+    methods: list[str] | None = Field(
+        None, description="methods to run; None: the default set for the pair (lmdiff.diff.default_methods)"
+    )
     seed: int = 0
     generation: GenerationConfig = GenerationConfig()
     compute: ComputeConfig = ComputeConfig()

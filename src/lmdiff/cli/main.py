@@ -156,7 +156,9 @@ def diff(
     finetuned: Annotated[str, typer.Argument(help="finetuned model (or organism:NAME)")],
     overrides: Annotated[list[str] | None, typer.Argument(help="dotted overrides key=value")] = None,
     methods: Annotated[
-        str | None, typer.Option(help="comma-separated method names (see `lmdiff methods`)")
+        str | None,
+        typer.Option(help="comma-separated method names (see `lmdiff methods`); default: the set for the pair "
+                     "(kl, diff_mining, adl, probing, followup, behavior; probing and behavior across tokenizers)"),
     ] = None,
     adapter: Annotated[str | None, typer.Option(help="LoRA adapter directory applied over FINETUNED")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file")] = None,
@@ -244,6 +246,16 @@ def _print_results(res: dict[str, object]) -> None:
     for name, entry in methods.items():
         table.add_row(name, entry["status"], entry.get("summary", ""))
     console.print(table)
+    claims = res.get("claims")
+    if isinstance(claims, dict) and claims.get("n_tested"):
+        top = claims.get("top") or []
+        console.print(f"[bold]Findings[/] ({claims.get('n_validated', 0)} validated; one "
+                      f"{str(claims.get('procedure', 'bh')).upper()} family of m = {claims.get('m')} tests):")
+        for f in top[:5]:
+            console.print(f"  {f['rank']}. {f['statement']}  ({f['method']}, d {f['effect_size_d'] or 0:.3g}, "
+                          f"q {f['qvalue']:.2g}, n {f['n']} {f['unit']}s)", soft_wrap=True)
+        if not top:
+            console.print("  none validated")
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from lmdiff.config import validate as validate_config
 from lmdiff.diff import run_diff
-from lmdiff.runs.claims import load_claims
 from lmdiff.io import read_json
 from lmdiff.methods.probing import (
     RELATIONS,
@@ -24,6 +23,7 @@ from lmdiff.methods.probing import (
 from lmdiff.methods.probing.facts import OPEN_TEMPLATES, fold, relation_questions
 from lmdiff.methods.probing.matching import capitalised_spans, mentions, named_object
 from lmdiff.run_config import DiffRunConfig
+from lmdiff.runs.claims import load_claims
 
 
 @pytest.mark.parametrize(("answer", "aliases", "expected"), [
