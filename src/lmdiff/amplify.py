@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -128,7 +128,7 @@ def lora_modules(
     """
     from peft.tuners.lora import LoraLayer
 
-    out = []
+    out: list[tuple[str, nn.Module]] = []
     for name, mod in model.named_modules():
         if not isinstance(mod, LoraLayer):
             continue
@@ -138,7 +138,7 @@ def lora_modules(
                 continue
         if kinds is not None and module_kind(name) not in kinds and name.rsplit(".", 1)[-1] not in kinds:
             continue
-        out.append((name, mod))
+        out.append((name, cast(nn.Module, mod)))
     return out
 
 

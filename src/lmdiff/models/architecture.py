@@ -154,7 +154,7 @@ def call_in_float32(module: nn.Module, x: torch.Tensor, fallback_dtype: torch.dt
 
 
 _BLOCK_RE = re.compile(r"\.(\d+)\.")
-_KIND_PARTS = (
+_KIND_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("attention", ("attn", "attention")),
     ("mlp", ("mlp", "ffn", "feed_forward")),
     ("embedding", ("embed", "wte", "wpe")),

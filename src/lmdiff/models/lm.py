@@ -467,7 +467,7 @@ class LanguageModel:
         return out
 
     def activated(self) -> contextlib.AbstractContextManager[Any]:
-        """The context in which this side's weights are active (a shared LoRA pair's base side switches the adapter off)."""
+        """The context in which this side's weights are active (a shared LoRA pair's base side has the adapter off)."""
         return self._activate()
 
     def forward_step(
