@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lmdiff.config import GenerationConfig
     from lmdiff.models.lm import LanguageModel
 
-_WORD_RE = re.compile(r"[a-z][a-z'-]*[a-z]")
+_WORD_RE = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
 def reply_words(text: str) -> set[str]:

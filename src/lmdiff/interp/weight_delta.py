@@ -46,10 +46,9 @@ def spectrum_stats(singular: np.ndarray, top_k: int) -> dict[str, Any]:
 
 
 def _singular_values(delta: torch.Tensor) -> np.ndarray:
-    """Singular values of a matrix from the eigenvalues of its smaller Gram matrix (float32 product, float64 eig)."""
-    d = delta.float()
-    gram = d.T @ d if d.shape[0] >= d.shape[1] else d @ d.T
-    eig = torch.linalg.eigvalsh(gram.double())
+    """Singular values of a matrix from the eigenvalues of its smaller Gram matrix (in float64)."""
+    d = delta.double()
+    eig = torch.linalg.eigvalsh(d.T @ d if d.shape[0] >= d.shape[1] else d @ d.T)
     out: np.ndarray = np.sqrt(np.clip(eig.cpu().numpy(), 0.0, None))
     return out
 
