@@ -8,7 +8,7 @@ same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from lmdiff.runs.chunks import process_in_chunks
 
 if TYPE_CHECKING:
     from lmdiff.config import GenerationConfig
-    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.lm import Generation, LanguageModel
 
 __all__ = ["SAMPLE_COLUMNS", "sample_in_chunks"]
 
@@ -35,6 +35,7 @@ def sample_in_chunks(
     prompt_ids: Sequence[str] | None = None,
     chunk_size: int | None = None,
     description: str = "sampling",
+    generate: Callable[[list[str], GenerationConfig], list[list[Generation]]] | None = None,
 ) -> pd.DataFrame:
     """Sample ``gen.n`` completions per prompt in resumable chunks (of ``gen.batch_size`` prompts by default).
 
@@ -52,6 +53,8 @@ def sample_in_chunks(
         chunk_size: prompts per chunk (default ``gen.batch_size``); the model still generates in
             batches of ``gen.batch_size``.
         description: label of the progress bar.
+        generate: what samples a chunk (default ``lm.generate``), e.g. an amplified sampler
+            (:func:`lmdiff.amplify.amplified_generate` with its other arguments bound).
 
     Returns:
         One row per completion, prompts in order and samples in order within a prompt, with the
@@ -66,12 +69,13 @@ def sample_in_chunks(
     if len(ids) != len(prompts):
         raise ValueError(f"sample_in_chunks got {len(ids)} prompt ids for {len(prompts)} prompts")
     items = list(zip(ids, prompts, strict=True))
+    sample = generate or (lambda texts, g: lm.generate(texts, g))
     if not items:
         return pd.DataFrame(columns=list(SAMPLE_COLUMNS))
 
     def chunk_fn(chunk: Sequence[tuple[str, str]], offset: int) -> pd.DataFrame:
         seed = gen.seed + offset
-        outs = lm.generate([p for _, p in chunk], gen.model_copy(update={"seed": seed}))
+        outs = sample([p for _, p in chunk], gen.model_copy(update={"seed": seed}))
         rows = [
             {
                 "prompt_index": offset + g.prompt_index,

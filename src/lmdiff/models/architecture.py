@@ -20,6 +20,7 @@ class. The paths are looked up under any PEFT wrapper (``get_base_model``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -150,3 +151,38 @@ def call_in_float32(module: nn.Module, x: torch.Tensor, fallback_dtype: torch.dt
     as_f32 = {k: t.float() for k, t in tensors.items()}
     out32: torch.Tensor = functional_call(module, as_f32, (x.float(),))
     return out32.float()
+
+
+_BLOCK_RE = re.compile(r"\.(\d+)\.")
+_KIND_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("attention", ("attn", "attention")),
+    ("mlp", ("mlp", "ffn", "feed_forward")),
+    ("embedding", ("embed", "wte", "wpe")),
+    ("head", ("lm_head", "embed_out")),
+    ("norm", ("norm", "ln_")),
+)
+MODULE_KINDS = ("attention", "mlp", "embedding", "head", "norm", "other")
+"""What :func:`module_kind` can answer."""
+
+
+def block_index(name: str) -> int | None:
+    """The decoder block a parameter or module belongs to, from its dotted name (``model.layers.3.mlp`` -> 3)."""
+    m = _BLOCK_RE.search(name + ".")
+    return int(m.group(1)) if m else None
+
+
+def module_kind(name: str) -> str:
+    """The kind of a parameter or module from its dotted name: one of :data:`MODULE_KINDS`.
+
+    Inside a block, a path through ``attn``/``attention`` is attention and one through ``mlp``/``ffn`` is
+    the MLP (Llama, GPT-2, GPT-NeoX, OPT and Phi names all fit); norms inside blocks are ``norm``.
+    """
+    parts = name.lower().split(".")
+    leaf_first = [p for p in parts if p not in ("weight", "bias", "base_layer")]
+    for kind, keys in (_KIND_PARTS[4], _KIND_PARTS[3]):  # a norm or head module anywhere decides first
+        if leaf_first and any(k in leaf_first[-1] for k in keys):
+            return kind
+    for kind, keys in _KIND_PARTS:
+        if any(k in p for p in parts for k in keys):
+            return kind
+    return "other"

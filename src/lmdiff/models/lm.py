@@ -20,6 +20,7 @@ log-softmax in float32 whatever the weights' dtype, so bf16 logits are not round
 from __future__ import annotations
 
 import contextlib
+import inspect
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -465,6 +466,32 @@ class LanguageModel:
                 out[i] = {k: v[row, :n].float().cpu() for k, v in batch.hidden.items()}
         return out
 
+    def activated(self) -> contextlib.AbstractContextManager[Any]:
+        """The context in which this side's weights are active (a shared LoRA pair's base side has the adapter off)."""
+        return self._activate()
+
+    def forward_step(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any = None
+    ) -> tuple[torch.Tensor, Any]:
+        """One incremental forward pass with a KV cache: float32 logits at the last position, and the cache.
+
+        Args:
+            input_ids: the new tokens [B, T] (the whole left-padded prompt on the first call, then one token).
+            attention_mask: the mask of everything seen so far, cached tokens included [B, past + T].
+            cache: the cache returned by the previous call (None on the first).
+
+        Returns:
+            ``(logits [B, V] in float32, cache)``; positions follow the mask, so left padding is harmless.
+        """
+        width = input_ids.shape[1]
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -width:]
+        # transformers 5 calls the KV cache ``cache``; 4.x called it ``past_key_values``.
+        key = "cache" if "cache" in inspect.signature(self.core.forward).parameters else "past_key_values"
+        with torch.inference_mode(), self._activate(), fp32_head(self._output_embeddings()):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             use_cache=True, logits_to_keep=1, **{key: cache})
+        return out.logits[:, -1].float(), out.get(key)
+
     # ---------------------------------------------------------------- generation
     def generate(
         self,
@@ -474,12 +501,26 @@ class LanguageModel:
         chat: bool = True,
         system: str | None = None,
         progress: str | None = None,
+        logits_processor: Callable[[torch.Tensor, torch.Tensor], Any] | None = None,
+        fp32_logits: bool = False,
     ) -> list[list[Generation]]:
         """Sample ``config.n`` completions per prompt.
 
         Prompts are batched by length with left padding. The seed of each batch is derived
         from ``config.seed`` and the batch's first prompt, so a rerun with the same config
         and batch size reproduces every sample.
+
+        Args:
+            prompts: user strings or message lists.
+            config: sampling settings.
+            chat: render prompts with the chat template.
+            system: system prompt (default ``config.system_prompt``).
+            progress: a progress-bar description, or None for no bar.
+            logits_processor: a factory called once per batch with the batch's left-padded prompt ids and
+                attention mask (on the model's device, one row per prompt); it returns a transformers
+                ``LogitsProcessor`` that edits each step's next-token scores before temperature and top-p
+                (see :mod:`lmdiff.amplify`). It must not draw random numbers, so seeds keep their meaning.
+            fp32_logits: compute the output head in float32 (:func:`fp32_head`) during generation.
         """
         from transformers import GenerationConfig as HfGenerationConfig
 
@@ -525,13 +566,18 @@ class LanguageModel:
                     seq = encoded[i]
                     ids[r, width - len(seq) :] = torch.as_tensor(seq)
                     mask[r, width - len(seq) :] = 1
+                ids, mask = ids.to(self.device), mask.to(self.device)
+                extra: dict[str, Any] = {}
+                if logits_processor is not None:
+                    from transformers import LogitsProcessorList
+
+                    extra["logits_processor"] = LogitsProcessorList([logits_processor(ids, mask)])
                 torch.manual_seed(cfg.seed * 1_000_003 + min(idx))
                 # nn.Module does not declare the transformers/PEFT ``generate``.
-                out = cast(Any, self.model).generate(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    generation_config=hf_cfg,
-                )
+                with fp32_head(self._output_embeddings() if fp32_logits else None):
+                    out = cast(Any, self.model).generate(
+                        input_ids=ids, attention_mask=mask, generation_config=hf_cfg, **extra
+                    )
                 new = out[:, width:].cpu()
                 for r in range(new.shape[0]):
                     prompt_i = idx[r // cfg.n]
