@@ -543,7 +543,8 @@ class LanguageModel:
             do_sample=cfg.temperature > 0,
             temperature=cfg.temperature if cfg.temperature > 0 else None,
             top_p=cfg.top_p if cfg.temperature > 0 else None,
-            top_k=cfg.top_k if (cfg.top_k and cfg.temperature > 0) else None,
+            # 0 must reach transformers as 0 (top-k off): None would take its default of 50
+            top_k=cfg.top_k if cfg.temperature > 0 else None,
             repetition_penalty=cfg.repetition_penalty,
             num_return_sequences=cfg.n,
             pad_token_id=int(self.tokenizer.pad_token_id),

@@ -15,7 +15,7 @@ SIGNAL_KEYS: dict[str, str] = {
     "diff_mining": "top_tokens",
     "adl": "top_lens",
     "kl": "top_content_ft",
-    "amplification": "proposed_words",
+    "amplification": "top_growing_words",
 }
 
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'-]{2,}$")
