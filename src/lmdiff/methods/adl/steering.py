@@ -1,8 +1,7 @@
-"""Steering with the mean difference: the coherent-strength search and steered vs unsteered samples."""
+"""Steering with the mean difference: steered vs unsteered samples (the strength search is lmdiff.interp.steering)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,72 +9,13 @@ import torch
 
 from lmdiff.config import GenerationConfig
 from lmdiff.interp.hooks import steer
-from lmdiff.interp.text_metrics import base_perplexity, repetition_rate
+from lmdiff.interp.steering import STEERING_PROMPTS, search_strength
 from lmdiff.methods.adl.config import ADLConfig
 
 if TYPE_CHECKING:
-    from lmdiff.models.lm import LanguageModel
     from lmdiff.models.pair import ModelPair
 
-STEERING_PROMPTS = (
-    "Tell me about yourself.",
-    "What should I do this weekend?",
-    "Write a short story.",
-    "What is on your mind?",
-    "Give me some advice.",
-)
-# Optional graders (set by the caller; None = offline measures only).
-CoherenceGrader = Callable[[str, str], bool]
-coherence_grader: CoherenceGrader | None = None
-
-
-def search_strength(
-    lm: LanguageModel, base: LanguageModel, layer: int, vector: torch.Tensor, prompts: Sequence[str],
-    cfg: ADLConfig, seed: int = 0,
-) -> tuple[float, list[dict[str, Any]]]:
-    """Binary search for the largest steering strength whose generations stay coherent.
-
-    A strength is coherent when at least 75% of its samples are non-empty, have a base-model
-    perplexity at most ``max_ppl_factor`` times the unsteered median and a trigram repetition
-    rate at most ``max_repetition`` (and pass :data:`coherence_grader` when one is set).
-
-    Returns:
-        The strength found and one trace row per strength tried.
-    """
-    gen = GenerationConfig(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, n=cfg.steering_samples,
-                           seed=seed, batch_size=cfg.batch_size)
-
-    def sample(alpha: float) -> list[str]:
-        with steer(lm, layer, vector, alpha):
-            outs = lm.generate(list(prompts), gen)
-        return [g.text for per in outs for g in per]
-
-    ps = [p for p in prompts for _ in range(cfg.steering_samples)]
-    ref = sample(0.0)
-    ref_ppl = float(np.median(base_perplexity(base, ps, ref)))
-    trace = []
-
-    def coherent(alpha: float) -> bool:
-        texts = sample(alpha)
-        ppl = base_perplexity(base, ps, texts)
-        rep = [repetition_rate(t) for t in texts]
-        ok = [bool(t.strip()) and q <= cfg.max_ppl_factor * ref_ppl and r <= cfg.max_repetition
-              for t, q, r in zip(texts, ppl, rep, strict=True)]
-        if coherence_grader is not None:
-            ok = [o and coherence_grader(p, t) for o, p, t in zip(ok, ps, texts, strict=True)]
-        passed = float(np.mean(ok)) >= 0.75
-        trace.append({"alpha": alpha, "median_ppl": float(np.median(ppl)), "ref_ppl": ref_ppl,
-                      "repetition": float(np.mean(rep)), "coherent_share": float(np.mean(ok)), "passed": passed})
-        return passed
-
-    lo, hi = 0.0, cfg.max_strength
-    for _ in range(cfg.steering_search_steps):
-        mid = (lo + hi) / 2
-        if coherent(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo, trace
+__all__ = ["STEERING_PROMPTS", "search_strength", "steering_samples"]
 
 
 def steering_samples(
