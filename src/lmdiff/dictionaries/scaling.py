@@ -15,10 +15,13 @@ side s, the least-squares scale
 is fitted for two targets y_s: the **error** eps_s + f_j d_j^s (what the rest of the dictionary
 leaves unexplained when j is removed) and the **reconstruction** r_s - f_j d_j^s - b_dec^s (what
 the other latents already write along u). For a latent whose own side (the larger decoder norm)
-is o and other side is t, ``nu_eps = beta^eps_t / beta^eps_o`` and ``nu_r = beta^r_t / beta^r_o``:
-a genuinely side-specific latent has both near 0; a large ratio says the other model holds the
-concept too. Both are computed with the own side's decoder, so base-only latents are scored by
-the same rule as finetuned-only ones. All sums are over the store's tokens, chunk by chunk.
+is o and other side is t, ``nu_eps = beta^eps_t / beta^eps_o`` and ``nu_r = beta^r_t / beta^eps_o``
+(both over the latent's full scale on its own side, about 1; the own side's beta^r is near 0 for
+any latent, as the other latents do not write its direction): a genuinely side-specific latent
+has both near 0; a large ratio says the other model holds the concept too (in its error: the
+decoder norm shrank; in its reconstruction: other latents carry it). Both are computed with the
+own side's decoder, so base-only latents are scored by the same rule as finetuned-only ones.
+All sums are over the store's tokens, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -92,9 +95,11 @@ def latent_scaling(
     idx = np.arange(len(lat))
     fired = den.numpy() > 0
 
+    own_scale = b_eps[idx, own_np]  # the latent's full scale on its own side (about 1 for a live latent)
+    ok = fired & (np.abs(own_scale) > 1e-6)
+
     def ratio(b: np.ndarray) -> np.ndarray:
-        o, t = b[idx, own_np], b[idx, other]
-        out: np.ndarray = np.where(fired & (np.abs(o) > 1e-12), t / np.where(np.abs(o) > 1e-12, o, 1.0), np.nan)
+        out: np.ndarray = np.where(ok, b[idx, other] / np.where(ok, own_scale, 1.0), np.nan)
         return out
 
     return pd.DataFrame({"latent": lat.numpy(), "own": np.where(own_np == 1, "finetuned", "base"),

@@ -45,12 +45,20 @@ class TrainSettings(BaseModel):
     train_tokens: int = Field(200_000, ge=1, description="training tokens (several epochs if the store is smaller)")
     batch_size: int = Field(1024, ge=1)
     lr: float = Field(1e-3, gt=0)
+    lr_decay: float = Field(0.2, ge=0, le=1, description="share of training at the end over which lr decays to 0")
     aux_coef: float = Field(1 / 32, ge=0, description="weight of the AuxK loss on dead latents")
     dead_tokens: int = Field(50_000, ge=1, description="a latent inactive for this many tokens is dead")
     buffer_tokens: int = Field(65_536, ge=1, description="stored tokens shuffled together (memory bound)")
     checkpoint_every: int = Field(50, ge=1, description="steps between checkpoints")
     min_position: int = Field(1, ge=0, description="skip earlier positions (0 is the attention sink)")
     seed: int = 0
+
+    def lr_at(self, step: int) -> float:
+        """The learning-rate factor at ``step``: 1, then linearly to 0 over the last ``lr_decay`` share."""
+        start = (1 - self.lr_decay) * self.steps
+        if step < start or self.lr_decay == 0:
+            return 1.0
+        return max(0.0, (self.steps - step) / max(self.steps - start, 1))
 
     @property
     def steps(self) -> int:
@@ -99,8 +107,8 @@ def _batch_metrics(x: torch.Tensor, recon: torch.Tensor, acts: torch.Tensor) -> 
             "l0": float((acts > 0).sum(1).float().mean())}
 
 
-def plot_metrics(metrics: pd.DataFrame, path: Path, title: str = "") -> None:
-    """Training curves (loss, FVE, L0 and k, dead latents) as a PNG at ``path``."""
+def metrics_figure(metrics: pd.DataFrame, title: str = "") -> Any:
+    """A matplotlib figure of the training curves (reconstruction MSE, FVE, L0 and k, dead latents)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,6 +127,14 @@ def plot_metrics(metrics: pd.DataFrame, path: Path, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_metrics(metrics: pd.DataFrame, path: Path, title: str = "") -> None:
+    """The training curves as a PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = metrics_figure(metrics, title)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
@@ -185,12 +201,14 @@ def train_dictionary(
     first = torch.as_tensor(stream.sample(4096)) / s_t
     model = make_dictionary(stream.d_model, settings.n_latents, stream.n_sides, settings.seed, first.mean(0))
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=(0.9, 0.999))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, settings.lr_at)
     since_fired = torch.zeros(settings.n_latents, dtype=torch.long)
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         if ck.get("train_key") == key:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optim"])
+            sched.load_state_dict(ck["sched"])
             since_fired, start, rows, scales = ck["since_fired"], int(ck["step"]), list(ck["metrics"]), ck["scales"]
             s_t = torch.as_tensor(scales, dtype=torch.float32)[None, :, None]
             log.info("%s: resuming at step %d of %d", label, start, settings.steps)
@@ -199,8 +217,9 @@ def train_dictionary(
 
     def checkpoint(step: int) -> None:
         with atomic_path(ckpt_path) as tmp:
-            torch.save({"train_key": key, "model": model.state_dict(), "optim": opt.state_dict(), "step": step,
-                        "since_fired": since_fired, "metrics": rows, "scales": scales}, tmp)
+            torch.save({"train_key": key, "model": model.state_dict(), "optim": opt.state_dict(),
+                        "sched": sched.state_dict(), "step": step, "since_fired": since_fired, "metrics": rows,
+                        "scales": scales}, tmp)
 
     with progress_bar(label if progress else "", steps if progress else 0) as advance:
         advance(start)
@@ -215,10 +234,11 @@ def train_dictionary(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
             with torch.no_grad():
                 fired = (fwd.acts > 0).any(0)
                 since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
-            m = {"step": step, "loss": float(loss), "aux": float(aux), "k": float(k),
+            m = {"step": step, "loss": float(loss.detach()), "aux": float(aux.detach()), "k": float(k),
                  **_batch_metrics(x, fwd.recon.detach(), fwd.acts.detach()),
                  "dead": int((since_fired * settings.batch_size >= settings.dead_tokens).sum())}
             rows.append(m)

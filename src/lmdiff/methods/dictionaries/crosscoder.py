@@ -1,0 +1,188 @@
+"""``crosscoder``: a BatchTopK crosscoder on paired activations, with norm tags, latent scaling and a null control."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from lmdiff.dictionaries import ActivationStream, TrainedDictionary, train_dictionary
+from lmdiff.dictionaries.examples import unit_stats
+from lmdiff.dictionaries.scaling import TAGS, latent_scaling, norm_tags
+from lmdiff.io import write_json, write_parquet
+from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
+from lmdiff.methods.dictionaries.config import CrosscoderConfig
+from lmdiff.methods.dictionaries.readouts import (
+    StoreContext,
+    open_dictionary_store,
+    relevance_headline,
+    steer_units,
+    unit_rows,
+)
+from lmdiff.methods.dictionaries.report import (
+    relevance_figures,
+    render_steering,
+    render_training,
+    render_units,
+)
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.run import Run
+
+
+@register_method
+class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
+    """A crosscoder over (base, finetuned) activations; finetuned-only latents counted against a control."""
+
+    name = "crosscoder"
+    title = "Crosscoder: latents specific to the finetuned model"
+    description = ("BatchTopK crosscoder on paired activations: decoder-norm tags, latent scaling on both sides, "
+                   "finetuned-only latents against a swapped-pair control")
+    Config = CrosscoderConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {
+        "n_texts": 64, "n_tokens": 64, "steering": False,
+        "train": {"n_latents": 256, "k": 16, "train_tokens": 20000, "batch_size": 512}}
+    needs_shared_tokenizer = True
+    white_box = True
+    needs_both_resident = True
+
+    def _train(self, ctx: MethodContext[CrosscoderConfig], sc: StoreContext, control: str) -> tuple[
+            TrainedDictionary, str]:
+        cfg = ctx.config
+        step = ctx.step(f"train-{control}", {"layer": sc.layer, "train": cfg.train.model_dump(mode="json"),
+                                             "store": sc.store.meta.get("key_hash"), "control": control,
+                                             "min_position": cfg.min_position}, whole_config=False)
+        out = step.dir if step.done else step.prepare()
+        stream = ActivationStream(sc.store, sc.layer, "paired", batch_size=cfg.train.batch_size,
+                                  buffer_tokens=cfg.train.buffer_tokens, seed=cfg.train.seed,
+                                  min_position=cfg.min_position, control=control)  # type: ignore[arg-type]
+        td = train_dictionary(stream, cfg.train, out, label=f"crosscoder ({control})" if control != "none"
+                              else "crosscoder")
+        step.finish({"steps": cfg.train.steps})
+        return td, str((out / "metrics.parquet").relative_to(ctx.run.path))
+
+    def run(self, ctx: MethodContext[CrosscoderConfig]) -> MethodResult:
+        """Train the crosscoder and its control; tag, scale and read out the latents."""
+        cfg = ctx.config
+        sc = open_dictionary_store(ctx)
+        store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
+        art = ctx.artifact_dir
+        td, mfile = self._train(ctx, sc, "none")
+        metrics_files = {"crosscoder": mfile}
+        n_lat = td.model.n_latents
+        st = unit_stats(store, layer, "paired", td.encode_raw, n_lat, n_top=cfg.n_examples,
+                        min_position=cfg.min_position)
+        tags = norm_tags(td, st.frequency, cfg.ft_only_threshold)
+        control_counts: dict[str, int] | None = None
+        if cfg.control != "none":
+            ctrl, cfile = self._train(ctx, sc, cfg.control)
+            metrics_files[f"control ({cfg.control})"] = cfile
+            cst = unit_stats(store, layer, "paired", ctrl.encode_raw, n_lat, n_top=1, min_position=cfg.min_position)
+            ctags = norm_tags(ctrl, cst.frequency, cfg.ft_only_threshold)
+            control_counts = {t: int((ctags.tag == t).sum()) for t in TAGS}
+        dirs = td.directions()  # [L, 2, D] raw units
+        ft_energy = st.energy * (np.linalg.norm(dirs[:, 1], axis=1) ** 2)
+        tags["ft_energy"] = ft_energy
+        one_sided = tags[tags.tag.isin(["finetuned-only", "base-only"])].sort_values("ft_energy", ascending=False)
+        rest = tags[tags.tag.isin(["shared", "mixed"])].sort_values("ft_energy", ascending=False)
+        scored = pd.concat([one_sided, rest]).latent.to_numpy()[: cfg.scaling_latents]
+        scaling = latent_scaling(store, layer, td, scored, min_position=cfg.min_position)
+        table = tags.merge(scaling, on="latent", how="left")
+        write_parquet(art / "latents.parquet", table)
+        ft_only = table[table.tag == "finetuned-only"].sort_values("ft_energy", ascending=False)
+        shown = ft_only.latent.tolist()[: cfg.n_units]
+        if len(shown) < cfg.n_units:  # fill with the most finetuned-leaning latents, labelled by their tag
+            more = table[~table.latent.isin(shown) & (table.tag != "dead")].sort_values("rel_norm", ascending=False)
+            shown += more.latent.tolist()[: cfg.n_units - len(shown)]
+        by_lat = table.set_index("latent")
+        extra = {int(j): {"tag": str(by_lat.at[j, "tag"]), "rel_norm": float(by_lat.at[j, "rel_norm"]),
+                          "nu_eps": _num(by_lat.at[j, "nu_eps"]), "nu_r": _num(by_lat.at[j, "nu_r"])}
+                 for j in shown}
+        gt = ctx.pair.ground_truth
+        rows = unit_rows(ft, sc, [int(j) for j in shown], dirs[:, 1], st, cfg, gt, extra)
+        samples, search = steer_units(ctx, sc, [int(j) for j in ft_only.latent.tolist()], dirs[:, 1])
+        write_json(art / "units.json", rows)
+        write_json(art / "steering.json", {"layer": layer, "samples": samples, "search": search})
+        counts = {t: int((tags.tag == t).sum()) for t in TAGS}
+        ft_scaled = scaling[scaling.latent.isin(ft_only.latent)]
+        m = td.metrics
+        tail = m.tail(max(1, len(m) // 20))
+        headline: dict[str, Any] = {
+            "layer": layer, "n_latents": n_lat, "n_tokens": st.n_tokens,
+            "train_tokens": int(len(m) * cfg.train.batch_size),
+            "fve": float(tail["fve"].mean()), "l0": float(tail["l0"].mean()), "dead": int(m["dead"].iloc[-1]),
+            "tag_counts": counts, "finetuned_only": counts["finetuned-only"], "base_only": counts["base-only"],
+            "control": cfg.control, "control_tag_counts": control_counts,
+            "finetuned_only_control": control_counts["finetuned-only"] if control_counts else None,
+            "finetuned_only_excess": (counts["finetuned-only"] - control_counts["finetuned-only"]
+                                      if control_counts else None),
+            "finetuned_only_low_nu": int(((ft_scaled.nu_eps.abs() < 0.3) & (ft_scaled.nu_r.abs() < 0.3)).sum()),
+            "median_nu_eps_finetuned_only": _num(ft_scaled.nu_eps.median()) if len(ft_scaled) else None,
+            "median_nu_r_finetuned_only": _num(ft_scaled.nu_r.median()) if len(ft_scaled) else None,
+            **relevance_headline(ft, sc, rows, cfg, gt),
+        }
+        null = (f"; control ({cfg.control}): {control_counts['finetuned-only']}" if control_counts else "")
+        summary = (f"crosscoder ({n_lat} latents, variance explained {headline['fve']:.0%}) on {st.n_tokens} paired "
+                   f"tokens ({sc.corpus.name}), layer {layer}: {counts['finetuned-only']} finetuned-only, "
+                   f"{counts['base-only']} base-only, {counts['shared']} shared latents{null}; "
+                   f"{headline['finetuned_only_low_nu']} finetuned-only latents also pass latent scaling "
+                   f"(|nu_eps|, |nu_r| < 0.3)"
+                   + (f"; top latent's lens: {', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}"
+                      if rows else "") + ".")
+
+        def rel_path(name: str) -> str:
+            return str((art / name).relative_to(ctx.run.path))
+
+        return MethodResult(headline=headline, summary=summary,
+                            data={"units_file": rel_path("units.json"), "steering_file": rel_path("steering.json"),
+                                  "latents_file": rel_path("latents.parquet"), "metrics_files": metrics_files,
+                                  "corpus": sc.corpus.describe()},
+                            artifacts=[rel_path(n) for n in ("units.json", "steering.json", "latents.parquet")],
+                            corpus=sc.corpus.name)
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Tag counts against the control, the rel_norm histogram, latent scaling, top latents, curves."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        h = result.headline
+        section.text(result.summary)
+        section.figures({"layer": h["layer"], "variance explained": h["fve"], "L0": h["l0"],
+                         "finetuned-only latents": h["finetuned_only"],
+                         f"finetuned-only in the {h['control']} control": _fig(h.get("finetuned_only_control")),
+                         "base-only latents": h["base_only"],
+                         "finetuned-only with |nu| < 0.3 (latent scaling)": h["finetuned_only_low_nu"],
+                         **relevance_figures(h)})
+        lat = pd.read_parquet(run.path / result.data["latents_file"])
+        alive = lat[lat.tag != "dead"]
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.hist(alive["rel_norm"], bins=40)
+        ax.set_xlabel("||d_ft|| / (||d_base|| + ||d_ft||)")
+        ax.set_ylabel("latents")
+        section.figure(fig, caption="relative decoder norms (0: base-only, 1: finetuned-only)")
+        render_training(section, run, result)
+        render_units(section, run, result, "Finetuned-only latents (then the most finetuned-leaning)", "latent",
+                     ("tag", "rel_norm", "nu_eps", "nu_r"))
+        scored = lat[lat.nu_eps.notna() & lat.tag.isin(["finetuned-only", "base-only"])]
+        if len(scored):
+            section.heading("Latent scaling of the one-sided latents")
+            section.table(scored[["latent", "tag", "rel_norm", "frequency", "beta_eps_base", "beta_eps_ft",
+                                  "beta_r_base", "beta_r_ft", "nu_eps", "nu_r"]], max_rows=30,
+                          caption="nu: the other side's beta over the own side's (near 0: the concept is specific "
+                          "to the own side; large: the other model holds it too, the norm tag is an artefact)")
+        render_steering(section, run, result, "latent")
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _fig(x: Any) -> Any:
+    return "n/a" if x is None else x

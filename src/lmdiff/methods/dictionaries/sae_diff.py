@@ -1,0 +1,137 @@
+"""``sae_diff``: a BatchTopK SAE on normalised activation differences h_ft - h_base at one layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lmdiff.dictionaries import ActivationStream, TrainedDictionary, train_dictionary
+from lmdiff.dictionaries.examples import unit_stats
+from lmdiff.dictionaries.saelens import load_saelens, save_saelens
+from lmdiff.errors import ConfigError
+from lmdiff.io import write_json
+from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
+from lmdiff.methods.dictionaries.config import SAEDiffConfig
+from lmdiff.methods.dictionaries.readouts import (
+    open_dictionary_store,
+    relevance_headline,
+    steer_units,
+    unit_rows,
+)
+from lmdiff.methods.dictionaries.report import (
+    relevance_figures,
+    render_steering,
+    render_training,
+    render_units,
+)
+from lmdiff.methods.registry import register_method
+from lmdiff.report.builder import Section
+from lmdiff.runs.run import Run
+
+
+@register_method
+class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
+    """A BatchTopK SAE on per-token differences; latents ranked by the share of the difference they explain."""
+
+    name = "sae_diff"
+    title = "SAE on activation differences"
+    description = "BatchTopK SAE on per-token ft-base differences: latents' lens, examples, frequency, steering"
+    Config = SAEDiffConfig
+    demo_settings: ClassVar[dict[str, Any] | None] = {
+        "n_texts": 64, "n_tokens": 64, "steering": False,
+        "train": {"n_latents": 256, "k": 16, "train_tokens": 20000, "batch_size": 512}}
+    needs_shared_tokenizer = True
+    white_box = True
+    needs_both_resident = True
+
+    def run(self, ctx: MethodContext[SAEDiffConfig]) -> MethodResult:
+        """Train (or load) the SAE, export it in SAELens' format, read out its top latents."""
+        cfg = ctx.config
+        sc = open_dictionary_store(ctx)
+        store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
+        art = ctx.artifact_dir
+        metrics_files: dict[str, str] = {}
+        if cfg.pretrained:
+            td = load_saelens(cfg.pretrained)
+            if td.model.d_in != store.d_model:
+                raise ConfigError(f"the pretrained SAE reads width {td.model.d_in}, but layer {layer} has width "
+                                  f"{store.d_model}.")
+            source = f"pretrained: {cfg.pretrained}"
+        else:
+            step = ctx.step("train", {"layer": layer, "train": cfg.train.model_dump(mode="json"),
+                                      "store": store.meta.get("key_hash"), "min_position": cfg.min_position},
+                            whole_config=False)
+            out = step.prepare() if not step.done else step.dir
+            stream = ActivationStream(store, layer, "diff", batch_size=cfg.train.batch_size,
+                                      buffer_tokens=cfg.train.buffer_tokens, seed=cfg.train.seed,
+                                      min_position=cfg.min_position)
+            td = train_dictionary(stream, cfg.train, out, label="sae_diff")
+            step.finish({"steps": cfg.train.steps})
+            save_saelens(td, art / "saelens", {"model_name": ft.name,
+                                               "hook_name": f"diff.blocks.{layer}.hook_resid_post",
+                                               "lmdiff_input": "finetuned minus base residual stream"})
+            metrics_files["sae_diff"] = str((out / "metrics.parquet").relative_to(ctx.run.path))
+            source = "trained"
+        return self._readouts(ctx, sc, td, source, metrics_files)
+
+    def _readouts(self, ctx: MethodContext[SAEDiffConfig], sc: Any, td: TrainedDictionary, source: str,
+                  metrics_files: dict[str, str]) -> MethodResult:
+        cfg = ctx.config
+        store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
+        art = ctx.artifact_dir
+        n_lat = td.model.n_latents
+        st = unit_stats(store, layer, "diff", td.encode_raw, n_lat, n_top=cfg.n_examples,
+                        min_position=cfg.min_position)
+        dirs = td.directions()[:, 0]  # raw units [L, D]
+        diff_stats = store.stats("diff", layer)
+        total_var = float(diff_stats.var.sum()) * max(st.n_tokens, 1)
+        share = st.energy * (np.linalg.norm(dirs, axis=1) ** 2) / max(total_var, 1e-12)
+        order = [int(j) for j in np.argsort(-share) if st.frequency[j] > 0][: cfg.n_units]
+        extra = {j: {"variance_share": float(share[j])} for j in order}
+        gt = ctx.pair.ground_truth
+        rows = unit_rows(ft, sc, order, dirs, st, cfg, gt, extra)
+        samples, search = steer_units(ctx, sc, order, dirs)
+        write_json(art / "units.json", rows)
+        write_json(art / "steering.json", {"layer": layer, "samples": samples, "search": search})
+        m = td.metrics
+        tail = m.tail(max(1, len(m) // 20)) if len(m) else m
+        headline: dict[str, Any] = {
+            "layer": layer, "source": source, "n_latents": n_lat, "n_tokens": st.n_tokens,
+            "train_tokens": int(len(m) * cfg.train.batch_size) if len(m) else None,
+            "fve": float(tail["fve"].mean()) if len(tail) else None,
+            "l0": float(tail["l0"].mean()) if len(tail) else None,
+            "dead": int(m["dead"].iloc[-1]) if len(m) else None,
+            "alive": int((st.frequency > 0).sum()),
+            "top_variance_share": [float(share[j]) for j in order],
+            **relevance_headline(ft, sc, rows, cfg, gt),
+        }
+        summary = (f"{source} SAE ({n_lat} latents) on {st.n_tokens} difference tokens ({sc.corpus.name}), layer "
+                   f"{layer}" + (f", variance explained {headline['fve']:.0%} at L0 {headline['l0']:.0f}"
+                                 if headline["fve"] is not None else "")
+                   + (f"; top latent ({share[order[0]]:.1%} of the difference's variance): lens "
+                      f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}" if rows else "") + ".")
+
+        def rel_path(p: Path) -> str:
+            return str(p.relative_to(ctx.run.path))
+
+        arts = [rel_path(art / "units.json"), rel_path(art / "steering.json")]
+        if (art / "saelens").exists():
+            arts.append(rel_path(art / "saelens"))
+        return MethodResult(headline=headline, summary=summary,
+                            data={"units_file": arts[0], "steering_file": arts[1], "metrics_files": metrics_files,
+                                  "corpus": sc.corpus.describe()},
+                            artifacts=arts, corpus=sc.corpus.name)
+
+    def render(self, result: MethodResult, section: Section, run: Run) -> None:
+        """Figures, training curves, the top latents' lens and examples, steering."""
+        h = result.headline
+        section.text(result.summary)
+        section.figures({"layer": h["layer"], "latents (alive)": f"{h['n_latents']} ({h['alive']})",
+                         "variance explained": h.get("fve") if h.get("fve") is not None else "n/a",
+                         "L0": h.get("l0") if h.get("l0") is not None else "n/a", **relevance_figures(h)})
+        render_training(section, run, result)
+        render_units(section, run, result, "Latents ranked by their share of the difference's variance", "latent",
+                     ("variance_share",))
+        render_steering(section, run, result, "latent")
