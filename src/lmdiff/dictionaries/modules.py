@@ -36,6 +36,8 @@ class Forward:
 class BatchTopK(nn.Module):
     """A BatchTopK dictionary over ``n_sides`` activation sides (1: SAE, 2: crosscoder)."""
 
+    threshold: torch.Tensor
+
     def __init__(self, d_in: int, n_latents: int, n_sides: int = 1, *, seed: int = 0) -> None:
         super().__init__()
         self.d_in, self.n_latents, self.n_sides = int(d_in), int(n_latents), int(n_sides)
@@ -51,7 +53,8 @@ class BatchTopK(nn.Module):
     # ------------------------------------------------------------------ parts
     def decoder_norms(self) -> torch.Tensor:
         """Decoder norm of each latent on each side [L, S]."""
-        return self.W_dec.norm(dim=-1)
+        norms: torch.Tensor = self.W_dec.norm(dim=-1)
+        return norms
 
     def preacts(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-activations [B, L] of inputs [B, S, D]."""
@@ -77,8 +80,8 @@ class BatchTopK(nn.Module):
         pre = self.preacts(x)
         acts = pre.relu()
         thr = float(self.threshold)
-        if thr < 0:
-            raise RuntimeError("the dictionary has no threshold yet (train it first)")
+        if thr < 0:  # nothing ever fired in training (e.g. all-zero inputs): no latent is active
+            return torch.zeros_like(acts)
         score = acts * self.decoder_norms().sum(1)
         return acts * (score > thr)
 

@@ -70,6 +70,8 @@ def save_saelens(td: TrainedDictionary, path: str | Path, metadata: dict[str, An
 class ExternalSAE(BatchTopK):
     """An SAE trained elsewhere (SAELens format), encoding as its architecture says."""
 
+    jump: torch.Tensor
+
     def __init__(self, d_in: int, n_latents: int, architecture: str, *, k: int = 0,
                  apply_b_dec_to_input: bool = True) -> None:
         super().__init__(d_in, n_latents, 1)

@@ -59,7 +59,7 @@ def latent_scaling(
         ``beta_r_ft``, ``nu_eps``, ``nu_r`` (other side over own side; NaN when the latent never fires).
     """
     m = td.model
-    lat = torch.as_tensor(np.asarray(latents, dtype=np.int64))
+    lat = torch.as_tensor(np.array(latents, dtype=np.int64))
     if len(lat) == 0:
         return pd.DataFrame(columns=["latent", "own", "beta_eps_base", "beta_eps_ft", "beta_r_base", "beta_r_ft",
                                      "nu_eps", "nu_r"])

@@ -232,7 +232,7 @@ def train_dictionary(
             aux = model.aux_loss(x, fwd, dead, k_aux)
             loss = mse_loss + settings.aux_coef * aux
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
             with torch.no_grad():

@@ -16,8 +16,10 @@ from lmdiff.methods.dictionaries.config import PCAConfig
 from lmdiff.methods.dictionaries.readouts import (
     open_dictionary_store,
     relevance_headline,
+    skipped_result,
     steer_units,
     unit_rows,
+    zero_difference,
 )
 from lmdiff.methods.dictionaries.report import relevance_figures, render_steering, render_units
 from lmdiff.methods.registry import register_method
@@ -42,6 +44,8 @@ class PCAMethod(DiffMethod[PCAConfig]):
         """Streamed covariance of the differences, its eigenvectors, and their readouts."""
         cfg = ctx.config
         sc = open_dictionary_store(ctx)
+        if zero_difference(sc):
+            return skipped_result(sc, "components")
         store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
         cov = difference_covariance(store, layer, min_position=cfg.min_position)
         lam, vecs = np.linalg.eigh(cov)
@@ -111,6 +115,8 @@ class PCAMethod(DiffMethod[PCAConfig]):
 
         h = result.headline
         section.text(result.summary)
+        if h.get("skipped"):
+            return
         section.figures({"layer": h["layer"], "tokens": h["n_tokens"], "first five components": h["explained_top5"],
                          "components for half the variance": h["components_for_half"], **relevance_figures(h)})
         ev = pd.read_parquet(run.path / result.data["explained_file"]).head(50)

@@ -26,7 +26,7 @@ from lmdiff.interp.steering import STEERING_PROMPTS, steered_vs_plain
 from lmdiff.methods.dictionaries.config import DictionaryConfig
 
 if TYPE_CHECKING:
-    from lmdiff.methods.base import MethodContext
+    from lmdiff.methods.base import MethodContext, MethodResult
     from lmdiff.models.lm import LanguageModel
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
@@ -101,8 +101,8 @@ def random_contexts_relevance(ft: LanguageModel, store: ActivationStore, gt: dic
     if not (gt or {}).get("keywords"):
         return None
     rng = np.random.default_rng(seed)
-    picks = rng.choice(store.n_tokens, size=min(n * 3, store.n_tokens), replace=False)
-    picks = [int(p) for p in picks if positions_of(store, int(p), int(p) + 1)[0] >= min_position][:n]
+    drawn = rng.choice(store.n_tokens, size=min(n * 3, store.n_tokens), replace=False)
+    picks = [int(p) for p in drawn if positions_of(store, int(p), int(p) + 1)[0] >= min_position][:n]
     ctxs = [token_context(store, p, ft.decode, lambda i: ft.token_strings([i])[0])[1] for p in picks]
     return float(np.mean([context_relevant(c, gt) for c in ctxs])) if ctxs else None
 
@@ -150,7 +150,7 @@ def relevance_headline(ft: LanguageModel, sc: StoreContext, rows: Sequence[dict[
         "top_lens": top_lens[:12],
         "lens_readout": cfg.lens_readout,
         "lens_relevance": rel["share"] if rel else None,
-        "lens_relevance_null": (chance_relevance(ft.token_strings, int(ft.unembed.weight.shape[0]), gt)
+        "lens_relevance_null": (chance_relevance(ft.token_strings, len(ft.tokenizer), gt)
                                 if rel else None),
         "lens_relevance_null_kind": "random vocabulary tokens" if rel else None,
         "example_relevance": float(np.mean(ex_rel)) if ex_rel else None,
@@ -182,3 +182,18 @@ def steer_units(ctx: MethodContext[Any], sc: StoreContext, units: Sequence[int],
         samples += [{"unit": int(j), **r} for r in rows]
         search += [{"unit": int(j), **t} for t in trace]
     return samples, search
+
+
+def zero_difference(sc: StoreContext) -> bool:
+    """Whether every stored difference is exactly zero (a self-pair): nothing to decompose."""
+    st = sc.store.stats("diff", sc.layer)
+    return bool(np.abs(st.mean).max() == 0 and st.var.sum() == 0)
+
+
+def skipped_result(sc: StoreContext, what: str) -> MethodResult:
+    """The result of a method skipped because the differences are all zero."""
+    from lmdiff.methods.base import MethodResult
+
+    return MethodResult(headline={"layer": sc.layer, "skipped": True, "top_lens": [], "n_tokens": sc.store.n_tokens},
+                        summary=f"every ft - base difference at layer {sc.layer} is zero (a self-pair?): no {what} to "
+                                "learn (skipped).", corpus=sc.corpus.name)

@@ -17,8 +17,10 @@ from lmdiff.methods.dictionaries.config import SAEDiffConfig
 from lmdiff.methods.dictionaries.readouts import (
     open_dictionary_store,
     relevance_headline,
+    skipped_result,
     steer_units,
     unit_rows,
+    zero_difference,
 )
 from lmdiff.methods.dictionaries.report import (
     relevance_figures,
@@ -50,6 +52,8 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         """Train (or load) the SAE, export it in SAELens' format, read out its top latents."""
         cfg = ctx.config
         sc = open_dictionary_store(ctx)
+        if zero_difference(sc):
+            return skipped_result(sc, "SAE")
         store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
         art = ctx.artifact_dir
         metrics_files: dict[str, str] = {}
@@ -128,6 +132,8 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         """Figures, training curves, the top latents' lens and examples, steering."""
         h = result.headline
         section.text(result.summary)
+        if h.get("skipped"):
+            return
         section.figures({"layer": h["layer"], "latents (alive)": f"{h['n_latents']} ({h['alive']})",
                          "variance explained": h.get("fve") if h.get("fve") is not None else "n/a",
                          "L0": h.get("l0") if h.get("l0") is not None else "n/a", **relevance_figures(h)})

@@ -16,6 +16,9 @@ SIGNAL_KEYS: dict[str, str] = {
     "adl": "top_lens",
     "kl": "top_content_ft",
     "amplification": "top_growing_words",
+    "pca": "top_lens",
+    "sae_diff": "top_lens",
+    "crosscoder": "top_lens",
 }
 
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'-]{2,}$")
