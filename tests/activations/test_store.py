@@ -110,3 +110,17 @@ def test_self_pair_diff_is_zero(self_pair, tmp_path):
     seqs = _seqs(self_pair, n=3)
     store = collect_activations(self_pair, seqs, [1], tmp_path / "z", progress=False)
     assert np.abs(store.read("diff", 1, 0, store.n_tokens)).max() == 0.0
+
+
+def test_store_from_arrays_reads_back(tmp_path):
+    import numpy as np
+
+    from lmdiff.activations import store_from_arrays
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((100, 8)).astype(np.float32)
+    ft = base + 1
+    st = store_from_arrays(tmp_path / "s", {"base": {3: base}, "finetuned": {3: ft}}, [10] * 10, shard_tokens=30)
+    assert st.complete and st.n_shards == 4 and st.layers == [3] and st.n_tokens == 100
+    np.testing.assert_array_equal(st.read("base", 3, 5, 95), base[5:95])
+    np.testing.assert_allclose(st.stats("diff", 3).mean, np.ones(8), atol=1e-6)

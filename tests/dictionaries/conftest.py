@@ -7,41 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmdiff.activations import ActivationStore, RunningStats
-from lmdiff.io import write_json
+from lmdiff.activations import ActivationStore, store_from_arrays
 
 
 def write_store(path: Path, base: np.ndarray, ft: np.ndarray, seq_len: int = 16, shard_tokens: int = 1024,
                 layer: int = 1) -> ActivationStore:
     """A complete store of one layer holding ``base`` and ``ft`` [N, D] as sequences of ``seq_len`` tokens."""
-    n, d = base.shape
-    n_seq = n // seq_len
-    lengths = [seq_len] * n_seq
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    path.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    np.save(path / "tokens.npy", rng.integers(0, 100, size=int(offsets[-1])).astype(np.int32))
-    np.save(path / "offsets.npy", offsets)
-    per = max(1, shard_tokens // seq_len)
-    bounds = [*range(0, n_seq, per), n_seq]
-    write_json(path / "meta.json", {"key_hash": f"synthetic-{n}-{d}", "key": None, "layers": [layer],
-                                    "dtype": "float32", "shard_tokens": shard_tokens, "shard_seq_bounds": bounds,
-                                    "n_sequences": n_seq, "n_tokens": int(offsets[-1]), "d_model": d})
-    for i in range(len(bounds) - 1):
-        a, b = int(offsets[bounds[i]]), int(offsets[bounds[i + 1]])
-        sd = path / f"shard_{i:05d}"
-        sd.mkdir(exist_ok=True)
-        for side, arr in (("base", base), ("finetuned", ft)):
-            np.save(sd / f"{side}_L{layer}.npy", arr[a:b].astype(np.float32))
-            st = RunningStats.empty(d)
-            st.update(arr[a:b])
-            st.save(sd / f"{side}_L{layer}.stats.npz")
-            (sd / f"{side}.done").write_text("ok")
-        st = RunningStats.empty(d)
-        st.update(ft[a:b] - base[a:b])
-        st.save(sd / f"diff_L{layer}.stats.npz")
-    write_json(path / "complete.json", {"n_shards": len(bounds) - 1, "n_tokens": int(offsets[-1])})
-    return ActivationStore(path)
+    n = (len(base) // seq_len) * seq_len
+    tokens = np.random.default_rng(0).integers(0, 100, size=n)
+    sides = {"base": {layer: base[:n]}, "finetuned": {layer: ft[:n]}}
+    return store_from_arrays(path, sides, [seq_len] * (n // seq_len), tokens=tokens, shard_tokens=shard_tokens)
 
 
 def sparse_features(n: int, d: int, n_feat: int, active: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

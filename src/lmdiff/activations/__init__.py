@@ -6,7 +6,9 @@ from lmdiff.activations.store import (
     Chunk,
     collect_activations,
     open_store,
+    store_from_arrays,
     store_key,
 )
 
-__all__ = ["ActivationStore", "Chunk", "RunningStats", "collect_activations", "open_store", "store_key"]
+__all__ = ["ActivationStore", "Chunk", "RunningStats", "collect_activations", "open_store", "store_from_arrays",
+           "store_key"]

@@ -379,3 +379,53 @@ def open_store(
     seqs = corpus.encode(pair.base, max_tokens=max_tokens)
     return collect_activations(pair, seqs, layers, path, dtype=dtype, batch_size=batch_size,
                                shard_tokens=shard_tokens, key=key, progress=progress)
+
+
+def store_from_arrays(
+    path: str | Path, sides: dict[str, dict[int, np.ndarray]], lengths: Sequence[int], *,
+    tokens: np.ndarray | None = None, shard_tokens: int = 65536, key: dict[str, Any] | None = None,
+) -> ActivationStore:
+    """A complete float32 store at ``path`` from activations computed elsewhere (or synthetic ones).
+
+    Args:
+        path: the store directory (replaced if it exists).
+        sides: ``{"base": {layer: [N, D]}, "finetuned": {layer: [N, D]}}``, rows in sequence order.
+        lengths: tokens per sequence (summing to N).
+        tokens: token ids [N] (zeros when None).
+        shard_tokens: tokens per shard.
+        key: the store's identity (recorded; its hash is the store's ``key_hash``).
+    """
+    root = Path(path)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    layers = sorted(sides["base"])
+    n = int(sum(lengths))
+    d = int(sides["base"][layers[0]].shape[1])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    np.save(root / "tokens.npy", np.zeros(n, np.int32) if tokens is None else np.asarray(tokens, np.int32))
+    np.save(root / "offsets.npy", offsets)
+    bounds = _shard_plan(list(lengths), shard_tokens)
+    key = key or {"from_arrays": sha256_json([n, d, layers, list(lengths)[:100]])}
+    write_json(root / "meta.json", {"key_hash": sha256_json(key), "key": key, "layers": layers, "dtype": "float32",
+                                    "shard_tokens": shard_tokens, "shard_seq_bounds": bounds,
+                                    "n_sequences": len(lengths), "n_tokens": n, "d_model": d})
+    for i in range(len(bounds) - 1):
+        a, b = int(offsets[bounds[i]]), int(offsets[bounds[i + 1]])
+        sd = root / f"shard_{i:05d}"
+        sd.mkdir()
+        for layer in layers:
+            for side in SIDES:
+                arr = np.asarray(sides[side][layer][a:b], dtype=np.float32)
+                np.save(sd / f"{side}_L{layer}.npy", arr)
+                st = RunningStats.empty(d)
+                st.update(arr)
+                st.save(sd / f"{side}_L{layer}.stats.npz")
+            st = RunningStats.empty(d)
+            st.update(np.asarray(sides["finetuned"][layer][a:b], np.float32)
+                      - np.asarray(sides["base"][layer][a:b], np.float32))
+            st.save(sd / f"diff_L{layer}.stats.npz")
+        for side in SIDES:
+            (sd / f"{side}.done").write_text("ok")
+    write_json(root / "complete.json", {"n_shards": len(bounds) - 1, "n_tokens": n})
+    return ActivationStore(root)

@@ -14,6 +14,7 @@ metrics go to ``metrics.parquet`` and ``training.png``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,8 @@ class TrainedDictionary:
     scales: np.ndarray
     metrics: pd.DataFrame
     resumed_from: int = 0
+    #: Seconds spent waiting for batches (store reads, shuffling) and in optimiser steps, this call.
+    timing: dict[str, float] | None = None
 
     def encode_raw(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Latent activations [N, L] of raw (unnormalised) rows [N, S, D]."""
@@ -214,6 +217,7 @@ def train_dictionary(
             log.info("%s: resuming at step %d of %d", label, start, settings.steps)
     steps = settings.steps
     k_aux = max(1, stream.d_model // 2)
+    read_s = step_s = 0.0
 
     def checkpoint(step: int) -> None:
         with atomic_path(ckpt_path) as tmp:
@@ -223,7 +227,15 @@ def train_dictionary(
 
     with progress_bar(label if progress else "", steps if progress else 0) as advance:
         advance(start)
-        for step, batch in stream.batches(start, steps):
+        batches = stream.batches(start, steps)
+        while True:
+            t0 = time.perf_counter()
+            nxt = next(batches, None)
+            t1 = time.perf_counter()
+            read_s += t1 - t0
+            if nxt is None:
+                break
+            step, batch = nxt
             x = torch.as_tensor(batch) / s_t
             k = settings.k_at(step)
             fwd = model.forward_train(x, k)
@@ -238,6 +250,7 @@ def train_dictionary(
             with torch.no_grad():
                 fired = (fwd.acts > 0).any(0)
                 since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
+            step_s += time.perf_counter() - t1
             m = {"step": step, "loss": float(loss.detach()), "aux": float(aux.detach()), "k": float(k),
                  **_batch_metrics(x, fwd.recon.detach(), fwd.acts.detach()),
                  "dead": int((since_fired * settings.batch_size >= settings.dead_tokens).sum())}
@@ -248,7 +261,8 @@ def train_dictionary(
             if on_step is not None:
                 on_step(step + 1, m)
     metrics = pd.DataFrame(rows)
-    td = TrainedDictionary(model.eval(), np.asarray(scales, dtype=np.float64), metrics, resumed_from=start)
+    td = TrainedDictionary(model.eval(), np.asarray(scales, dtype=np.float64), metrics, resumed_from=start,
+                           timing={"read_s": read_s, "step_s": step_s})
     write_parquet(out / "metrics.parquet", metrics)
     plot_metrics(metrics, out / "training.png", label)
     save_dictionary(td, out, {"train_key": key, "view": stream.view, "control": stream.control,
