@@ -53,6 +53,13 @@ class TrainSettings(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="steps between checkpoints")
     min_position: int = Field(1, ge=0, description="skip earlier positions (0 is the attention sink)")
     seed: int = 0
+    device: str = Field("auto", description="where training runs: auto (cuda when available), cpu, cuda, cuda:N")
+
+    def torch_device(self) -> torch.device:
+        """The training device."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
     def lr_at(self, step: int) -> float:
         """The learning-rate factor at ``step``: 1, then linearly to 0 over the last ``lr_decay`` share."""
@@ -191,7 +198,8 @@ def train_dictionary(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    key = sha256_json({"settings": settings.model_dump(mode="json"), "view": stream.view, "control": stream.control,
+    key = sha256_json({"settings": settings.model_dump(mode="json", exclude={"device"}), "view": stream.view,
+                       "control": stream.control,
                        "layer": stream.layer, "store": str(stream.store.meta.get("key_hash")),
                        "buffer": stream.buffer_tokens, "min_position": stream.min_position})
     if (out / "dictionary.json").exists() and read_json(out / "dictionary.json").get("train_key") == key:
@@ -203,26 +211,30 @@ def train_dictionary(
     s_t = torch.as_tensor(scales, dtype=torch.float32)[None, :, None]
     first = torch.as_tensor(stream.sample(4096)) / s_t
     model = make_dictionary(stream.d_model, settings.n_latents, stream.n_sides, settings.seed, first.mean(0))
+    dev = settings.torch_device()
+    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, settings.lr_at)
     since_fired = torch.zeros(settings.n_latents, dtype=torch.long)
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+        ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         if ck.get("train_key") == key:
             model.load_state_dict(ck["model"])
+            since_fired = ck["since_fired"]
             opt.load_state_dict(ck["optim"])
             sched.load_state_dict(ck["sched"])
-            since_fired, start, rows, scales = ck["since_fired"], int(ck["step"]), list(ck["metrics"]), ck["scales"]
+            start, rows, scales = int(ck["step"]), list(ck["metrics"]), ck["scales"]
             s_t = torch.as_tensor(scales, dtype=torch.float32)[None, :, None]
             log.info("%s: resuming at step %d of %d", label, start, settings.steps)
     steps = settings.steps
+    since_fired, s_t = since_fired.to(dev), s_t.to(dev)
     k_aux = max(1, stream.d_model // 2)
     read_s = step_s = 0.0
 
     def checkpoint(step: int) -> None:
         with atomic_path(ckpt_path) as tmp:
             torch.save({"train_key": key, "model": model.state_dict(), "optim": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step, "since_fired": since_fired, "metrics": rows,
+                        "sched": sched.state_dict(), "step": step, "since_fired": since_fired.cpu(), "metrics": rows,
                         "scales": scales}, tmp)
 
     with progress_bar(label if progress else "", steps if progress else 0) as advance:
@@ -236,7 +248,7 @@ def train_dictionary(
             if nxt is None:
                 break
             step, batch = nxt
-            x = torch.as_tensor(batch) / s_t
+            x = torch.as_tensor(batch).to(dev, non_blocking=True) / s_t
             k = settings.k_at(step)
             fwd = model.forward_train(x, k)
             mse_loss = (x - fwd.recon).pow(2).sum(-1).sum(-1).mean() / x.shape[-1]
@@ -261,7 +273,7 @@ def train_dictionary(
             if on_step is not None:
                 on_step(step + 1, m)
     metrics = pd.DataFrame(rows)
-    td = TrainedDictionary(model.eval(), np.asarray(scales, dtype=np.float64), metrics, resumed_from=start,
+    td = TrainedDictionary(model.cpu().eval(), np.asarray(scales, dtype=np.float64), metrics, resumed_from=start,
                            timing={"read_s": read_s, "step_s": step_s})
     write_parquet(out / "metrics.parquet", metrics)
     plot_metrics(metrics, out / "training.png", label)
