@@ -76,3 +76,19 @@ def test_metrics_are_sane_fve_rises_and_l0_follows_k(planted_store, tmp_path):
     # inference codes (threshold) have about the training L0
     st = unit_stats(store, 1, "base", lambda r: td.encode_raw(r), settings.n_latents, n_top=3)
     assert 1.0 < st.frequency.sum() < 12.0
+
+
+def test_controls_swap_sides_or_break_pairs(planted_store):
+    store, _ = planted_store
+    plain = next(ActivationStream(store, 1, "paired", batch_size=512, seed=1).batches())[1]
+    swap = next(ActivationStream(store, 1, "paired", batch_size=512, seed=1, control="swap").batches())[1]
+    shuf = next(ActivationStream(store, 1, "paired", batch_size=512, seed=1, control="shuffle").batches())[1]
+    pairs = {tuple(np.round(r[0], 5)): tuple(np.round(r[1], 5)) for r in plain}
+    differ = [r for r in swap if not np.allclose(r[0], r[1])]  # tokens carrying the planted feature
+    swapped = [tuple(np.round(r[1], 5)) in pairs and pairs[tuple(np.round(r[1], 5))] == tuple(np.round(r[0], 5))
+               for r in differ]
+    assert len(differ) > 20 and 0.25 < np.mean(swapped) < 0.75  # about half have their sides exchanged
+    np.testing.assert_array_equal(np.sort(shuf[:, 0], axis=0), np.sort(plain[:, 0], axis=0))
+    assert not np.array_equal(shuf[:, 1], plain[:, 1])
+    with pytest.raises(ValueError):
+        ActivationStream(store, 1, "diff", batch_size=8, control="swap")
