@@ -54,7 +54,7 @@ class PCAMethod(DiffMethod[PCAConfig]):
         total = float(lam.sum()) or 1.0
         n = min(cfg.n_components, len(lam))
         comps = vecs[:, :n].T.copy()  # [n, D]
-        mean_diff = np.asarray(store.stats("diff", layer).mean)
+        mean_diff = sc.mean_diff
         for i in range(n):  # orient each component so the mean difference projects positively
             if comps[i] @ mean_diff < 0:
                 comps[i] = -comps[i]

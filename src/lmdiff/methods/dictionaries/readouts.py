@@ -41,6 +41,9 @@ class StoreContext:
     corpus: Corpus
     mean_ft: np.ndarray
     norm_ft: float
+    mean_diff: np.ndarray
+    #: Total variance (summed over dimensions) of the differences at positions >= min_position.
+    diff_variance: float
 
 
 def open_dictionary_store(ctx: MethodContext[Any]) -> StoreContext:
@@ -54,13 +57,20 @@ def open_dictionary_store(ctx: MethodContext[Any]) -> StoreContext:
                        dtype=cfg.dtype,  # type: ignore[arg-type]
                        batch_size=cfg.batch_size, shard_tokens=ctx.run_config.compute.activation_shard_tokens)
     total, sq, n = np.zeros(store.d_model), 0.0, 0
+    d_sum, d_sq = np.zeros(store.d_model), 0.0
     for chunk in store.iter_chunks(layer, 8192):
         keep = positions_of(store, chunk.start, chunk.stop) >= cfg.min_position
         x = chunk.finetuned[keep].astype(np.float64)
+        diff = chunk.diff[keep].astype(np.float64)
         total += x.sum(0)
         sq += float(np.linalg.norm(x, axis=1).sum())
+        d_sum += diff.sum(0)
+        d_sq += float((diff**2).sum())
         n += len(x)
-    return StoreContext(store, layer, corpus, total / max(n, 1), sq / max(n, 1))
+    m = max(n, 1)
+    mean_diff = d_sum / m
+    return StoreContext(store, layer, corpus, total / m, sq / m, mean_diff,
+                        max(d_sq / m - float(mean_diff @ mean_diff), 0.0))
 
 
 def unit_lens(ft: LanguageModel, sc: StoreContext, direction: np.ndarray, magnitude: float,

@@ -89,8 +89,7 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         st = unit_stats(store, layer, "diff", td.encode_raw, n_lat, n_top=cfg.n_examples,
                         min_position=cfg.min_position)
         dirs = td.directions()[:, 0]  # raw units [L, D]
-        diff_stats = store.stats("diff", layer)
-        total_var = float(diff_stats.var.sum()) * max(st.n_tokens, 1)
+        total_var = sc.diff_variance * max(st.n_tokens, 1)
         share = st.energy * (np.linalg.norm(dirs, axis=1) ** 2) / max(total_var, 1e-12)
         order = [int(j) for j in np.argsort(-share) if st.frequency[j] > 0][: cfg.n_units]
         extra = {j: {"variance_share": float(share[j])} for j in order}
