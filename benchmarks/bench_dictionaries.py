@@ -69,7 +69,15 @@ def child(args: argparse.Namespace) -> None:
     timing = td.timing or {}
     print(json.dumps({"kind": args.kind, "store_tokens": store.n_tokens, "shards": store.n_shards,
                       "wall_s": wall, "tokens_per_s": args.batch * args.steps / wall, **timing,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the parent at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
