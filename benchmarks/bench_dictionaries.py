@@ -7,9 +7,9 @@ Prints, per run (each in its own process, so peak RSS is its own):
   * peak RSS with the store at 1x and at 10x its size (same training steps): streaming shard by
     shard keeps it flat, a trainer that loads the store would grow 10x.
 
-Usage: python benchmarks/bench_dictionaries.py [--tokens 32768] [--d 576] [--latents 2048] [--k 32]
-       [--steps 40] [--batch 1024] [--shard-tokens 16384]
-Defaults mirror the CPU defaults on smollm2-135m (d=576, 2048 latents, k=32). For a GPU, pass
+Usage: python benchmarks/bench_dictionaries.py [--tokens 32768] [--d 576] [--latents 1024] [--k 32]
+       [--steps 40] [--batch 512] [--shard-tokens 16384]
+Defaults mirror the CPU defaults on smollm2-135m (d=576, 1024 latents, k=32, batch 512). For a GPU, pass
 larger --latents/--batch (see README "Dictionary methods").
 """
 
@@ -85,10 +85,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=32768, help="store size at 1x")
     ap.add_argument("--d", type=int, default=576)
-    ap.add_argument("--latents", type=int, default=2048)
+    ap.add_argument("--latents", type=int, default=1024)
     ap.add_argument("--k", type=float, default=32)
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--buffer", type=int, default=16384)
     ap.add_argument("--shard-tokens", type=int, default=16384)
     ap.add_argument("--child", choices=["sae", "crosscoder"], default=None, help=argparse.SUPPRESS)

@@ -39,13 +39,13 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    n_latents: int = Field(2048, ge=1, description="dictionary size")
+    n_latents: int = Field(1024, ge=1, description="dictionary size")
     k: float = Field(32, gt=0, description="target active latents per token (BatchTopK, on average)")
     k_start: float | None = Field(None, gt=0, description="k at step 0, annealed linearly to k (default 4k)")
     k_anneal: float = Field(0.3, ge=0, le=1, description="share of training over which k anneals")
-    train_tokens: int = Field(200_000, ge=1, description="training tokens (several epochs if the store is smaller)")
-    batch_size: int = Field(1024, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    train_tokens: int = Field(150_000, ge=1, description="training tokens (several epochs if the store is smaller)")
+    batch_size: int = Field(512, ge=1)
+    lr: float = Field(2e-3, gt=0)
     lr_decay: float = Field(0.2, ge=0, le=1, description="share of training at the end over which lr decays to 0")
     aux_coef: float = Field(1 / 32, ge=0, description="weight of the AuxK loss on dead latents")
     dead_tokens: int = Field(50_000, ge=1, description="a latent inactive for this many tokens is dead")

@@ -1,8 +1,8 @@
 """Settings of the dictionary methods: the store, the readouts and steering, and (for the learnt ones) training.
 
 CPU defaults train in minutes on a 135M model: the shipped generic corpus (400 texts) at 256
-tokens each (about 50k stored tokens per side), one middle layer, 200k training tokens (several
-epochs), 2048 latents at k=32. GPU settings for millions of tokens: see the README ("Dictionary
+tokens each (about 95k stored tokens per side), one middle layer, 150k training tokens (several
+epochs), 1024 latents at k=32, batch 512. GPU settings for millions of tokens: see the README ("Dictionary
 methods").
 """
 
