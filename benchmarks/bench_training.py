@@ -84,7 +84,7 @@ def print_build_times() -> None:
 
 
 def time_build(name: str) -> None:
-    from lmdiff.organisms.zoo import build_organism
+    from lmdiff.organisms.build import build_organism
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

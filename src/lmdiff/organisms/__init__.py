@@ -10,7 +10,6 @@ from lmdiff.organisms.recipe import DataConfig, GroundTruth, LoraConfig, Recipe,
 from lmdiff.organisms.zoo import (
     DEFAULT_BASE,
     RECIPES,
-    build_organism,
     find_organism,
     get_recipe,
     register_recipe,
@@ -18,6 +17,8 @@ from lmdiff.organisms.zoo import (
     zoo_dir,
     zoo_rows,
 )
+
+from lmdiff.organisms.build import build_organism  # noqa: E402  (after the zoo it imports)
 
 register_prefix("organism", resolve_organism)
 
