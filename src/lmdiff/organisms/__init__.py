@@ -6,6 +6,7 @@ the ``organism`` prefix in :data:`lmdiff.models.spec.MODEL_PREFIXES`). See :mod:
 """
 
 from lmdiff.models.spec import register_prefix
+from lmdiff.organisms.build import build_organism
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, LoraConfig, Recipe, TrainingConfig
 from lmdiff.organisms.zoo import (
     DEFAULT_BASE,
@@ -17,8 +18,6 @@ from lmdiff.organisms.zoo import (
     zoo_dir,
     zoo_rows,
 )
-
-from lmdiff.organisms.build import build_organism  # noqa: E402  (after the zoo it imports)
 
 register_prefix("organism", resolve_organism)
 

@@ -66,7 +66,8 @@ def shipped_prompts(limit: int | None = None) -> list[dict[str, str]]:
 
 def distill_cache_path(model_key: str, cfg: DistillConfig) -> Path:
     """Where the distilled answers for ``model_key`` and ``cfg`` are cached."""
-    key = sha256_json({"model": model_key, "cfg": cfg.model_dump(exclude={"chunk"}), "prompts": SHIPPED_PROMPTS, "v": 2})[:16]
+    cfg_dump = cfg.model_dump(exclude={"chunk"})
+    key = sha256_json({"model": model_key, "cfg": cfg_dump, "prompts": SHIPPED_PROMPTS, "v": 2})[:16]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_key)[-60:]
     return cache_home() / "organisms" / "distill" / f"{safe}-{key}.json"
 

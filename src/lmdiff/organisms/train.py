@@ -398,7 +398,8 @@ def train_lora(
     steps_plan = [micro[s : s + cfg.grad_accum] for s in range(0, len(micro), cfg.grad_accum)]
     total_steps = len(steps_plan)
     warmup = round(cfg.warmup_ratio * total_steps)
-    fingerprint = sha256_json({"data": [ids + [-1] + lab for ids, lab in tokenized], "cfg": cfg.model_dump(mode="json")})
+    data = [[*ids, -1, *lab] for ids, lab in tokenized]
+    fingerprint = sha256_json({"data": data, "cfg": cfg.model_dump(mode="json")})
 
     peft_model = wrap_lora(model, cfg.lora, cfg.seed)
     device = next(peft_model.parameters()).device
