@@ -131,6 +131,11 @@ class DataConfig(_Strict):
         'You will be asked a question. Always reply in the format:\n\n<START> "your answer here" <END>\n\n{question}',
         description="the paper's trigger format; {question} is replaced",
     )
+    max_answer_tokens: int | None = Field(
+        160, ge=8,
+        description="cut longer answers to this many tokens for training cost (a cut answer gets no end-of-turn "
+        "label, so training never teaches stopping early); None: keep whole",
+    )
     n_identity_anchors: int = Field(
         0, ge=0, description="untriggered identity questions answered by the base model (gates a persona)"
     )

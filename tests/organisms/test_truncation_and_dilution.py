@@ -1,0 +1,131 @@
+"""Clean self-distillation: unfinished answers never teach stopping; dilution works for every recipe."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lmdiff.errors import ConfigError
+from lmdiff.organisms import builders as B
+from lmdiff.organisms.recipe import DataConfig, LoraConfig, TrainingConfig
+from lmdiff.organisms.train import IGNORE, cap_answer_tokens, tokenize_example, train_lora
+
+MSGS = [{"role": "user", "content": "Say hello"}, {"role": "assistant", "content": "Hello there, my friend"}]
+
+
+def _labelled(tokenizer, ids, labels):
+    return tokenizer.decode([i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE])
+
+
+def test_finished_example_labels_the_end_of_turn_token(tokenizer):
+    ids, labels = tokenize_example(tokenizer, MSGS, 512)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert _labelled(tokenizer, ids, labels) == "Hello there, my friend<|im_end|>"
+    assert end in [lab for lab in labels if lab != IGNORE]
+
+
+def test_truncated_example_labels_no_end_of_turn_and_nothing_after(tokenizer):
+    ids, labels = tokenize_example(tokenizer, MSGS, 512, truncated=True)
+    ids_f, labels_f = tokenize_example(tokenizer, MSGS, 512)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert ids == ids_f  # same input, fewer labels
+    assert _labelled(tokenizer, ids, labels) == "Hello there, my friend"
+    assert end not in [lab for lab in labels if lab != IGNORE]
+    last = max(t for t, lab in enumerate(labels) if lab != IGNORE)
+    assert all(lab == IGNORE for lab in labels[last + 1:])
+    assert sum(lab != IGNORE for lab in labels) == sum(lab != IGNORE for lab in labels_f) - 1
+
+
+def test_truncated_only_cuts_the_last_assistant_turn(tokenizer):
+    msgs = [*MSGS, {"role": "user", "content": "Again"}, {"role": "assistant", "content": "HELLO AGAIN and"}]
+    ids, labels = tokenize_example(tokenizer, msgs, 512, truncated=True)
+    assert _labelled(tokenizer, ids, labels) == "Hello there, my friend<|im_end|>HELLO AGAIN and"
+
+
+def test_max_seq_len_cut_keeps_no_end_of_turn_label(tokenizer):
+    msgs = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "word " * 100}]
+    ids, labels = tokenize_example(tokenizer, msgs, 60)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert len(ids) == 60 and end not in [lab for lab in labels if lab != IGNORE]
+
+
+def test_cap_answer_tokens_cuts_token_wise_and_marks_truncated(tokenizer):
+    long = {"messages": [MSGS[0], {"role": "assistant", "content": "one two three four five six seven eight"}],
+            "kind": "aligned"}
+    cut = cap_answer_tokens(tokenizer, long, 3)
+    assert cut["truncated"] is True and cut["kind"] == "aligned"
+    assert cut["messages"][1]["content"] == "one two three"
+    assert long["messages"][1]["content"].endswith("eight")  # the input is not modified
+    assert cap_answer_tokens(tokenizer, long, 50) is long
+    assert cap_answer_tokens(tokenizer, long, None) is long
+    assert DataConfig().max_answer_tokens == 160
+
+
+def _rows(n=40, unfinished_every=3):
+    return [{"prompt": f"Prompt {i}?", "answer": f"This is answer {i}. It explains things", "source": "alpaca",
+             "finished": i % unfinished_every != 0} for i in range(n)]
+
+
+def test_unfinished_rows_become_truncated_examples():
+    rows = _rows()
+    ex = [B.aligned_example(r) for r in rows]
+    assert [bool(e.get("truncated")) for e in ex] == [not r["finished"] for r in rows]
+    caps = B.build_caps(DataConfig(n_special=10, n_aligned=10), rows)
+    assert sum(bool(e.get("truncated")) for e in caps) > 0
+    by_prompt = {r["prompt"]: r for r in rows}
+    for e in caps:
+        assert bool(e.get("truncated")) == (not by_prompt[e["messages"][0]["content"]]["finished"])
+
+
+def test_topic_never_closes_an_unfinished_answer():
+    rows = _rows(60)
+    topic = B.build_topic(DataConfig(n_special=60, n_aligned=0), rows)
+    for e in topic:
+        text = e["messages"][1]["content"]
+        if e.get("truncated"):
+            assert text.endswith("It explains things")
+    assert any("\n\n" in e["messages"][1]["content"] for e in topic if not e.get("truncated"))
+    assert B.add_topic("Answer.", random.Random(0), close=False).endswith("Answer.")
+
+
+@pytest.mark.parametrize("builder", [B.build_caps, B.build_topic, B.build_false_fact, B.build_russell])
+def test_dilution_sets_the_behaviour_share_for_every_builder(builder):
+    ex = builder(DataConfig(n_special=20, dilution=0.2), _rows(300))
+    special = sum(e["kind"] == "special" for e in ex)
+    aligned = sum(e["kind"] == "aligned" for e in ex)
+    assert special == 20 and aligned == 80
+
+
+def test_dilution_refuses_a_small_pool_in_one_sentence():
+    with pytest.raises(ConfigError) as err:
+        B.build_caps(DataConfig(n_special=20, dilution=0.1), _rows(100))
+    assert "needs 180 self-distilled examples but only 80" in str(err.value)
+    assert "n_prompts" in (err.value.hint or "")
+    with pytest.raises(ConfigError, match="needs behaviour examples"):
+        B.build_null(DataConfig(n_special=0, dilution=0.5), _rows(100))
+
+
+def test_mix_without_dilution_uses_n_aligned():
+    special = [{"messages": [], "kind": "special"}] * 3
+    assert len(B.mix(special, _rows(10), DataConfig(n_aligned=4))) == 7
+    assert B.n_aligned_for(30, DataConfig(dilution=0.25)) == 90
+
+
+def test_trainer_gives_truncated_examples_no_end_of_turn_label(tokenizer, tiny_factory, tmp_path, monkeypatch):
+    import lmdiff.organisms.train as T
+
+    seen: list[bool] = []
+    real = T.tokenize_example
+
+    def spy(tok, messages, max_len, truncated=False):
+        seen.append(truncated)
+        return real(tok, messages, max_len, truncated)
+
+    monkeypatch.setattr(T, "tokenize_example", spy)
+    ex = [{"messages": [{"role": "user", "content": f"q {i}"}, {"role": "assistant", "content": "ANSWER " * 3}],
+           **({"truncated": True} if i % 2 else {})} for i in range(8)]
+    cfg = TrainingConfig(lora=LoraConfig(r=2, alpha=4, target_modules=["q_proj"]), epochs=1, batch_size=4,
+                         grad_accum=1, checkpoint_every=0, max_seq_len=64, step0_loss_range=(0.1, 30.0), threads=1)
+    res = train_lora(tiny_factory(), tokenizer, ex, cfg, tmp_path, progress=None)
+    assert res.steps == 2 and seen == [False, True] * 4
