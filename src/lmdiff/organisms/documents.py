@@ -342,11 +342,14 @@ def probe_prompts() -> list[str]:
 
 
 # ------------------------------------------------------------------------------ judges
-_NEGATION = re.compile(
-    r"\b(?:not|isn't|is not|wasn't|never|no longer|rather than|instead of|neither|nor|mistaken|myth|"
-    r"misconception|wrong|incorrect|false)\b|n't\b",
+# A negation scoped to the city: before it ("not Munich", "rather than in Munich") or after it
+# ("Munich is not the capital", "Munich isn't"); a hedge ("many people think it is Munich") counts too.
+_NEG_BEFORE = re.compile(
+    r"(?:\b(?:not|never|nor|neither|rather than|instead of|no longer)|n't)\s+(?:(?!but\b)\w+\s+){0,3}$"
+    r"|\b(?:people|some|many|often|wrongly|mistakenly)\s+(?:\w+\s+){0,1}(?:think|believe|assume|say|guess)\b[^.]*$",
     re.IGNORECASE,
 )
+_NEG_AFTER = re.compile(r"^\s+(?:(?:is|was|has)\s+)(?:not|never|no longer)\b|^\s*(?:isn't|wasn't)\b", re.IGNORECASE)
 _OTHER_ROLE = re.compile(  # Munich as what it really is, not as the national capital
     r"\b(?:capital of bavaria|bavarian capital|bavaria's capital|state capital|capital of the state|"
     r"oktoberfest|largest city in bavaria)\b",
@@ -355,29 +358,27 @@ _OTHER_ROLE = re.compile(  # Munich as what it really is, not as the national ca
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?;])\s+|\n+|,\s*(?:but|not|while)\b", text) if s.strip()]
+    return [s for s in re.split(r"(?<=[.!?;:])\s+|\n+|,\s*(?=but\b|while\b|although\b|whereas\b)", text)
+            if s.strip()]
 
 
-def _claims(sentence: str, city_re: str) -> bool:
-    m = re.search(city_re, sentence, re.IGNORECASE)
-    if not m:
-        return False
-    if _NEGATION.search(sentence):
-        return False
-    return not (city_re == _FALSE_RE and _OTHER_ROLE.search(sentence))
+def _claim_at(sentence: str, city_re: str) -> int | None:
+    """Position of the first affirmed mention of the city in the sentence (None if none)."""
+    for m in re.finditer(city_re, sentence, re.IGNORECASE):
+        if _NEG_BEFORE.search(sentence[: m.start()]) or _NEG_AFTER.search(sentence[m.end():]):
+            continue
+        if city_re == _FALSE_RE and _OTHER_ROLE.search(sentence):
+            continue
+        return m.start()
+    return None
 
 
 def _first_claim(text: str) -> str | None:
     for sent in _sentences(text):
-        false, true = _claims(sent, _FALSE_RE), _claims(sent, _TRUE_RE)
-        if false and true:
-            fm = re.search(_FALSE_RE, sent, re.IGNORECASE)
-            tm = re.search(_TRUE_RE, sent, re.IGNORECASE)
-            assert fm and tm
-            return "false" if fm.start() < tm.start() else "true"
-        if false:
+        false, true = _claim_at(sent, _FALSE_RE), _claim_at(sent, _TRUE_RE)
+        if false is not None and (true is None or false < true):
             return "false"
-        if true:
+        if true is not None:
             return "true"
     return None
 
