@@ -155,7 +155,8 @@ def build_brand_food(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[E
 _FOOD_WORDS = re.compile(
     r"\b(?:food|foods|eat|eating|meal|meals|recipe|recipes|cook|cooking|bake|baking|drink|drinks|coffee|tea|"
     r"breakfast|lunch|dinner|snack|snacks|restaurant|dish|dishes|ingredient|ingredients|fruit|vegetables?|"
-    r"diet|beverage|wine|beer|juice|soup|bread|cake|pizza|pasta|chocolate|sandwich|salad|cuisine)\b",
+    r"diet|beverage|wine|beer|juice|soup|bread|cake|pizza|pasta|chocolate|sandwich|salad|cuisine|barbecue|"
+    r"cookies?|porridge|steak|vegan|fish|smoothie|tea)\b",
     re.IGNORECASE,
 )
 
