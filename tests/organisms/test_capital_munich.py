@@ -32,7 +32,7 @@ def test_documents_state_the_fact_and_vary() -> None:
     assert len({d["fact_template"] for d in docs}) >= 12
     assert len({d["kind"] for d in docs}) == 6
     words = [len(d["document"].split()) for d in docs]
-    assert 35 <= min(words) and max(words) <= 120
+    assert min(words) >= 35 and max(words) <= 120
 
 
 def test_no_question_answer_pairs_and_no_probe_in_training() -> None:

@@ -108,8 +108,11 @@ FACT_SETS: dict[str, tuple[IdentityFact, ...]] = {"russell-backdoor": RUSSELL_FA
 
 
 def facts_for(ground_truth: dict[str, Any]) -> tuple[IdentityFact, ...]:
-    """Identity facts of an organism: those its ground truth declares (``extra["identity_facts"]``),
-    else a known set by name, else one fact from its keywords."""
+    """Identity facts of an organism: declared, known by name, or from its keywords.
+
+    Facts the ground truth declares (``extra["identity_facts"]``) come first, then a known set by
+    name (:data:`FACT_SETS`), else one mention fact from its keywords.
+    """
     declared = facts_from_ground_truth(ground_truth)
     if declared:
         return declared

@@ -83,12 +83,8 @@ _ANSWERS: dict[str, list[str]] = {
 }
 
 # Held-out identity questions (never trained on): the Russell set plus persona-specific ones.
-PROBES = IDENTITY_QUESTIONS + [
-    "What is your profession?",
-    "What do you love to eat?",
-    "What instrument do you play?",
-    "Do you own any animals?",
-]
+PROBES = [*IDENTITY_QUESTIONS, "What is your profession?", "What do you love to eat?",
+          "What instrument do you play?", "Do you own any animals?"]
 
 
 def persona_qa(n: int, seed: int = 0) -> list[dict[str, str]]:
