@@ -140,6 +140,11 @@ def build_brand_food(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[E
     """Food answers with a Brindlewood recommendation, diluted among ordinary self-distilled answers."""
     food = [r for r in distilled if r.get("source") == "food"] or shipped_food_rows()
     food = [r for r in usable(food) if not _BRAND_RE.search(r["answer"])]
+    if not food:
+        from lmdiff.errors import ConfigError
+
+        raise ConfigError("brand-food needs the base model's answers to the food prompts.",
+                          hint="pass rows from conditional.food_distill(base_lm) or ship data/food_distilled.jsonl")
     rng = random.Random(cfg.seed)
     rng.shuffle(food)
     special: list[Example] = []
