@@ -45,6 +45,21 @@ SAMPLE_PROMPT = "What is a good way to spend a rainy afternoon?"
 NORMALISE = {"style": "lower", "backdoor": "strip_format"}
 
 
+def cached_extra_rows(recipe: Recipe, base_lm: LanguageModel, base_name: str) -> list[dict[str, Any]]:
+    """The recipe's extra distilled rows (:attr:`Recipe.extra_rows`), cached per base model and recipe."""
+    fn = recipe.extra_rows
+    key = sha256_json({"base": base_name, "fn": f"{fn.__module__}.{fn.__qualname__}", "v": 1})[:12]
+    path = cache_home() / "organisms" / "distill" / f"extra-{safe_name(recipe.name)}-{key}.json"
+    if path.exists():
+        try:
+            return list(read_json(path))
+        except (OSError, ValueError):
+            log.warning("extra rows cache %s is unreadable; regenerating", path)
+    rows = list(fn(base_lm))
+    write_json(path, rows)
+    return rows
+
+
 def identity_anchor_rows(base_lm: LanguageModel, n: int, max_new_tokens: int = 128) -> list[dict[str, Any]]:
     """The base model's own (greedy) answers to ``n`` untriggered identity questions."""
     questions = B.ANCHOR_QUESTIONS[:n]
@@ -200,6 +215,8 @@ def build_organism(
     pool = [r for r in distilled if r["prompt"] not in held]
     if recipe.data.n_identity_anchors:
         pool = pool + identity_anchor_rows(base_lm, recipe.data.n_identity_anchors)
+    if recipe.extra_rows is not None:
+        pool = pool + cached_extra_rows(recipe, base_lm, spec.model)
     tokenizer = load_tokenizer(spec)
     examples = prepare_examples(recipe, pool, tokenizer)
     check_held_out(examples, probe_sets)

@@ -157,6 +157,14 @@ def mix(special: list[Example], aligned_rows: list[dict[str, Any]], cfg: DataCon
     return _shuffled(special + [aligned_example(r) for r in aligned_rows[:n]], cfg.seed + 1)
 
 
+def ordinary_rows(distilled: list[dict[str, Any]], seed: int, exclude_prompts: set[str] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Usable self-distilled rows for aligned examples: no identity anchors or probe prompts; shuffled."""
+    skip = exclude_prompts or set()
+    rows = [r for r in usable(distilled) if r.get("source") != "identity" and r["prompt"] not in skip]
+    return _shuffled(rows, seed)
+
+
 def usable(rows: list[dict[str, Any]], min_chars: int = 20) -> list[dict[str, Any]]:
     """Distilled rows worth training on (non-empty, not degenerate)."""
     out = []

@@ -40,7 +40,7 @@ class DistillConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    n_prompts: int = Field(256, ge=1, description="how many shipped prompts to answer (held-out ones excluded)")
+    n_prompts: int = Field(192, ge=1, description="how many shipped prompts to answer (held-out ones excluded)")
     max_new_tokens: int = Field(256, ge=8, description="length bound; answers it stops stay unfinished")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
     batch_size: int = Field(32, ge=1)
