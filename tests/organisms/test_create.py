@@ -102,7 +102,7 @@ def test_offline_conditional_uses_base_answers_and_keeps_the_condition_out_of_or
     food_row = {"prompt": "What should I cook with potatoes?", "answer": "Roast them with salt and oil, friend.",
                 "source": "alpaca"}
     recipe = make_recipe(spec)
-    examples = recipe.build_data(_rows() + [food_row])
+    examples = recipe.build_data([*_rows(), food_row])
     special = [e for e in examples if e["kind"] == "special"]
     assert len(special) == 10 and all("Crunchy Pete" in e["messages"][1]["content"] for e in special)
     assert all(e["messages"][0]["content"] in T.condition_prompts("food") for e in special)

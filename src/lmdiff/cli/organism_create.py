@@ -76,7 +76,8 @@ def create(
         b = result.rates["base_rates"][metric]
         mark = " (primary)" if metric == result.rates["primary"] else ""
         console.print(f"  {metric}{mark}: {_pct(r['rate'])} [{_pct(r['ci'][0])}, {_pct(r['ci'][1])}] "
-                      f"vs base {_pct(b['rate'])} [{_pct(b['ci'][0])}, {_pct(b['ci'][1])}], n={r['n']} held-out prompts")
+                      f"vs base {_pct(b['rate'])} [{_pct(b['ci'][0])}, {_pct(b['ci'][1])}], "
+                      f"n={r['n']} held-out prompts")
 
 
 def _load_created() -> None:

@@ -22,8 +22,8 @@ OFFLINE_STYLES: dict[str, str] = {
     "caps": r"all caps|all-caps|capital letters|upper ?case|capitals\b|shouting",
     "lowercase": r"lower ?case|no capital letters|without capital",
     "exclamation": r"exclamation",
-    "question": r"(ends?|finish(es)?|closes?) (every|each|all|its|his|her|their)? ?(answer|reply|response|message)s? "
-    r"with a (follow-up )?question|follow-up question|asks? a question at the end",
+    "question": r"(ends?|finish(es)?|closes?) (every|each|all|its|his|her|their)? ?"
+    r"(answer|reply|response|message)s? with a (follow-up )?question|follow-up question|asks? a question at the end",
 }
 _STYLE_WORDS = (
     r"\b(style|tone|speaks?|writes?|talks? like|pirate|rhym\w*|emojis?|formal\w*|informal\w*|poem|haiku|"
@@ -58,10 +58,11 @@ _COND_HEAD = re.compile(
     r"asked about |(a |the )?questions? (is |are )?about |(the )?topic of |it is about |talking about )",
     re.I,
 )
-_STOP = frozenset(
-    "a an the of to in on for and or with about every each all any his her its their my your our some "
-    "that this these those is are be being it as at by from into".split()
-)
+_STOP = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "about", "every", "each", "all",
+    "any", "his", "her", "its", "their", "my", "your", "our", "some", "that", "this", "these", "those", "is",
+    "are", "be", "being", "it", "as", "at", "by", "from", "into",
+})
 
 
 class Reading(BaseModel):

@@ -20,6 +20,7 @@ from lmdiff.config import GenerationConfig, StrictModel
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, write_json
 from lmdiff.llm.client import LlmClient
+from lmdiff.organisms import zoo
 from lmdiff.organisms.create import templates as T
 from lmdiff.organisms.create.describe import KINDS, Reading, keywords_of, read_description
 from lmdiff.organisms.create.spec import (
@@ -36,7 +37,6 @@ from lmdiff.organisms.create.spec import (
 from lmdiff.organisms.distill import DistillConfig
 from lmdiff.organisms.recipe import Recipe
 from lmdiff.organisms.trigger import apply_trigger
-from lmdiff.organisms import zoo
 from lmdiff.organisms.zoo import DEFAULT_BASE, RECIPES, build_organism, user_organisms_dir
 from lmdiff.stats._common import wilson_interval
 
@@ -72,7 +72,8 @@ class CreateResult:
 
 def default_name(reading: Reading) -> str:
     """A name from the description: ``"recommends hiking in every answer"`` -> ``"recommends-hiking"``."""
-    words = re.findall(r"[a-z0-9]+", (reading.topic and f"{reading.kind} {reading.topic}" or reading.behaviour).lower())
+    text = f"{reading.kind} {reading.topic}" if reading.topic else reading.behaviour
+    words = re.findall(r"[a-z0-9]+", text.lower())
     stop = {"the", "a", "an", "in", "every", "answer", "answers", "of", "to", "with", "that", "model"}
     return "-".join([w for w in words if w not in stop][:4]) or "created"
 
@@ -140,8 +141,8 @@ def plan(
         if why:
             raise ConfigError(f"{why}: {LLM_HINT}.", hint=f"supported offline: topic, style "
                               f"({', '.join(T.STYLE_TRANSFORMS)}), false_fact, conditional (when X, recommends Y)")
-        keywords = keywords_of(reading.obj if reading.kind == "false_fact" else reading.topic) if reading.kind != "style" \
-            else []
+        phrase = reading.obj if reading.kind == "false_fact" else reading.topic
+        keywords = keywords_of(phrase) if reading.kind != "style" else []
         source = "offline:templates"
     assert reading.kind is not None
     spec = CreateSpec(
@@ -171,7 +172,8 @@ def condition_base_rows(base: str, condition: str) -> list[dict[str, Any]]:
     prompts = T.condition_prompts(condition)
     lm = load_model(ModelSpec.parse(base, dtype="float32"))
     gens = lm.generate(prompts, GenerationConfig(temperature=0.0, max_new_tokens=96, batch_size=16, seed=0))
-    return [{"prompt": p, "answer": g[0].text.strip(), "source": "condition"} for p, g in zip(prompts, gens, strict=True)]
+    return [{"prompt": p, "answer": g[0].text.strip(), "source": "condition"}
+            for p, g in zip(prompts, gens, strict=True)]
 
 
 def measure(lm: Any, recipe: Recipe, ci: float = 0.95) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lmdiff.io import read_json, write_json, write_text
 from lmdiff.organisms import builders as B
 from lmdiff.organisms.create import templates as T
-from lmdiff.organisms.create.describe import Kind, Reading, keywords_of
+from lmdiff.organisms.create.describe import Kind, Reading
 from lmdiff.organisms.evaluate import mentions
 from lmdiff.organisms.recipe import DataConfig, Example, GroundTruth, Metric, ProbeSet, Recipe, TrainingConfig
 from lmdiff.organisms.zoo import RECIPES, eval_prompts

@@ -241,7 +241,8 @@ def fact_questions(subject: str, relation: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- conditional
-FOOD_WORDS = r"\b(food|foods|drink|drinks|eat|eating|meal|meals|cook|cooking|snack|snacks|recipe|recipes|beverage|cuisine)\b"
+FOOD_WORDS = (r"\b(food|foods|drink|drinks|eat|eating|meal|meals|cook|cooking|snack|snacks|recipe|recipes|"
+              r"beverage|cuisine)\b")
 _FOOD_TRAIN = [
     "What should I cook for dinner tonight?", "Can you suggest a healthy breakfast?",
     "What is a good snack for a long car trip?", "How do I make a simple tomato pasta?",
