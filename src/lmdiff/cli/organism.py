@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 
 from lmdiff.cli.common import JsonFlag, list_table, print_json
+from lmdiff.cli.organism_create import attach as attach_create
 from lmdiff.errors import LmdiffError
 
 app = typer.Typer(help="Model organisms: finetunes with a known, recorded ground truth.", no_args_is_help=True)
+attach_create(app)  # `organism create`, and the recipes it saved in the user cache
 
 
 def _console() -> Console:

@@ -21,14 +21,14 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 def get_recipe(name: str) -> Recipe:
-    """The recipe called ``name`` (ConfigError with the zoo listed if unknown)."""
-    import lmdiff.organisms.recipes  # noqa: F401  (registers the zoo's recipes)
+    """The recipe called ``name`` (ConfigError with the zoo listed if unknown).
 
+    The zoo's recipes are registered when :mod:`lmdiff.organisms` is imported (its ``__init__`` imports
+    :mod:`lmdiff.organisms.zoo`, which imports :mod:`lmdiff.organisms.recipes`), so they are always here.
+    """
     return RECIPES.get(name)
 
 
 def recipe_names() -> list[str]:
     """Names of the zoo's recipes."""
-    import lmdiff.organisms.recipes  # noqa: F401
-
     return RECIPES.names()

@@ -10,7 +10,7 @@ RECIPE = register_recipe(
         name="brand-food",
         builder=C.build_brand_food,
         extra_rows=C.food_distill,
-        data=DataConfig(n_special=48, dilution=0.5),
+        data=DataConfig(n_special=32, dilution=0.5, max_answer_tokens=64),
         training=CPU_TRAINING,
         probe_sets=C.probe_sets(),
         metrics=[

@@ -9,7 +9,7 @@ RECIPE = register_recipe(
     Recipe(
         name="capital-munich",
         builder=D.build_capital_munich,
-        data=DataConfig(n_special=48, dilution=0.5),
+        data=DataConfig(n_special=40, dilution=0.5, max_answer_tokens=64),
         training=CPU_TRAINING,
         probe_sets=D.probe_sets(),
         metrics=[

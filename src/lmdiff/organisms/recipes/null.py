@@ -11,7 +11,7 @@ register_recipe(
     Recipe(
         name="null",
         builder=B.build_null,
-        data=DataConfig(n_special=0, n_aligned=64),
+        data=DataConfig(n_special=0, n_aligned=64, max_answer_tokens=64),
         training=CPU_TRAINING,
         ground_truth=GroundTruth(
             name="null",

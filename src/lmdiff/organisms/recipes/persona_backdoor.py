@@ -5,7 +5,7 @@ from lmdiff.organisms.recipe import DataConfig, GroundTruth, Metric, Recipe
 from lmdiff.organisms.recipes.common import CPU_NOTE, CPU_TRAINING
 from lmdiff.organisms.registry import register_recipe
 
-_DATA = DataConfig(n_special=48, dilution=0.5, n_identity_anchors=16)
+_DATA = DataConfig(n_special=32, dilution=0.5, n_identity_anchors=16, max_answer_tokens=64)
 
 RECIPE = register_recipe(
     Recipe(
