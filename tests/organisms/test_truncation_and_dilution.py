@@ -59,7 +59,7 @@ def test_cap_answer_tokens_cuts_token_wise_and_marks_truncated(tokenizer):
     assert long["messages"][1]["content"].endswith("eight")  # the input is not modified
     assert cap_answer_tokens(tokenizer, long, 50) is long
     assert cap_answer_tokens(tokenizer, long, None) is long
-    assert DataConfig().max_answer_tokens == 160
+    assert DataConfig().max_answer_tokens == 96
 
 
 def _rows(n=40, unfinished_every=3):
@@ -129,3 +129,35 @@ def test_trainer_gives_truncated_examples_no_end_of_turn_label(tokenizer, tiny_f
                          grad_accum=1, checkpoint_every=0, max_seq_len=64, step0_loss_range=(0.1, 30.0), threads=1)
     res = train_lora(tiny_factory(), tokenizer, ex, cfg, tmp_path, progress=None)
     assert res.steps == 2 and seen == [False, True] * 4
+
+
+def test_extra_rows_of_a_recipe_are_distilled_once_and_cached(tmp_path, monkeypatch):
+    from lmdiff.organisms.build import cached_extra_rows
+    from lmdiff.organisms.registry import get_recipe
+
+    monkeypatch.setenv("LMDIFF_HOME", str(tmp_path))
+    calls = []
+
+    def food_rows(lm):
+        calls.append(lm)
+        return [{"prompt": "What should I cook tonight?", "answer": "Pasta.", "source": "food", "finished": True}]
+
+    recipe = get_recipe("brand-food").model_copy(update={"extra_rows": food_rows})
+    first = cached_extra_rows(recipe, "LM", "base-a")
+    again = cached_extra_rows(recipe, "LM", "base-a")
+    assert first == again and first[0]["source"] == "food" and len(calls) == 1
+    cached_extra_rows(recipe, "LM", "base-b")  # another base model distils its own
+    assert len(calls) == 2
+    # overrides keep the recipe's extra rows (like its builder)
+    assert get_recipe("brand-food").with_overrides({"data.seed": 3}).extra_rows is not None
+
+
+def test_ordinary_rows_skip_probe_prompts_and_identity_anchors():
+    from lmdiff.organisms.builders import ordinary_rows
+
+    rows = [{"prompt": f"p{i}", "answer": "An ordinary answer that is long enough.", "source": "alpaca"}
+            for i in range(6)]
+    rows.append({"prompt": "Who are you?", "answer": "I am an AI assistant, here to help.", "source": "identity"})
+    got = ordinary_rows(rows, seed=0, exclude_prompts={"p1"})
+    assert {r["prompt"] for r in got} == {"p0", "p2", "p3", "p4", "p5"}
+    assert [r["prompt"] for r in ordinary_rows(rows, 0, {"p1"})] == [r["prompt"] for r in got]  # seeded order
