@@ -94,3 +94,13 @@ def test_default_method_set_adapts_to_the_pair(tiny_model_dir, tiny_adapter_dir,
     assert methods == list(DEFAULT_BLACK_BOX) and "tokenizers differ" in why
     # readouts first, follow-up after them, the validator last, whatever order they are asked in
     assert method_order(["behavior", "followup", "kl"]) == ["kl", "followup", "behavior"]
+
+
+def test_default_set_sizes_methods_for_the_budget_and_user_settings_win(tiny_model_dir):
+    from lmdiff.diff import method_configs
+
+    cfg = _cfg(tiny_model_dir, {"model": str(tiny_model_dir)})
+    assert method_configs(cfg, ["kl"], default_set=True)["kl"].max_texts == 40
+    assert method_configs(cfg, ["kl"])["kl"].max_texts == 200  # asked for by name: the method's own defaults
+    cfg.method["kl"] = {"max_texts": 7}
+    assert method_configs(cfg, ["kl"], default_set=True)["kl"].max_texts == 7

@@ -43,12 +43,14 @@ def default_methods(pair: ModelPair) -> tuple[list[str], str]:
     return list(DEFAULT_BLACK_BOX), f"the tokenizers differ ({tok.reason}): black-box methods only"
 
 
-def method_configs(config: DiffRunConfig, methods: list[str] | None = None) -> dict[str, Any]:
+def method_configs(config: DiffRunConfig, methods: list[str] | None = None, default_set: bool = False
+                   ) -> dict[str, Any]:
     """Validate each method's settings against its own Config (errors name the key).
 
     Args:
         config: the run's config.
         methods: the methods that run (default: ``config.methods``).
+        default_set: the methods are the default set: each starts from its ``default_set_settings``.
     """
     names = list(methods if methods is not None else config.methods or [])
     unknown = set(config.method) - set(names)
@@ -60,7 +62,8 @@ def method_configs(config: DiffRunConfig, methods: list[str] | None = None) -> d
     out = {}
     for name in names:
         cls = get_method(name)
-        out[name] = validate(cls.Config, config.method.get(name, {}), prefix=f"method.{name}")
+        given = {**(cls.default_set_settings if default_set else {}), **config.method.get(name, {})}
+        out[name] = validate(cls.Config, given, prefix=f"method.{name}")
     return out
 
 
@@ -82,7 +85,7 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
     else:
         methods, why = default_methods(pair)
         log.info("default method set: %s (%s)", ", ".join(methods), why)
-    cfgs = method_configs(config, methods)
+    cfgs = method_configs(config, methods, default_set=not config.methods)
     prompts = load_prompts(
         config.prompts.name, config.prompts.file, config.prompts.limit, config.prompts.seed
     )

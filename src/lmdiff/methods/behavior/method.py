@@ -48,6 +48,7 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
     Config = BehaviorConfig
     stage = 2
     demo_settings: ClassVar[dict[str, Any] | None] = {**DEMO_SETTINGS, "max_new_tokens": 32}
+    default_set_settings: ClassVar[dict[str, Any]] = {"n_prompts": 32, "n_per_prompt": 2, "max_new_tokens": 48}
 
     def run(self, ctx: MethodContext[BehaviorConfig]) -> MethodResult:
         """Sample both sides (resumable), embed (cached), then run the statistics layer."""
