@@ -99,7 +99,7 @@ def test_default_method_set_adapts_to_the_pair(tiny_model_dir, tiny_adapter_dir,
 def test_default_set_sizes_methods_for_the_budget_and_user_settings_win(tiny_model_dir):
     from lmdiff.diff import method_configs
 
-    cfg = _cfg(tiny_model_dir, {"model": str(tiny_model_dir)})
+    cfg = _cfg(tiny_model_dir, {"model": str(tiny_model_dir)}, method={})
     assert method_configs(cfg, ["kl"], default_set=True)["kl"].max_texts == 40
     assert method_configs(cfg, ["kl"])["kl"].max_texts == 200  # asked for by name: the method's own defaults
     cfg.method["kl"] = {"max_texts": 7}
