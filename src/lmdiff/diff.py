@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ def _run_one(
         return
     ctx = MethodContext(pair=pair, run=run, config=cfg, run_config=config, prompts=prompts, method_name=name)
     llm_before = process_llm_counts()
+    t0 = time.perf_counter()
     try:
         result = cls().run(ctx)
     except LmdiffError as err:
@@ -180,9 +182,9 @@ def _run_one(
         summary=result.summary,
         artifacts=result.artifacts,
         corpus=result.corpus,
-        extra=_llm_extra(llm_before),
+        extra={**_llm_extra(llm_before), "seconds": round(time.perf_counter() - t0, 1)},
     )
-    step.finish({"status": "ok"})
+    step.finish({"status": "ok", "seconds": round(time.perf_counter() - t0, 1)})
 
 
 def _llm_extra(before: dict[str, int]) -> dict[str, Any]:
