@@ -39,11 +39,13 @@ def main() -> None:
         print(f"  {name:<12} {entry['status']:<7} {entry.get('seconds', float('nan')):8.1f} s")
         if name == "probing" and entry.get("seconds"):
             n = entry["headline"].get("n_questions", 0)
-            print(f"  {'':<12} probing: {n} questions answered by both models, {2 * n / entry['seconds']:.1f} answers/s")
+            rate = 2 * n / entry["seconds"]
+            print(f"  {'':<12} probing: {n} questions answered by both models, {rate:.1f} answers/s")
     print(f"  total        {total:8.1f} s ({total / BUDGET_S:.2f}x the {BUDGET_S} s budget)")
     claims = res.get("claims") or {}
     top = (claims.get("top") or [{}])[0]
-    print(f"  findings: {claims.get('n_validated', 0)} validated of {claims.get('n_tested', 0)}; top: {top.get('statement')}")
+    n_val, n_tested = claims.get("n_validated", 0), claims.get("n_tested", 0)
+    print(f"  findings: {n_val} validated of {n_tested}; top: {top.get('statement')}")
 
 
 if __name__ == "__main__":
