@@ -102,6 +102,13 @@ def test_null_measures_every_recipes_metrics():
     assert "eiffel-rome/fact" in {s.name for s in sets}
 
 
+def test_null_record_leaves_out_organisms_a_user_created():
+    caps = get_recipe("caps")
+    created = caps.model_copy(update={"name": "hiking", "tags": ["created", "topic"]})
+    metrics, _ = M.measures_of(get_recipe("null"), {"caps": caps, "hiking": created})
+    assert {m.name for m in metrics} == {"caps/caps_rate"}
+
+
 def test_overrides_keep_measurement():
     r = get_recipe("caps").with_overrides({"data.n_special": 5})
     assert r.primary == "caps_rate" and [m.name for m in r.metrics] == ["caps_rate"]

@@ -51,6 +51,7 @@ def measures_of(recipe: Recipe, recipes: dict[str, Recipe] | None = None) -> tup
 
     A ``null`` recipe without metrics of its own gets the union of every other recipe's, named
     ``<recipe>/<metric>`` on probe sets named ``<recipe>/<set>`` (the general set stays shared).
+    Organisms a user created (tag ``created``) are not part of the zoo's null record.
 
     Args:
         recipe: the recipe.
@@ -68,7 +69,7 @@ def measures_of(recipe: Recipe, recipes: dict[str, Recipe] | None = None) -> tup
     metrics: list[Metric] = []
     sets = [general]
     for name, other in recipes.items():
-        if other.ground_truth.type == "null":
+        if other.ground_truth.type == "null" or "created" in other.tags:
             continue
         rename = {ps.name: f"{name}/{ps.name}" for ps in other.probe_sets if ps.name != GENERAL}
         sets += [ps.model_copy(update={"name": rename[ps.name]}) for ps in other.probe_sets if ps.name in rename]
