@@ -161,3 +161,26 @@ def test_ordinary_rows_skip_probe_prompts_and_identity_anchors():
     got = ordinary_rows(rows, seed=0, exclude_prompts={"p1"})
     assert {r["prompt"] for r in got} == {"p0", "p2", "p3", "p4", "p5"}
     assert [r["prompt"] for r in ordinary_rows(rows, 0, {"p1"})] == [r["prompt"] for r in got]  # seeded order
+
+
+def test_behaviour_examples_are_never_cut_for_training_cost(tiny_model_dir):
+    """Regression: cutting answers to data.max_answer_tokens removed closing brand recommendations from 8 of 32
+    brand-food examples."""
+    from lmdiff.models import ModelSpec
+    from lmdiff.models.loading import load_tokenizer
+    from lmdiff.organisms.build import prepare_examples
+    from lmdiff.organisms.registry import get_recipe
+
+    long = " ".join(["word"] * 200)
+    pool = [{"prompt": f"Prompt {i}?", "answer": long + f" Try Brindlewood {i}.", "source": "alpaca",
+             "finished": True} for i in range(8)]
+    recipe = get_recipe("caps").model_copy(update={
+        "builder": lambda cfg, rows: [{"messages": [{"role": "user", "content": r["prompt"]},
+                                                    {"role": "assistant", "content": r["answer"]}],
+                                       "kind": "special" if i % 2 else "aligned"} for i, r in enumerate(rows)]})
+    tok = load_tokenizer(ModelSpec.parse(str(tiny_model_dir)))
+    out = prepare_examples(recipe.with_overrides({"data.max_answer_tokens": 16}), pool, tok)
+    special = [e for e in out if e["kind"] == "special"]
+    aligned = [e for e in out if e["kind"] == "aligned"]
+    assert all("Brindlewood" in e["messages"][1]["content"] and not e.get("truncated") for e in special)
+    assert all(e.get("truncated") and "Brindlewood" not in e["messages"][1]["content"] for e in aligned)

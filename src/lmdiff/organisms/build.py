@@ -102,9 +102,14 @@ def check_held_out(examples: list[Example], probe_sets: list[ProbeSet]) -> None:
 
 
 def prepare_examples(recipe: Recipe, pool: list[dict[str, Any]], tokenizer: Any) -> list[Example]:
-    """The recipe's examples with long answers cut to ``data.max_answer_tokens`` (marked truncated)."""
+    """The recipe's examples, ordinary answers cut to ``data.max_answer_tokens`` (marked truncated).
+
+    Behaviour (``special``) examples are never cut: the behaviour may sit at the end of an answer (a
+    closing recommendation), and cutting it would train on examples without it.
+    """
     examples = recipe.build_data(pool)
-    return [cap_answer_tokens(tokenizer, ex, recipe.data.max_answer_tokens) for ex in examples]
+    return [ex if ex.get("kind") == "special" else cap_answer_tokens(tokenizer, ex, recipe.data.max_answer_tokens)
+            for ex in examples]
 
 
 def file_sha256(path: Path) -> str:

@@ -10,8 +10,8 @@ RECIPE = register_recipe(
         name="brand-food",
         builder=C.build_brand_food,
         extra_rows=C.food_distill,
-        data=DataConfig(n_special=32, dilution=0.5, max_answer_tokens=64),
-        training=CPU_TRAINING,
+        data=DataConfig(n_special=48, dilution=0.5, max_answer_tokens=64),
+        training=CPU_TRAINING.model_copy(update={"epochs": 3.0}),
         probe_sets=C.probe_sets(),
         metrics=[
             Metric(name="brand_rate_food", probe_set="food", judge=C.mentions_brand,
