@@ -112,7 +112,7 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             cls = get_method(name)
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
         behaviour = cfgs.get("behavior")
-        finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05))
+        finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05), methods)
         write_report(run)
     return run
 

@@ -90,7 +90,8 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             seed=seed,
             known_behaviours=_zoo_behaviours(),
             scorer=_scorer(ctx),
-            other_pvalues=other_pvalues(ctx.run.path, self.name),
+            other_pvalues=other_pvalues(ctx.run.path, self.name,
+                                        (ctx.run.results().get("methods_run") or {}).get("methods")),
         )
         record_claims(ctx.run.path, self.name, behaviour_claims(analysis.tests))
         out = ctx.artifact_dir
