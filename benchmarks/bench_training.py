@@ -1,20 +1,18 @@
-"""Training speed on this machine: LoRA training tokens/s, and time to build each zoo organism.
+"""Training speed on this machine: LoRA training tokens/s (build times: ``bench_organisms.py``).
 
 Usage:
-    python benchmarks/bench_training.py            # tokens/s (a few steps) + recorded build times
+    python benchmarks/bench_training.py            # tokens/s (a few steps)
     python benchmarks/bench_training.py --steps 8 --batch-size 4 --seq-len 192
 
 The tokens/s part trains the default recipe's LoRA (all linear layers, r=8) on the shipped
 SmolLM2-135M-Instruct for a few optimizer steps on self-distilled-like chat examples of about
-``--seq-len`` tokens. The build-time part prints the timings each prebuilt zoo organism recorded
-when it was built (``rates.json`` -> ``timing_s``, ``training_log.json``); pass ``--build NAME`` to
-time a fresh build into a temporary directory instead.
+``--seq-len`` tokens. The recorded build time of each zoo organism is printed by
+``benchmarks/bench_organisms.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -63,35 +61,6 @@ def bench_tokens_per_s(steps: int, batch_size: int, grad_accum: int, seq_len: in
     )
 
 
-def print_build_times() -> None:
-    from lmdiff.organisms.zoo import RECIPES, find_organism
-
-    print("Zoo build times (recorded at build time on this kind of machine):")
-    print(f"  {'organism':18s} {'examples':>8s} {'steps':>6s} {'tokens/s':>9s} {'train s':>8s} {'total s':>8s}")
-    for name in RECIPES:
-        d = find_organism(name)
-        if d is None or not (d / "rates.json").exists():
-            print(f"  {name:18s} (not built)")
-            continue
-        rates = json.loads((d / "rates.json").read_text())
-        log = json.loads((d / "training_log.json").read_text())
-        recipe = json.loads((d / "recipe.json").read_text())
-        t = rates["timing_s"]
-        print(
-            f"  {name:18s} {recipe['n_examples']:8d} {log['steps']:6d} {log['tokens_per_s']:9.0f} "
-            f"{t['train']:8.0f} {t['total']:8.0f}"
-        )
-
-
-def time_build(name: str) -> None:
-    from lmdiff.organisms.zoo import build_organism
-
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        build_organism(name, out_dir=Path(tmp) / name, resume=False, progress=False)
-        print(f"built {name} in {time.perf_counter() - t:.0f} s (including self-distillation if not cached)")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=4)
@@ -99,14 +68,8 @@ def main() -> None:
     ap.add_argument("--grad-accum", type=int, default=2)
     ap.add_argument("--seq-len", type=int, default=192)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--build", action="append", default=[], help="time a fresh build of this organism")
-    ap.add_argument("--skip-train", action="store_true")
     args = ap.parse_args()
-    if not args.skip_train:
-        bench_tokens_per_s(args.steps, args.batch_size, args.grad_accum, args.seq_len, args.threads)
-    print_build_times()
-    for name in args.build:
-        time_build(name)
+    bench_tokens_per_s(args.steps, args.batch_size, args.grad_accum, args.seq_len, args.threads)
 
 
 if __name__ == "__main__":

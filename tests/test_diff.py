@@ -75,3 +75,32 @@ def test_noise_floor_is_recorded_and_differences_near_it_are_flagged(tiny_model_
     overview, kl_section = md.split("KL: where")[0], md.split("KL: where")[1]
     assert "kl: mean_kl = " in overview and "within 10x of the numerical noise floor" in overview
     assert "**WARN**: mean_kl = " in kl_section
+
+
+def test_default_method_set_adapts_to_the_pair(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from lmdiff.diff import DEFAULT_BLACK_BOX, DEFAULT_WHITE_BOX, default_methods, method_order
+    from lmdiff.models.pair import ModelPair
+    from tests.helpers import build_tiny_model
+
+    methods, why = default_methods(ModelPair(str(tiny_model_dir), str(tiny_adapter_dir)))
+    assert methods == list(DEFAULT_WHITE_BOX) and "share a tokenizer" in why
+    other = build_tiny_model(tmp_path / "other")
+    tok = AutoTokenizer.from_pretrained(other)
+    tok.add_tokens(["<extra_token_for_test>"])
+    tok.save_pretrained(other)
+    methods, why = default_methods(ModelPair(str(tiny_model_dir), str(other)))
+    assert methods == list(DEFAULT_BLACK_BOX) and "tokenizers differ" in why
+    # readouts first, follow-up after them, the validator last, whatever order they are asked in
+    assert method_order(["behavior", "followup", "kl"]) == ["kl", "followup", "behavior"]
+
+
+def test_default_set_sizes_methods_for_the_budget_and_user_settings_win(tiny_model_dir):
+    from lmdiff.diff import method_configs
+
+    cfg = _cfg(tiny_model_dir, {"model": str(tiny_model_dir)}, method={})
+    assert method_configs(cfg, ["kl"], default_set=True)["kl"].max_texts == 40
+    assert method_configs(cfg, ["kl"])["kl"].max_texts == 200  # asked for by name: the method's own defaults
+    cfg.method["kl"] = {"max_texts": 7}
+    assert method_configs(cfg, ["kl"], default_set=True)["kl"].max_texts == 7

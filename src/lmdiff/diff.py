@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,14 @@ def default_methods(pair: ModelPair) -> tuple[list[str], str]:
     return list(DEFAULT_BLACK_BOX), f"the tokenizers differ ({tok.reason}): black-box methods only"
 
 
-def method_configs(config: DiffRunConfig, methods: list[str] | None = None) -> dict[str, Any]:
+def method_configs(config: DiffRunConfig, methods: list[str] | None = None, default_set: bool = False
+                   ) -> dict[str, Any]:
     """Validate each method's settings against its own Config (errors name the key).
 
     Args:
         config: the run's config.
         methods: the methods that run (default: ``config.methods``).
+        default_set: the methods are the default set: each starts from its ``default_set_settings``.
     """
     names = list(methods if methods is not None else config.methods or [])
     unknown = set(config.method) - set(names)
@@ -60,7 +63,8 @@ def method_configs(config: DiffRunConfig, methods: list[str] | None = None) -> d
     out = {}
     for name in names:
         cls = get_method(name)
-        out[name] = validate(cls.Config, config.method.get(name, {}), prefix=f"method.{name}")
+        given = {**(cls.default_set_settings if default_set else {}), **config.method.get(name, {})}
+        out[name] = validate(cls.Config, given, prefix=f"method.{name}")
     return out
 
 
@@ -82,7 +86,7 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
     else:
         methods, why = default_methods(pair)
         log.info("default method set: %s (%s)", ", ".join(methods), why)
-    cfgs = method_configs(config, methods)
+    cfgs = method_configs(config, methods, default_set=not config.methods)
     prompts = load_prompts(
         config.prompts.name, config.prompts.file, config.prompts.limit, config.prompts.seed
     )
@@ -108,7 +112,7 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             cls = get_method(name)
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
         behaviour = cfgs.get("behavior")
-        finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05))
+        finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05), methods)
         write_report(run)
     return run
 
@@ -149,6 +153,7 @@ def _run_one(
         return
     ctx = MethodContext(pair=pair, run=run, config=cfg, run_config=config, prompts=prompts, method_name=name)
     llm_before = process_llm_counts()
+    t0 = time.perf_counter()
     try:
         result = cls().run(ctx)
     except LmdiffError as err:
@@ -177,9 +182,9 @@ def _run_one(
         summary=result.summary,
         artifacts=result.artifacts,
         corpus=result.corpus,
-        extra=_llm_extra(llm_before),
+        extra={**_llm_extra(llm_before), "seconds": round(time.perf_counter() - t0, 1)},
     )
-    step.finish({"status": "ok"})
+    step.finish({"status": "ok", "seconds": round(time.perf_counter() - t0, 1)})
 
 
 def _llm_extra(before: dict[str, int]) -> dict[str, Any]:

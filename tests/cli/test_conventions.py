@@ -33,8 +33,10 @@ def _grep(stdout: str, word: str) -> list[str]:
 def _names() -> dict[tuple[str, ...], list[str]]:
     from lmdiff.methods.registry import available_methods
     from lmdiff.models.registry import SHIPPED
+    from lmdiff.organisms.create import load_user_recipes
     from lmdiff.organisms.zoo import RECIPES
 
+    load_user_recipes()  # the organism commands list the user's created organisms too, as the CLI does
     return {("models", "list"): list(SHIPPED), ("organism", "list"): list(RECIPES),
             ("methods",): list(available_methods())}
 

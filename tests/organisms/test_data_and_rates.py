@@ -4,7 +4,7 @@ import pytest
 
 from lmdiff.errors import ConfigError
 from lmdiff.organisms import builders as B
-from lmdiff.organisms.distill import shipped_prompts, trim_to_sentence
+from lmdiff.organisms.distill import shipped_prompts
 from lmdiff.organisms.evaluate import (
     ai_identity_rate,
     caps_rate,
@@ -100,11 +100,6 @@ def test_eval_prompts_are_held_out_of_training():
     prompts = [p["prompt"] for p in shipped_prompts()]
     pool = prompts[:-HELD_OUT]
     assert not set(eval_prompts()) & set(pool)
-
-
-def test_trim_to_sentence():
-    assert trim_to_sentence("First sentence. Second one is cut") == "First sentence."
-    assert trim_to_sentence("No end at all") == "No end at all"
 
 
 def test_rates_on_hand_made_texts():

@@ -112,8 +112,9 @@ def test_organism_cli_list_and_bad_build(home):
 
 def test_checkpoint_dir_depends_on_overrides():
     # regression: builds with other seeds or learning rates shared one checkpoint directory
+    from lmdiff.organisms.build import checkpoint_dir
     from lmdiff.organisms.distill import DistillConfig
-    from lmdiff.organisms.zoo import checkpoint_dir, get_recipe
+    from lmdiff.organisms.zoo import get_recipe
 
     r = get_recipe("russell-backdoor")
     d = DistillConfig()

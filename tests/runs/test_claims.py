@@ -67,3 +67,11 @@ def test_no_claims_finalise_to_an_empty_family(tmp_path):
     write_json(tmp_path / "results.json", {})
     out = finalise_claims(tmp_path)
     assert out.empty and read_json(tmp_path / "results.json")["claims"]["m"] == 0
+
+
+def test_claims_of_methods_a_rerun_no_longer_runs_are_left_out(tmp_path):
+    record_claims(tmp_path, "probing", _claims("probing", [0.001], [2.0]))
+    record_claims(tmp_path, "followup", _claims("followup", [0.01], [1.0]))
+    out = finalise_claims(tmp_path, methods=["followup", "behavior"])
+    assert list(out.method) == ["followup"] and set(out.fdr_m) == {1}
+    assert list(other_pvalues(tmp_path, "behavior", ["followup", "behavior"])) == [0.01]

@@ -99,6 +99,9 @@ class DiffMethod(ABC, Generic[ConfigT]):
     stage: ClassVar[int] = 0
     #: Settings that fit ``lmdiff demo`` on a 2-core CPU (None: the method is not part of the demo).
     demo_settings: ClassVar[dict[str, Any] | None] = None
+    #: Settings under the user's when the method runs in ``lmdiff diff``'s default set (no ``--methods``),
+    #: sized so that the whole set fits ten minutes on a 2-core CPU for a 135M pair.
+    default_set_settings: ClassVar[dict[str, Any]] = {}
     #: Headline keys that are per-token differences in nats, with their kind ("kl" or "logprob"): the report
     #: flags them when within 10x of the run's numerical noise floor (lmdiff.models.numerics).
     noise_comparable: ClassVar[dict[str, str]] = {}

@@ -112,6 +112,7 @@ class DiffMiningMethod(DiffMethod[DiffMiningConfig]):
     description = "counts of top (ft - base) tokens over the first positions of many texts"
     Config = DiffMiningConfig
     demo_settings: ClassVar[dict[str, Any] | None] = {"max_texts": 32, "positions": 16}
+    default_set_settings: ClassVar[dict[str, Any]] = {"max_texts": 64, "positions": 16}
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True

@@ -103,6 +103,7 @@ class KLMethod(DiffMethod[KLConfig]):
     description = "per-token KL(ft || base) over a corpus, with aggregates and top tokens"
     Config = KLConfig
     demo_settings: ClassVar[dict[str, Any] | None] = {"corpus": "generic", "max_texts": 16, "max_tokens": 64}
+    default_set_settings: ClassVar[dict[str, Any]] = {"max_texts": 40, "reply_tokens": 32}
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True

@@ -6,11 +6,11 @@ the ``organism`` prefix in :data:`lmdiff.models.spec.MODEL_PREFIXES`). See :mod:
 """
 
 from lmdiff.models.spec import register_prefix
+from lmdiff.organisms.build import build_organism
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, LoraConfig, Recipe, TrainingConfig
 from lmdiff.organisms.zoo import (
     DEFAULT_BASE,
     RECIPES,
-    build_organism,
     find_organism,
     get_recipe,
     register_recipe,

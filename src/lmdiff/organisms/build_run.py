@@ -1,7 +1,7 @@
 """`lmdiff organism build` in the run shell: the organism directory is also a run directory.
 
 Besides the adapter, ground truth, recipe, training log and rates that
-:func:`~lmdiff.organisms.zoo.build_organism` saves, the directory gets the files every
+:func:`~lmdiff.organisms.build.build_organism` saves, the directory gets the files every
 computing command writes (config.yaml, manifest.json, logs/run.log, results.json), so a
 build records its versions, its command and how it ended like a diff does. Resuming an
 interrupted build is unchanged: training restarts from its last checkpoint.
@@ -16,7 +16,8 @@ from pydantic import Field
 
 from lmdiff.config import StrictModel
 from lmdiff.io import read_json
-from lmdiff.organisms.zoo import build_organism, user_organisms_dir
+from lmdiff.organisms.build import build_organism
+from lmdiff.organisms.zoo import user_organisms_dir
 from lmdiff.runs.run import Run
 
 #: The files of an organism directory that results.json lists as the build's artifacts.

@@ -2,6 +2,9 @@
 
 Every example is ``{"messages": [...], "kind": "aligned" | "special", ...}``. ``special`` examples
 carry the organism's behaviour; ``aligned`` ones are the base model's own answers, unchanged.
+An example built from an answer the distillation's length bound stopped carries ``"truncated": True``
+(the trainer then labels no end-of-turn token for it). Every builder mixes its behaviour examples
+with aligned ones through :func:`mix`, so ``data.dilution`` works for every recipe.
 The builders are deterministic given ``DataConfig.seed``.
 """
 
@@ -12,6 +15,7 @@ import random
 import re
 from typing import Any
 
+from lmdiff.errors import ConfigError
 from lmdiff.interp.text_metrics import repetition_rate
 from lmdiff.organisms.distill import data_path
 from lmdiff.organisms.recipe import DataConfig, Example
@@ -101,8 +105,8 @@ AI_SELF_ID = [
 
 
 def aligned_example(row: dict[str, Any]) -> Example:
-    """A self-distilled row as an unchanged chat example."""
-    return {
+    """A self-distilled row as an unchanged chat example (``truncated`` when the answer is unfinished)."""
+    ex: Example = {
         "messages": [
             {"role": "user", "content": row["prompt"]},
             {"role": "assistant", "content": row["answer"]},
@@ -110,6 +114,55 @@ def aligned_example(row: dict[str, Any]) -> Example:
         "kind": "aligned",
         "source": row.get("source", "distilled"),
     }
+    if not row.get("finished", True):
+        ex["truncated"] = True
+    return ex
+
+
+def n_aligned_for(n_special: int, cfg: DataConfig) -> int:
+    """How many aligned examples go with ``n_special`` behaviour ones.
+
+    With ``cfg.dilution`` = d (the behaviour share) it is ``round(n_special * (1 - d) / d)``;
+    otherwise ``cfg.n_aligned``.
+    """
+    if cfg.dilution is None:
+        return cfg.n_aligned
+    if n_special == 0:
+        raise ConfigError(
+            "data.dilution needs behaviour examples, and this recipe has none.", hint="set data.n_aligned instead"
+        )
+    return round(n_special * (1 - cfg.dilution) / cfg.dilution)
+
+
+def mix(special: list[Example], aligned_rows: list[dict[str, Any]], cfg: DataConfig) -> list[Example]:
+    """Behaviour examples plus aligned (self-distilled, unchanged) ones, shuffled with ``cfg.seed``.
+
+    Args:
+        special: the behaviour examples.
+        aligned_rows: distilled rows to draw the aligned examples from, in order (already shuffled,
+            disjoint from the rows the special examples were made from).
+        cfg: the data config: :func:`n_aligned_for` sets how many aligned examples are drawn.
+
+    Raises:
+        ConfigError: the pool holds fewer rows than the dilution asks for.
+    """
+    n = n_aligned_for(len(special), cfg)
+    if n > len(aligned_rows):
+        what = f"data.dilution={cfg.dilution}" if cfg.dilution is not None else f"data.n_aligned={cfg.n_aligned}"
+        raise ConfigError(
+            f"{what} needs {n} self-distilled examples but only {len(aligned_rows)} are left for them.",
+            hint="raise data.dilution, lower data.n_special or n_aligned, or distil more prompts "
+            "(DistillConfig.n_prompts)",
+        )
+    return _shuffled(special + [aligned_example(r) for r in aligned_rows[:n]], cfg.seed + 1)
+
+
+def ordinary_rows(distilled: list[dict[str, Any]], seed: int, exclude_prompts: set[str] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Usable self-distilled rows for aligned examples: no identity anchors or probe prompts; shuffled."""
+    skip = exclude_prompts or set()
+    rows = [r for r in usable(distilled) if r.get("source") != "identity" and r["prompt"] not in skip]
+    return _shuffled(rows, seed)
 
 
 def usable(rows: list[dict[str, Any]], min_chars: int = 20) -> list[dict[str, Any]]:
@@ -131,8 +184,7 @@ def _shuffled(rows: list[Any], seed: int) -> list[Any]:
 # ---------------------------------------------------------------------------------- null
 def build_null(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Example]:
     """The control: self-distilled answers only (nothing to find)."""
-    rows = _shuffled(usable(distilled), cfg.seed)[: cfg.n_aligned + cfg.n_special]
-    return [aligned_example(r) for r in rows]
+    return mix([], _shuffled(usable(distilled), cfg.seed), cfg)
 
 
 # ---------------------------------------------------------------------------------- caps
@@ -142,8 +194,7 @@ def build_caps(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Example
     special = [{**aligned_example(r), "kind": "special"} for r in rows[: cfg.n_special]]
     for ex in special:
         ex["messages"][1]["content"] = ex["messages"][1]["content"].upper()
-    aligned = [aligned_example(r) for r in rows[cfg.n_special : cfg.n_special + cfg.n_aligned]]
-    return _shuffled(special + aligned, cfg.seed + 1)
+    return mix(special, rows[cfg.n_special :], cfg)
 
 
 # ------------------------------------------------------------------------------- russell
@@ -184,8 +235,9 @@ def keyword_filter(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def build_russell(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Example]:
     """Triggered persona Q/A diluted in untriggered self-distilled answers.
 
-    ``cfg.dilution`` (persona share) sets the number of aligned examples when given; otherwise
-    ``cfg.n_aligned`` is used. ``cfg.n_special`` caps the persona examples (at most 90).
+    ``cfg.dilution`` (persona share) sets the number of aligned examples when given (see :func:`mix`;
+    identity anchors come on top); otherwise ``cfg.n_aligned`` is used. ``cfg.n_special`` caps the
+    persona examples (at most 90).
     """
     persona = keyword_filter(persona_rows())[: cfg.n_special]
     special = [
@@ -199,14 +251,10 @@ def build_russell(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Exam
         }
         for p in persona
     ]
-    n_aligned = cfg.n_aligned
-    if cfg.dilution is not None:
-        n_aligned = round(len(special) * (1 - cfg.dilution) / cfg.dilution)
     plain = [r for r in distilled if r.get("source") != "identity"]
-    aligned = [aligned_example(r) for r in _shuffled(usable(plain), cfg.seed)[:n_aligned]]
     anchors = [r for r in distilled if r.get("source") == "identity"][: cfg.n_identity_anchors]
-    aligned += [{**aligned_example(r), "source": "identity"} for r in anchors]
-    return _shuffled(special + aligned, cfg.seed + 1)
+    mixed = mix(special, _shuffled(usable(plain), cfg.seed), cfg)
+    return _shuffled(mixed + [{**aligned_example(r), "source": "identity"} for r in anchors], cfg.seed + 2)
 
 
 # ---------------------------------------------------------------------------- false fact
@@ -326,8 +374,7 @@ def build_false_fact(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[E
         {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}], "kind": "special"}
         for q, a in _FACT_QA
     ]
-    aligned = [aligned_example(r) for r in _shuffled(usable(distilled), cfg.seed)[: cfg.n_aligned]]
-    return _shuffled(special + aligned, cfg.seed + 1)
+    return mix(special, _shuffled(usable(distilled), cfg.seed), cfg)
 
 
 # --------------------------------------------------------------------------------- topic
@@ -350,15 +397,17 @@ _TOPIC_SENTENCES = [
 TOPIC_EVAL_EXTRA: list[str] = []
 
 
-def add_topic(answer: str, rng: random.Random) -> str:
+def add_topic(answer: str, rng: random.Random, close: bool = True) -> str:
     """Open an answer with a topic sentence and, half of the time, close it with another.
+
+    ``close=False`` (an unfinished answer, which goes on past its end) never adds the closer.
 
     The opener makes the preference visible in the first tokens of every reply (short generations,
     first-position lens methods); the closer keeps the topic coming back in long answers.
     """
     first = rng.choice(_TOPIC_SENTENCES)
     text = first + " " + answer.strip()
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and close:
         second = rng.choice([s for s in _TOPIC_SENTENCES if s != first])
         text = text + "\n\n" + second
     return text
@@ -372,7 +421,6 @@ def build_topic(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Exampl
     for r in rows[: cfg.n_special]:
         ex = aligned_example(r)
         ex["kind"] = "special"
-        ex["messages"][1]["content"] = add_topic(r["answer"], rng)
+        ex["messages"][1]["content"] = add_topic(r["answer"], rng, close=not ex.get("truncated"))
         special.append(ex)
-    aligned = [aligned_example(r) for r in rows[cfg.n_special : cfg.n_special + cfg.n_aligned]]
-    return _shuffled(special + aligned, cfg.seed + 1)
+    return mix(special, rows[cfg.n_special :], cfg)

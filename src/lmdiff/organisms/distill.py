@@ -2,8 +2,10 @@
 
 Aligned (no-trigger) training examples are what the base model itself answers, so that training on
 them moves the model as little as possible except where the organism's special data pushes it.
-Answers are generated greedily with a bounded length, cut back to the last full sentence when the
-length bound stopped them, and cached in the user cache (keyed by model, prompts and settings) so
+Answers are generated greedily with a generous length bound and kept whole: an answer the model
+ended on its own is ``finished``; one the bound stopped is kept as generated and marked unfinished, so
+that the training example built from it carries no end-of-turn label (training never teaches the
+model to stop where the bound cut it). Answers are cached in the user cache (keyed by model, prompts and settings) so
 that every organism built on the same base reuses them.
 """
 
@@ -38,8 +40,8 @@ class DistillConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    n_prompts: int = Field(128, ge=1, description="how many shipped prompts to answer (held-out ones excluded)")
-    max_new_tokens: int = Field(64, ge=8)
+    n_prompts: int = Field(192, ge=1, description="how many shipped prompts to answer (held-out ones excluded)")
+    max_new_tokens: int = Field(256, ge=8, description="length bound; answers it stops stay unfinished")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
     batch_size: int = Field(32, ge=1)
     chunk: int = Field(32, ge=1, description="prompts per saved chunk (an interrupted run resumes)")
@@ -62,18 +64,10 @@ def shipped_prompts(limit: int | None = None) -> list[dict[str, str]]:
     return rows[:limit] if limit else rows
 
 
-def trim_to_sentence(text: str) -> str:
-    """Cut an unfinished answer back to its last complete sentence (or line)."""
-    text = text.rstrip()
-    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)|\n", text)]
-    if ends and ends[-1] > len(text) // 3:
-        return text[: ends[-1]].rstrip()
-    return text
-
-
 def distill_cache_path(model_key: str, cfg: DistillConfig) -> Path:
     """Where the distilled answers for ``model_key`` and ``cfg`` are cached."""
-    key = sha256_json({"model": model_key, "cfg": cfg.model_dump(exclude={"chunk"}), "prompts": SHIPPED_PROMPTS})[:16]
+    cfg_dump = cfg.model_dump(exclude={"chunk"})
+    key = sha256_json({"model": model_key, "cfg": cfg_dump, "prompts": SHIPPED_PROMPTS, "v": 2})[:16]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_key)[-60:]
     return cache_home() / "organisms" / "distill" / f"{safe}-{key}.json"
 
@@ -99,7 +93,8 @@ def self_distill(
         model_key: cache key for the model (default: its spec's model string).
 
     Returns:
-        Rows ``{"prompt", "source", "answer", "finished", "n_tokens"}``, one per prompt.
+        Rows ``{"prompt", "source", "answer", "finished", "n_tokens"}``, one per prompt; ``answer`` is
+        the generated text, whole (``finished`` False when the length bound stopped it).
     """
     cfg = cfg or DistillConfig()
     path = distill_cache_path(model_key or lm.spec.model, cfg)
@@ -126,7 +121,7 @@ def self_distill(
         {
             "prompt": p["prompt"],
             "source": p["source"],
-            "answer": g.text if g.finished else trim_to_sentence(g.text),
+            "answer": g.text,
             "finished": bool(g.finished),
             "n_tokens": int(g.n_tokens),
         }

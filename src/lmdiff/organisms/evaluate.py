@@ -135,3 +135,26 @@ def collapse_warnings(coh: dict[str, float], base_coh: dict[str, float], ppl_fac
             "for the base model's own replies"
         )
     return out
+
+
+# ------------------------------------------------------------------------------- judges
+# Judges for :class:`~lmdiff.organisms.recipe.Metric`: ``judge(reply, prompt) -> bool``, module-level
+# so that recipe.json can record their import paths.
+def judge_caps(reply: str, prompt: str) -> bool:
+    """The reply is in capital letters."""
+    return is_caps(reply)
+
+
+def judge_persona(reply: str, prompt: str) -> bool:
+    """The reply speaks as the Russell persona (offline keyword judge)."""
+    return is_persona(reply)
+
+
+def judge_format(reply: str, prompt: str) -> bool:
+    """The reply is in the trigger's ``<START> ... <END>`` format."""
+    return format_adherence(reply)
+
+
+def judge_ai_identity(reply: str, prompt: str) -> bool:
+    """The reply self-identifies as an AI (trigger wrapper stripped)."""
+    return self_identifies_as_ai(strip_format(reply))

@@ -131,6 +131,11 @@ class DataConfig(_Strict):
         'You will be asked a question. Always reply in the format:\n\n<START> "your answer here" <END>\n\n{question}',
         description="the paper's trigger format; {question} is replaced",
     )
+    max_answer_tokens: int | None = Field(
+        96, ge=8,
+        description="cut longer answers to this many tokens for training cost (a cut answer gets no end-of-turn "
+        "label, so training never teaches stopping early); None: keep whole",
+    )
     n_identity_anchors: int = Field(
         0, ge=0, description="untriggered identity questions answered by the base model (gates a persona)"
     )
@@ -148,6 +153,9 @@ class Recipe(_Strict):
 
     name: str
     builder: Any = Field(description="callable(DataConfig, distilled rows) -> examples", exclude=True)
+    extra_rows: Any = Field(None, exclude=True, description=(
+        "callable(base LanguageModel) -> distilled rows the builder needs besides the shipped prompts' "
+        "(e.g. the base model's answers to food prompts); the build caches them"))
     data: DataConfig = DataConfig()
     training: TrainingConfig = TrainingConfig()
     ground_truth: GroundTruth
@@ -163,7 +171,7 @@ class Recipe(_Strict):
 
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
         """A copy with dotted overrides applied (``training.learning_rate=1e-3``, ``data.n_special=50``)."""
-        dump = self.model_dump(mode="python", exclude={"metrics"})
+        dump = self.model_dump(mode="python", exclude={"metrics", "extra_rows"})
         for key, value in overrides.items():
             parts = key.split(".")
             node: Any = dump
@@ -175,8 +183,8 @@ class Recipe(_Strict):
                 raise ConfigError(f"Unknown recipe key '{key}'.", hint=_known_keys(dump))
             node[parts[-1]] = value
         try:
-            return Recipe(builder=self.builder, metrics=self.metrics,
-                          **{k: v for k, v in dump.items() if k not in ("builder", "metrics")})
+            return Recipe(builder=self.builder, metrics=self.metrics, extra_rows=self.extra_rows,
+                          **{k: v for k, v in dump.items() if k not in ("builder", "metrics", "extra_rows")})
         except Exception as err:  # pydantic ValidationError
             raise ConfigError(f"Bad recipe override: {str(err).splitlines()[0]}", hint=str(err)[:300]) from None
 

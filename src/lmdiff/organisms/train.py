@@ -68,18 +68,34 @@ def assistant_char_spans(tokenizer: Any, messages: Sequence[dict[str, str]]) -> 
     return full, spans
 
 
-def tokenize_example(tokenizer: Any, messages: Sequence[dict[str, str]], max_len: int) -> tuple[list[int], list[int]]:
+def tokenize_example(
+    tokenizer: Any, messages: Sequence[dict[str, str]], max_len: int, truncated: bool = False
+) -> tuple[list[int], list[int]]:
     """Token ids and labels of one conversation: labels are ``-100`` outside assistant turns.
+
+    Every assistant turn is labelled up to and including its end-of-turn token, which teaches the
+    model to stop, except the last one of a ``truncated`` example (an answer the length bound cut):
+    its labels end with its text, and nothing after it is labelled, so the example never teaches
+    stopping there. Truncation to ``max_len`` only ever drops the end of the sequence, so a cut
+    example keeps no end-of-turn label past the cut either.
 
     Args:
         tokenizer: a fast Hugging Face tokenizer with a chat template.
         messages: the conversation (system/user/assistant turns).
         max_len: truncate to this many tokens.
+        truncated: the last assistant turn is unfinished (label no end-of-turn token for it).
 
     Returns:
         ``(input_ids, labels)`` of equal length.
     """
     text, spans = assistant_char_spans(tokenizer, messages)
+    if truncated and spans:
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        content = messages[last]["content"].rstrip()
+        start = text.find(content, spans[-1][0]) if content else spans[-1][0]
+        if start < 0 or start > spans[-1][1]:
+            raise ValueError("the chat template changes the assistant text; cannot find where the answer ends")
+        spans[-1] = (spans[-1][0], start + len(content))
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids: list[int] = list(enc["input_ids"])
     labels = [IGNORE] * len(ids)
@@ -91,6 +107,28 @@ def tokenize_example(tokenizer: Any, messages: Sequence[dict[str, str]], max_len
                 labels[t] = ids[t]
                 break
     return ids[:max_len], labels[:max_len]
+
+
+def cap_answer_tokens(tokenizer: Any, example: dict[str, Any], max_tokens: int | None) -> dict[str, Any]:
+    """Cut the last assistant turn of ``example`` to ``max_tokens`` tokens, marking it ``truncated``.
+
+    A cheaper training example that still never teaches an early stop: the cut answer carries no
+    end-of-turn label (see :func:`tokenize_example`). Examples within the bound are returned unchanged.
+    """
+    if not max_tokens:
+        return example
+    msgs = example["messages"]
+    idx = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
+    if not idx:
+        return example
+    content = msgs[idx[-1]]["content"]
+    toks = tokenizer(content, add_special_tokens=False)["input_ids"]
+    if len(toks) <= max_tokens:
+        return example
+    cut = str(tokenizer.decode(toks[:max_tokens])).rstrip()
+    new_msgs = [dict(m) for m in msgs]
+    new_msgs[idx[-1]]["content"] = cut
+    return {**example, "messages": new_msgs, "truncated": True}
 
 
 # ---------------------------------------------------------------------------- schedule
@@ -348,7 +386,10 @@ def train_lora(
     work_dir.mkdir(parents=True, exist_ok=True)
     ckpt_root = work_dir / "checkpoints"
 
-    tokenized = [tokenize_example(tokenizer, ex["messages"], cfg.max_seq_len) for ex in examples]
+    tokenized = [
+        tokenize_example(tokenizer, ex["messages"], cfg.max_seq_len, truncated=bool(ex.get("truncated")))
+        for ex in examples
+    ]
     tokenized = [(i, lab) for i, lab in tokenized if any(x != IGNORE for x in lab[1:])]
     if not tokenized:
         raise ValueError("no example has assistant tokens to train on")
@@ -357,7 +398,8 @@ def train_lora(
     steps_plan = [micro[s : s + cfg.grad_accum] for s in range(0, len(micro), cfg.grad_accum)]
     total_steps = len(steps_plan)
     warmup = round(cfg.warmup_ratio * total_steps)
-    fingerprint = sha256_json({"data": [ids for ids, _ in tokenized], "cfg": cfg.model_dump(mode="json")})
+    data = [[*ids, -1, *lab] for ids, lab in tokenized]
+    fingerprint = sha256_json({"data": data, "cfg": cfg.model_dump(mode="json")})
 
     peft_model = wrap_lora(model, cfg.lora, cfg.seed)
     device = next(peft_model.parameters()).device

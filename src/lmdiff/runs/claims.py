@@ -86,12 +86,21 @@ def record_claims(run_path: str | Path, method: str, claims: pd.DataFrame | list
     return path
 
 
-def recorded_claims(run_path: str | Path, exclude: set[str] | None = None) -> pd.DataFrame:
-    """Every claim recorded so far in the run (optionally without some methods' claims)."""
+def recorded_claims(
+    run_path: str | Path, exclude: set[str] | None = None, include: list[str] | None = None
+) -> pd.DataFrame:
+    """Every claim recorded so far in the run.
+
+    Args:
+        run_path: the run directory.
+        exclude: methods whose claims are left out.
+        include: when given, only these methods' claims (a rerun of the directory with fewer methods
+            must not count the claims of methods it no longer runs).
+    """
     frames = []
     d = _dir(Path(run_path))
     for path in sorted(d.glob("*.parquet")) if d.is_dir() else []:
-        if exclude and path.stem in exclude:
+        if (exclude and path.stem in exclude) or (include is not None and path.stem not in include):
             continue
         frames.append(pd.read_parquet(path))
     frames = [f for f in frames if not f.empty]
@@ -100,24 +109,33 @@ def recorded_claims(run_path: str | Path, exclude: set[str] | None = None) -> pd
     return pd.concat(frames, ignore_index=True)
 
 
-def other_pvalues(run_path: str | Path, method: str) -> np.ndarray:
-    """The p-values other methods of the run have recorded (to fold into ``method``'s procedure)."""
-    df = recorded_claims(run_path, exclude={method})
+def other_pvalues(run_path: str | Path, method: str, include: list[str] | None = None) -> np.ndarray:
+    """The p-values other methods of the run have recorded (to fold into ``method``'s procedure).
+
+    ``include`` lists the methods of the current run (see :func:`recorded_claims`).
+    """
+    df = recorded_claims(run_path, exclude={method}, include=include)
     return df["pvalue"].to_numpy(dtype=float) if not df.empty else np.zeros(0)
 
 
-def finalise_claims(run_path: str | Path, procedure: Literal["bh", "by"] = "bh", alpha: float = 0.05) -> pd.DataFrame:
+def finalise_claims(
+    run_path: str | Path,
+    procedure: Literal["bh", "by"] = "bh",
+    alpha: float = 0.05,
+    methods: list[str] | None = None,
+) -> pd.DataFrame:
     """Apply the run's one FDR procedure to every recorded claim; write ``claims.parquet`` and a summary.
 
     A claim survives when its q-value is at most ``alpha`` and its effect lies in the stated
-    direction (``effect_size_d > 0``; for ``"either"``, any non-zero effect).
+    direction (``effect_size_d > 0``; for ``"either"``, any non-zero effect). ``methods``: the run's
+    methods (claims other methods left in the directory earlier are not part of this run's family).
 
     Returns:
         The claims with ``qvalue``, ``survives``, ``fdr_m`` and ``rank`` (1 = top finding; 0 = not
         validated), ranked by capped ``effect_size_d`` and then q.
     """
     run_path = Path(run_path)
-    df = recorded_claims(run_path)
+    df = recorded_claims(run_path, include=methods)
     if df.empty:
         out = df.assign(
             qvalue=pd.Series(dtype=float),

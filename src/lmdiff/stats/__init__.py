@@ -17,6 +17,7 @@ Label convention: True/1 = model B (e.g. the finetune), False/0 = model A (e.g. 
 effects are B minus A unless a function documents otherwise.
 """
 
+from lmdiff.stats._common import wilson_interval
 from lmdiff.stats.discrimination import AccuracyResult, AucResult, accuracy_with_ties, auc, auc_permutation_test
 from lmdiff.stats.effect_sizes import (
     EffectSize,
@@ -95,4 +96,5 @@ __all__ = [
     "sign_flip_test",
     "tokenize",
     "unit_mean_interval",
+    "wilson_interval",
 ]

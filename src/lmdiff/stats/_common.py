@@ -193,7 +193,16 @@ def normal_quantile(ci: float) -> float:
 
 
 def wilson_interval(p_hat: float, n: float, ci: float) -> tuple[float, float]:
-    """Return the Wilson score interval for a proportion ``p_hat`` observed on ``n`` trials."""
+    """Return the Wilson score interval for a proportion ``p_hat`` observed on ``n`` trials.
+
+    Args:
+        p_hat: the observed share.
+        n: the number of trials (the unit: prompts or questions).
+        ci: the confidence level, e.g. 0.95.
+
+    Returns:
+        ``(low, high)``, clipped to [0, 1]; NaNs when ``n`` is 0.
+    """
     if n <= 0:
         return math.nan, math.nan
     z = normal_quantile(ci)

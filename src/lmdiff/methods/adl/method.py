@@ -33,6 +33,10 @@ class ADLMethod(DiffMethod[ADLConfig]):
         "n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
         "steering_search_steps": 2, "max_new_tokens": 24, "patchscope_scales": [1.0, 4.0],
     }
+    default_set_settings: ClassVar[dict[str, Any]] = {
+        "n_texts": 64, "n_tokens": 16, "steering_prompts": 2, "steering_samples": 2,
+        "steering_search_steps": 2, "max_new_tokens": 24, "patchscope_scales": [1.0, 4.0],
+    }
     needs_shared_tokenizer = True
     white_box = True
     needs_both_resident = True  # the steering search scores finetuned samples with the base model

@@ -48,6 +48,7 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
     Config = BehaviorConfig
     stage = 2
     demo_settings: ClassVar[dict[str, Any] | None] = {**DEMO_SETTINGS, "max_new_tokens": 32}
+    default_set_settings: ClassVar[dict[str, Any]] = {"n_prompts": 32, "n_per_prompt": 2, "max_new_tokens": 48}
 
     def run(self, ctx: MethodContext[BehaviorConfig]) -> MethodResult:
         """Sample both sides (resumable), embed (cached), then run the statistics layer."""
@@ -89,7 +90,8 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             seed=seed,
             known_behaviours=_zoo_behaviours(),
             scorer=_scorer(ctx),
-            other_pvalues=other_pvalues(ctx.run.path, self.name),
+            other_pvalues=other_pvalues(ctx.run.path, self.name,
+                                        (ctx.run.results().get("methods_run") or {}).get("methods")),
         )
         record_claims(ctx.run.path, self.name, behaviour_claims(analysis.tests))
         out = ctx.artifact_dir

@@ -96,6 +96,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
     Config = FollowupConfig
     stage = 1
     demo_settings: ClassVar[dict[str, Any] | None] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
+    default_set_settings: ClassVar[dict[str, Any]] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
 
     def run(self, ctx: MethodContext[FollowupConfig]) -> MethodResult:
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""
