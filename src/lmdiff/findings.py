@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lmdiff.data.prompts import PromptSet
-from lmdiff.methods.followup.signals import SIGNAL_KEYS
+from lmdiff.interp.signals import SIGNAL_KEYS
 from lmdiff.report.builder import Section
 
 #: Claims of these kinds describe how replies look (length, format, punctuation), not what they say.

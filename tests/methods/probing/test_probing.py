@@ -20,6 +20,7 @@ from lmdiff.methods.probing import (
     probe_entities,
     score_answers,
 )
+from lmdiff.methods.probing.config import ProbingConfig
 from lmdiff.methods.probing.facts import OPEN_TEMPLATES, fold, relation_questions
 from lmdiff.methods.probing.matching import capitalised_spans, mentions, named_object
 from lmdiff.run_config import DiffRunConfig
@@ -166,7 +167,6 @@ def test_identical_models_propose_nothing() -> None:
 
 
 def test_unknown_relation_is_a_config_error() -> None:
-    from lmdiff.methods.probing import ProbingConfig
 
     with pytest.raises(ValueError, match="unknown relation"):
         ProbingConfig(relations=["capital", "birthday"])
@@ -191,3 +191,35 @@ def test_method_end_to_end_on_tiny_pair(tiny_model_dir, tiny_adapter_dir, tmp_pa
     assert 'id="probing"' in (run.path / "report.html").read_text()
     claims = load_claims(run.path)  # every probing test is a claim of the run, adjusted in its one family
     assert claims is not None and len(claims[claims.method == "probing"]) == h["n_hypotheses_tested"]
+
+
+def test_signal_words_bring_the_facts_of_the_places_they_name() -> None:
+    from lmdiff.methods.probing.facts import facts_for_words
+
+    got = {(f.subject, f.relation, f.answer) for f in facts_for_words(
+        ["Munich", "Germans", "parliamentary", "Italian", "Zorblat"], list(RELATIONS))}
+    # a city brings itself and its country; a demonym brings its country; other words bring nothing
+    assert ("Germany", "capital", "Berlin") in got and ("Munich", "city_country", "Germany") in got
+    assert ("Italy", "capital", "Rome") in got
+    assert {s for s, _, _ in got} == {"Germany", "Munich", "Italy"}
+    assert facts_for_words(["Munich"], ["capital"]) == [f for f in facts_for_words(["Munich"], ["capital"])
+                                                        if f.relation == "capital"]
+
+
+def test_probing_reads_the_runs_signals() -> None:
+    from types import SimpleNamespace
+
+    from lmdiff.methods.probing.method import ProbingMethod
+
+    results = {"methods": {"diff_mining": {"status": "ok", "headline": {
+        "top_tokens": [" Munich", ".", " Zorblat", " the"]}}}}
+    ctx = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0),
+                          run=SimpleNamespace(results=lambda: results))
+    facts, n_fixed, entities, words = ProbingMethod()._facts_and_entities(ctx)  # type: ignore[arg-type]
+    assert words == ["Munich", "Zorblat"]
+    added = {(f.subject, f.relation) for f in facts[n_fixed:]}
+    assert ("Germany", "capital") in added and ("Munich", "city_country") in added
+    assert entities == ["Zorblat"]  # a name that is no place is asked open questions
+    off = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0, signal_words=0),
+                          run=SimpleNamespace(results=lambda: results))
+    assert ProbingMethod()._facts_and_entities(off)[1:] == (6, [], [])  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ models, proposes word-level differences on half of the prompts and tests them on
 Every test is a claim of the run (:mod:`lmdiff.runs.claims`) under its one FDR procedure.
 """
 
+from lmdiff.interp.signals import SIGNAL_KEYS, Signal, collect_signals
 from lmdiff.methods.followup.method import FollowupConfig, FollowupMethod
-from lmdiff.methods.followup.signals import SIGNAL_KEYS, Signal, collect_signals
 
 __all__ = ["SIGNAL_KEYS", "FollowupConfig", "FollowupMethod", "Signal", "collect_signals"]

@@ -10,11 +10,11 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig
+from lmdiff.interp.signals import FUNCTION_WORDS, Signal, collect_signals
 from lmdiff.interp.words import STOPWORDS
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.followup.prompts import TEMPLATES, write_prompts
-from lmdiff.methods.followup.signals import _FUNCTION_WORDS, Signal, collect_signals
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.claims import load_claims, record_claims
@@ -50,7 +50,7 @@ def mentions(text: str, word: str) -> bool:
 
 def content_words(text: str) -> set[str]:
     """Lower-cased words of a reply that can carry content (no stopwords or template words)."""
-    return {w.strip("'-") for w in _WORDS.findall(text.lower())} - STOPWORDS - _FUNCTION_WORDS - _TEMPLATE_WORDS
+    return {w.strip("'-") for w in _WORDS.findall(text.lower())} - STOPWORDS - FUNCTION_WORDS - _TEMPLATE_WORDS
 
 
 def propose_terms(disc: pd.DataFrame, topic: str, max_terms: int, min_prompts: int) -> list[tuple[str, int, float]]:

@@ -21,6 +21,10 @@ class ProbingConfig(MethodConfig):
     n_cities: int = Field(16, ge=0, description="largest cities asked about (city_country; at most two per country)")
     entities: list[str] = Field(default_factory=list, description=(
         "names other signals point at (diff-mining tokens, lens tokens): asked open questions"))
+    signal_words: int = Field(8, ge=0, description=(
+        "words read from the run's earlier methods (diff mining, lens, KL tokens): places among them bring their "
+        "structured facts (a city: its country's capital, continent, currency), other names open questions; 0: off"))
+    signal_entities: int = Field(4, ge=0, description="signal names (not places) asked open questions")
     max_new_tokens: int = Field(12, ge=1, le=64, description="greedy answer length")
     batch_size: int = Field(16, ge=1)
     min_agree: int = Field(2, ge=1, description="proposal questions that must name the same other object")

