@@ -217,13 +217,13 @@ def train_dictionary(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, settings.lr_at)
     since_fired = torch.zeros(settings.n_latents, dtype=torch.long)
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+        ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")  # tensors and plain values only
         if ck.get("train_key") == key:
             model.load_state_dict(ck["model"])
             since_fired = ck["since_fired"]
             opt.load_state_dict(ck["optim"])
             sched.load_state_dict(ck["sched"])
-            start, rows, scales = int(ck["step"]), list(ck["metrics"]), ck["scales"]
+            start, rows, scales = int(ck["step"]), list(ck["metrics"]), ck["scales"].numpy()
             s_t = torch.as_tensor(scales, dtype=torch.float32)[None, :, None]
             log.info("%s: resuming at step %d of %d", label, start, settings.steps)
     steps = settings.steps
@@ -235,7 +235,7 @@ def train_dictionary(
         with atomic_path(ckpt_path) as tmp:
             torch.save({"train_key": key, "model": model.state_dict(), "optim": opt.state_dict(),
                         "sched": sched.state_dict(), "step": step, "since_fired": since_fired.cpu(), "metrics": rows,
-                        "scales": scales}, tmp)
+                        "scales": torch.as_tensor(np.asarray(scales, dtype=np.float64))}, tmp)
 
     with progress_bar(label if progress else "", steps if progress else 0) as advance:
         advance(start)
