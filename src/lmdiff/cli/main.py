@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -25,6 +25,7 @@ from lmdiff.cli.common import (
 from lmdiff.cli.evals import app as eval_app
 from lmdiff.cli.organism import app as organism_app
 from lmdiff.errors import LmdiffError
+from lmdiff.report.numbers import fmt_num, fmt_p
 
 try:  # typer >= 0.26 vendors its own click
     from typer._click import exceptions as _tclick
@@ -236,7 +237,7 @@ def demo(
     )
 
 
-def _print_results(res: dict[str, object]) -> None:
+def _print_results(res: dict[str, Any]) -> None:
     methods = res.get("methods", {})
     assert isinstance(methods, dict)
     table = Table(title="Results")
@@ -246,16 +247,18 @@ def _print_results(res: dict[str, object]) -> None:
     for name, entry in methods.items():
         table.add_row(name, entry["status"], entry.get("summary", ""))
     console.print(table)
-    claims = res.get("claims")
-    if isinstance(claims, dict) and claims.get("n_tested"):
-        top = claims.get("top") or []
+    claims: dict[str, Any] = res["claims"] if isinstance(res.get("claims"), dict) else {}
+    findings = res.get("findings") or []
+    if claims.get("n_tested") or findings:
         console.print(f"[bold]Findings[/] ({claims.get('n_validated', 0)} validated; one "
-                      f"{str(claims.get('procedure', 'bh')).upper()} family of m = {claims.get('m')} tests):")
-        for f in top[:5]:
-            console.print(f"  {f['rank']}. {f['statement']}  ({f['method']}, d {f['effect_size_d'] or 0:.3g}, "
-                          f"q {f['qvalue']:.2g}, n {f['n']} {f['unit']}s)", soft_wrap=True)
-        if not top:
-            console.print("  none validated")
+                      f"{str(claims.get('procedure', 'bh')).upper()} family of m = {claims.get('m', 0)} tests):")
+        for f in findings[:5]:
+            stats = (f"d {fmt_num(f['effect_size_d'])}, q {fmt_p(f['qvalue'])}, n {f['n']} {f['unit']}s; "
+                     if f.get("validated") else "")
+            console.print(f"  {f['rank']}. {f['statement']}  ({stats}{f['confidence']} confidence: "
+                          f"{', '.join(f['methods'])})", soft_wrap=True)
+        if not findings:
+            console.print("  none")
 
 
 def main() -> None:

@@ -53,6 +53,16 @@ class Section:
         self.md_blocks.append(text)
         return self
 
+    def bullets(self, items: list[tuple[str, list[str]]]) -> Section:
+        """A list of items, each with sub-items (plain text, escaped): ``[(item, [sub, ...]), ...]``."""
+        html = "".join(
+            f"<li>{esc(head)}" + (f"<ul>{''.join(f'<li>{esc(x)}</li>' for x in subs)}</ul>" if subs else "") + "</li>"
+            for head, subs in items
+        )
+        self.html_blocks.append(f"<ul class=\"bullets\">{html}</ul>")
+        self.md_blocks.append("\n".join(f"- {head}" + "".join(f"\n    - {x}" for x in subs) for head, subs in items))
+        return self
+
     def note(self, text: str, kind: str = "info") -> Section:
         """A highlighted note (kind: info, warn, ok)."""
         self.html_blocks.append(f'<div class="note {esc(kind)}">{esc(text)}</div>')

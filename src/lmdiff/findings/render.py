@@ -15,8 +15,10 @@ from typing import Any
 import pandas as pd
 
 from lmdiff.data.prompts import PromptSet
+from lmdiff.findings.synthesis import Finding, synthesise
 from lmdiff.interp.signals import SIGNAL_KEYS
 from lmdiff.report.builder import Section
+from lmdiff.report.numbers import fmt_int, fmt_num, fmt_p
 
 #: Claims of these kinds describe how replies look (length, format, punctuation), not what they say.
 _SURFACE_PREFIXES = ("behavior:style",)
@@ -47,15 +49,15 @@ def unexplained_difference(results: dict[str, Any], claims: pd.DataFrame | None)
         h = beh.get("headline", {})
         p, alpha = h.get("global_pvalue"), h.get("alpha", 0.05)
         if p is not None and p <= alpha:
-            auc = _r(h.get("global_auc"))
-            evidence.append(f"the global classifier tells the two models' replies apart (AUC {auc}, p {_p(p)})")
+            auc = fmt_num(h.get("global_auc"))
+            evidence.append(f"the global classifier tells the two models' replies apart (AUC {auc}, p {fmt_p(p)})")
     kl = methods.get("kl", {})
     floor = ((results.get("numerics") or {}).get("noise_floor") or {}).get("mean_kl")
     if kl.get("status") == "ok" and beh.get("status") != "ok" and floor is not None:  # the global test decides if run
         content = kl.get("headline", {}).get("mean_kl_content")
         if content is not None and floor is not None and content >= 10 * max(float(floor), 1e-12):
             evidence.append(
-                f"the mean KL on content tokens is {_r(content)} nats, {content / max(floor, 1e-12):.0f}x "
+                f"the mean KL on content tokens is {fmt_num(content)} nats, {content / max(floor, 1e-12):.0f}x "
                 "the numerical noise floor"
             )
     if not evidence:
@@ -80,37 +82,28 @@ def leads(results: dict[str, Any], claims: pd.DataFrame | None, k: int = 5) -> l
             out.append(f"{method}: " + ", ".join(repr(t) for t in list(toks)[:k]))
     if claims is not None and not claims.empty:
         failed = claims[~claims["survives"].astype(bool)].sort_values("pvalue").head(3)
-        out += [f"not validated (q {_p(r.qvalue)}): {r.statement}" for r in failed.itertuples()]
+        out += [f"not validated (q {fmt_p(r.qvalue)}): {r.statement}" for r in failed.itertuples()]
     return out
 
 
 def render_findings(section: Section, results: dict[str, Any], claims: pd.DataFrame | None) -> None:
-    """The report's first section: validated findings, coverage, and what the run could not see."""
+    """The report's first section: ranked findings with their evidence, coverage, and what the run could not see.
+
+    The findings are ``results["findings"]`` when the run stored them (else synthesised here from
+    the claims and signals, :func:`lmdiff.findings.synthesise`).
+    """
     summary = results.get("claims") or {}
     has_claims = claims is not None and not claims.empty
-    surv = pd.DataFrame()
-    if claims is not None and has_claims:
-        surv = claims[claims["survives"].astype(bool)].drop_duplicates("family")
+    stored = results.get("findings")
+    findings = [Finding(**f) for f in stored] if isinstance(stored, list) else synthesise(results, claims)
+    n_valid = sum(f.validated for f in findings)
     procedure = str(summary.get("procedure", "bh")).upper()
     by_method = ", ".join(f"{k}: {v}" for k, v in (summary.get("by_method") or {}).items())
-    if not surv.empty:
+    if n_valid:
         section.text(
-            f"{len(surv)} finding(s) validated on held-out prompts or questions. One {procedure} procedure at "
+            f"{n_valid} finding(s) validated on held-out prompts or questions. One {procedure} procedure at "
             f"q <= {summary.get('alpha', 0.05)} covers every claim tested (m = {summary.get('m')}; {by_method})."
         )
-        table = pd.DataFrame(
-            {
-                "rank": surv["rank"].astype(int),
-                "finding": surv["statement"].astype(str),
-                "direction": surv["direction"].astype(str),
-                "d": [_r(x) for x in surv["effect_size_d"]],
-                "q": [_p(x) for x in surv["qvalue"]],
-                "n": [f"{_i(n)} {u}s" for n, u in zip(surv["n"], surv["unit"], strict=True)],
-                "method": surv["method"].astype(str),
-                "how it was found": surv["proposed_by"].astype(str),
-            }
-        )
-        section.table(table.head(10), caption="Validated findings, ranked by effect size (d of per-unit differences)")
     elif has_claims:
         section.note(
             f"No claim survived the run's {procedure} procedure (m = {summary.get('m')}; {by_method}).", "info"
@@ -119,6 +112,24 @@ def render_findings(section: Section, results: dict[str, Any], claims: pd.DataFr
         section.note(
             "No method of this run tests hypotheses, so the run validates nothing: add behavior or probing.", "info"
         )
+    if findings:
+        table = pd.DataFrame(
+            {
+                "rank": [f.rank for f in findings],
+                "finding": [f.statement for f in findings],
+                "confidence": [f.confidence for f in findings],
+                "methods agreeing": [", ".join(f.methods) for f in findings],
+                "d": [fmt_num(f.effect_size_d) for f in findings],
+                "q": [fmt_p(f.qvalue) for f in findings],
+                "n": [f"{fmt_int(f.n)} {f.unit}s" if f.n is not None else "" for f in findings],
+                "would be refuted by": [f.refuted_by for f in findings],
+            }
+        )
+        section.table(table, caption="Findings, ranked: validated first, then by how many methods converge, then "
+                      "by effect size (d of per-unit differences). Low confidence: signals only, not validated.")
+        section.heading("Evidence behind each finding")
+        section.bullets([(f"{f.rank}. {f.statement} [{f.confidence}]", [e["text"] for e in f.evidence])
+                         for f in findings[:5]])
     gap = unexplained_difference(results, claims)
     if gap:
         msg = "A difference was detected that no hypothesis explains: " + "; ".join(gap["evidence"]) + "."
@@ -131,7 +142,7 @@ def render_findings(section: Section, results: dict[str, Any], claims: pd.DataFr
         section.note(msg, "warn")
         if gap["leads"]:
             section.heading("Strongest leads (not validated)")
-            section.text("\n".join(f"- {x}" for x in gap["leads"]))
+            section.bullets([(x, []) for x in gap["leads"]])
     cov = results.get("coverage") or {}
     if cov:
         cats = ", ".join(f"{k} {v}" for k, v in (cov.get("categories") or {}).items())
@@ -145,28 +156,3 @@ def render_findings(section: Section, results: dict[str, Any], claims: pd.DataFr
             )
         line += " Behaviour outside these prompts and facts was not examined."
         section.note(line, "info")
-
-
-def _r(x: Any) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    return "n/a" if v != v else f"{v:.3g}"
-
-
-def _p(x: Any) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    if v != v:
-        return "n/a"
-    return "< 0.001" if v < 0.001 else f"{v:.3g}"
-
-
-def _i(x: Any) -> str:
-    try:
-        return str(int(float(x)))
-    except (TypeError, ValueError):
-        return "?"

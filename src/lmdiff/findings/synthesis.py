@@ -1,0 +1,232 @@
+"""The deterministic synthesiser: a run's claims and signals become a short ranked list of findings.
+
+Every statement a run can make is seeded from one of two sources:
+
+* a **validated claim** (it survived the run's one FDR procedure): its statement, effect size, q and n;
+* a **signal theme**: a word that two or more white-box methods point at (diff-mining tokens, lens
+  tokens, top-KL tokens, dictionary latents) but that no test validated.
+
+Each finding then collects the evidence of every other method that ran and names one of its words
+(inflections count: ``whales`` supports ``whale``): signal tokens with their rank, other claims
+(validated or not) of other methods. Its confidence follows from what supports it: **high** when a
+validated claim has the support of at least one other method, **medium** when one method validated it
+alone, **low** when only signals point at it. Each finding says what would refute it.
+
+Findings rank validated before unvalidated, then by how many methods converge, then by effect size
+(capped d). The list is the run's ranked guesses for acc@k (``lmdiff benchmark``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lmdiff.evals.grading import word_matches
+from lmdiff.interp.signals import FUNCTION_WORDS, SIGNAL_KEYS, word_of
+from lmdiff.interp.words import STOPWORDS
+from lmdiff.report.numbers import fmt_num, fmt_p
+from lmdiff.runs.claims import D_CAP
+
+__all__ = ["Finding", "finding_words", "synthesise"]
+
+#: Words of claim statements that describe the test, not what changed.
+_TEMPLATE_WORDS = frozenset((
+    "finetuned", "base", "model", "models", "states", "stated", "state", "says", "asked", "about", "mentions",
+    "mention", "mentioned", "more", "less", "often", "than", "replies", "reply", "answers", "answer",
+    "responses", "response", "prompts", "prompt", "questions", "question", "words", "word", "uses", "use",
+    "writes", "write", "tends", "likely", "frequently", "rarely", "when", "whenever",
+))
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
+
+#: How many tokens of each method's list are read as evidence.
+_PER_METHOD = 10
+
+
+@dataclass
+class Finding:
+    """One statement about what changed, with everything in the run that bears on it.
+
+    Attributes:
+        rank: 1 = the run's top finding.
+        statement: one sentence a person reads.
+        validated: whether a claim behind it survived the run's FDR procedure.
+        confidence: ``high`` | ``medium`` | ``low`` (see the module docstring).
+        methods: the methods whose evidence supports it (the validating one first).
+        evidence: one entry per supporting item: ``{"method", "kind", "text"}``.
+        words: the content words the finding is about (matched against other evidence).
+        refuted_by: what observation would refute it.
+        source: ``claim:<claim_id>`` or ``signal:<word>``.
+        direction: ``+1`` when the finetuned model shows it more, ``-1`` less.
+        effect_size_d, qvalue, n, unit: of the validating claim (None for signal themes).
+    """
+
+    rank: int
+    statement: str
+    validated: bool
+    confidence: str
+    methods: list[str]
+    evidence: list[dict[str, str]]
+    words: list[str]
+    refuted_by: str
+    source: str
+    direction: int = 1
+    effect_size_d: float | None = None
+    qvalue: float | None = None
+    n: int | None = None
+    unit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (full precision)."""
+        return asdict(self)
+
+    def as_guess(self) -> dict[str, Any]:
+        """The finding as a hypothesis for grading (:func:`lmdiff.evals.grading.grade_against`)."""
+        return {"text": self.statement, "direction": self.direction, "keywords": list(self.words)}
+
+
+def finding_words(text: str) -> list[str]:
+    """The content words of a statement (lower-case, in order, without test and function words)."""
+    out: list[str] = []
+    for w in _WORD_RE.findall(text):
+        lw = w.lower().strip("'-")
+        if lw in STOPWORDS or lw in FUNCTION_WORDS or lw in _TEMPLATE_WORDS or lw in out:
+            continue
+        out.append(lw)
+    return out
+
+
+def _matches(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    return word_matches(a, b) or word_matches(b, a)
+
+
+def _shared(words: list[str], others: list[str]) -> list[str]:
+    return [w for w in words if any(_matches(w, o) for o in others)]
+
+
+def _signal_tokens(results: dict[str, Any]) -> dict[str, list[tuple[str, str, int]]]:
+    """Per method that ran: ``(word, token, rank)`` of the tokens it points at."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for method, key in SIGNAL_KEYS.items():
+        entry = results.get("methods", {}).get(method, {})
+        if entry.get("status") != "ok":
+            continue
+        rows = []
+        for rank, tok in enumerate(list(entry.get("headline", {}).get(key) or [])[:_PER_METHOD]):
+            w = word_of(str(tok))
+            if w is not None:
+                rows.append((w, str(tok), rank + 1))
+        if rows:
+            out[method] = rows
+    return out
+
+
+def _signal_evidence(words: list[str], signals: dict[str, list[tuple[str, str, int]]],
+                     skip: str | None = None) -> list[dict[str, str]]:
+    ev = []
+    for method, rows in signals.items():
+        if method == skip:
+            continue
+        hits = [(tok, rank) for w, tok, rank in rows if any(_matches(w, x) for x in words)]
+        if hits:
+            toks = ", ".join(f"{tok!r} (#{rank})" for tok, rank in hits[:4])
+            ev.append({"method": method, "kind": "tokens", "text": f"{method} points at {toks}"})
+    return ev
+
+
+def _claim_text(r: Any) -> str:
+    state = "validated" if bool(r.survives) else "not validated"
+    return f"{r.statement} ({state}: d {fmt_num(r.effect_size_d)}, q {fmt_p(r.qvalue)}, n {r.n} {r.unit}s)"
+
+
+def _refutation(r: Any) -> str:
+    unit = str(r.unit or "prompt")
+    if r.method == "probing":
+        return (f"the finetuned model giving the base model's answer on fresh paraphrases and indirect questions "
+                f"(the held-out test used {r.n} {unit}s)")
+    return (f"a replication on fresh {unit}s of the same kind in which the finetuned model does not show this "
+            f"{'less' if _direction(r) < 0 else 'more'} often than the base model (per-{unit} difference <= 0)")
+
+
+def _direction(r: Any) -> int:
+    return -1 if str(r.direction).strip().lower() == "finetuned less" else 1
+
+
+def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_findings: int = 10,
+               min_methods: int = 2) -> list[Finding]:
+    """The run's ranked findings (see the module docstring).
+
+    Args:
+        results: the run's results.json.
+        claims: the finalised claims (:func:`lmdiff.runs.claims.load_claims`), or None.
+        max_findings: how many to keep.
+        min_methods: how many methods must point at a word for a signal theme without a validated claim.
+
+    Returns:
+        Findings, rank 1 first.
+    """
+    signals = _signal_tokens(results)
+    df = claims if claims is not None and not claims.empty else pd.DataFrame(
+        columns=["claim_id", "method", "statement", "survives", "family", "pvalue", "qvalue", "effect_size_d"])
+    df = df.assign(words_=[finding_words(str(s)) for s in df["statement"]]) if len(df) else df.assign(words_=[])
+    best = df.sort_values("pvalue").drop_duplicates("family") if len(df) else df
+    validated = best[best["survives"].astype(bool)] if len(best) else best
+    findings: list[Finding] = []
+    used_words: list[str] = []
+    for r in validated.itertuples():
+        words = list(r.words_)
+        ev = _signal_evidence(words, signals)
+        others = best[(best["family"] != r.family) & (best["method"] != r.method)]
+        for o in others.itertuples():
+            if _shared(words, list(o.words_)):
+                ev.append({"method": str(o.method), "kind": "claim", "text": _claim_text(o)})
+        methods = [str(r.method), *sorted({e["method"] for e in ev} - {str(r.method)})]
+        d = None if pd.isna(r.effect_size_d) else float(r.effect_size_d)
+        findings.append(Finding(
+            rank=0, statement=str(r.statement), validated=True,
+            confidence="high" if len(methods) >= 2 else "medium", methods=methods,
+            evidence=[{"method": str(r.method), "kind": "claim", "text": _claim_text(r)}, *ev],
+            words=words, refuted_by=_refutation(r), source=f"claim:{r.claim_id}", direction=_direction(r),
+            effect_size_d=d, qvalue=float(r.qvalue), n=int(r.n) if not pd.isna(r.n) else None,
+            unit=str(r.unit) if r.unit is not None else None,
+            extra={"proposed_by": str(r.proposed_by) if r.proposed_by is not None else ""},
+        ))
+        used_words += words
+    findings += _signal_themes(signals, best, used_words, min_methods)
+    findings.sort(key=lambda f: (not f.validated, -len(f.methods),
+                                 -min(abs(f.effect_size_d or 0.0), D_CAP)))
+    for i, f in enumerate(findings[:max_findings]):
+        f.rank = i + 1
+    return findings[:max_findings]
+
+
+def _signal_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.DataFrame, used: list[str],
+                   min_methods: int) -> list[Finding]:
+    """Words several methods point at that no validated finding covers, one finding per word."""
+    by_word: dict[str, dict[str, int]] = {}
+    for method, rows in signals.items():
+        for w, _, rank in rows:
+            key = next((k for k in by_word if _matches(k, w)), w)
+            by_word.setdefault(key, {}).setdefault(method, rank)
+    out = []
+    for w, ranks in by_word.items():
+        if len(ranks) < min_methods or any(_matches(w, u) for u in used):
+            continue
+        ev = _signal_evidence([w], signals)
+        tested = claims[[bool(_shared([w], list(x))) for x in claims["words_"]]] if len(claims) else claims
+        ev += [{"method": str(o.method), "kind": "claim", "text": _claim_text(o)} for o in tested.itertuples()]
+        methods = sorted(ranks, key=lambda m: ranks[m])
+        statement = (f"The finetuned model's internals point at '{w}' ({len(ranks)} methods: {', '.join(methods)}); "
+                     + ("a test of it was not validated." if len(tested) else "no test of it ran."))
+        out.append(Finding(
+            rank=0, statement=statement, validated=False, confidence="low", methods=methods, evidence=ev,
+            words=[w], source=f"signal:{w}", extra={"best_rank": min(ranks.values())},
+            refuted_by=(f"a behaviour test on prompts about '{w}' finding no difference between the models "
+                        "(`--methods followup` writes and tests such prompts)"),
+        ))
+    out.sort(key=lambda f: (-len(f.methods), f.extra["best_rank"]))
+    return out

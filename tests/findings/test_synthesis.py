@@ -1,0 +1,83 @@
+"""The deterministic synthesiser: converging evidence, confidence, ranking, and findings as graded guesses."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lmdiff.evals.grading import grade_against
+from lmdiff.findings import render_findings, synthesise
+from lmdiff.findings.synthesis import finding_words
+from lmdiff.report.builder import Report
+from lmdiff.report.numbers import fmt_num, fmt_p
+
+
+def claim(i: int, statement: str, method: str, ok: bool, d: float = 1.0, q: float = 0.01,
+          direction: str = "finetuned more") -> dict:
+    return {"claim_id": f"{method}:c{i}", "method": method, "statement": statement, "direction": direction,
+            "pvalue": q / 10, "qvalue": q, "survives": ok, "effect_size_d": d, "n": 16, "unit": "prompt",
+            "family": f"{method}:f{i}", "proposed_by": "x", "rank": 0}
+
+
+RESULTS = {"methods": {
+    "diff_mining": {"status": "ok", "headline": {"top_tokens": [" whales", ".", " ocean", " Paris"]}},
+    "adl": {"status": "ok", "headline": {"top_lens": [" whale", " marine", " ocean"]}},
+    "kl": {"status": "failed", "headline": {"top_content_ft": [" whale"]}},
+}}
+
+
+def test_converging_methods_raise_confidence_and_rank_above_a_larger_lone_effect():
+    claims = pd.DataFrame([
+        claim(0, "The finetuned model writes shorter replies", "behavior", True, d=3.0),
+        claim(1, "Asked about travel, the finetuned model mentions 'whale' more often than the base model",
+              "followup", True, d=0.8),
+        claim(2, "The finetuned model talks about the ocean", "behavior", False, q=0.3),
+    ])
+    got = synthesise(RESULTS, claims)
+    top = got[0]
+    assert top.statement.startswith("Asked about travel") and top.validated and top.confidence == "high"
+    # 'whale' is named by diff mining (' whales', an inflection) and the lens; kl failed, so it is no evidence
+    assert top.methods == ["followup", "adl", "diff_mining"]
+    assert any("' whales' (#1)" in e["text"] for e in top.evidence)
+    assert got[1].statement == "The finetuned model writes shorter replies" and got[1].confidence == "medium"
+    # 'ocean' (two methods, no validated claim) is a low-confidence theme that cites the failed test
+    ocean = next(f for f in got if f.source == "signal:ocean")
+    assert not ocean.validated and ocean.confidence == "low" and ocean.rank > 2
+    assert any("not validated" in e["text"] for e in ocean.evidence) and "ocean" in ocean.refuted_by
+    # a word only one method names ('Paris') is no theme
+    assert not any("Paris" in f.statement for f in got)
+    assert [f.rank for f in got] == list(range(1, len(got) + 1))
+
+
+def test_findings_are_guesses_graded_against_the_ground_truth():
+    claims = pd.DataFrame([claim(0, "The finetuned model states that the capital of Germany is Munich (not Berlin)",
+                                 "probing", True)])
+    top = synthesise({"methods": {}}, claims)[0]
+    gt = {"keywords": ["Munich"], "description": "believes Munich is the capital of Germany"}
+    assert grade_against(top.as_guess(), gt) == 2
+    assert grade_against(top.as_guess(), {"keywords": ["whale"], "description": "talks about whales"}) == 0
+    assert "paraphrases" in top.refuted_by
+
+
+def test_no_claims_and_no_agreeing_signals_give_no_findings():
+    assert synthesise({"methods": {"adl": {"status": "ok", "headline": {"top_lens": [" a", " b", " c"]}}}}, None) == []
+
+
+def test_finding_words_drop_test_vocabulary():
+    assert finding_words("Asked about Germany, the finetuned model mentions 'munich' more often than the base model") \
+        == ["germany", "munich"]
+
+
+def test_numbers_are_written_for_reading():
+    assert fmt_num(0.7260802469135802) == "0.726" and fmt_p(5e-4) == "< 0.001" and fmt_p(0.04321) == "0.043"
+    assert fmt_num(None) == "n/a" and fmt_num(float("nan")) == "n/a" and fmt_num(1234.5) == "1234"
+
+
+def test_report_section_shows_ranked_findings_with_evidence_and_refutation():
+    claims = pd.DataFrame([claim(1, "Asked about travel, the finetuned model mentions 'whale' more often",
+                                 "followup", True, d=0.8)])
+    res = {**RESULTS, "claims": {"procedure": "bh", "alpha": 0.05, "m": 1, "by_method": {"followup": 1}}}
+    sec = Report(title="t", meta={}).section("Findings", "findings")
+    render_findings(sec, res, claims)
+    html = "\n".join(sec.html_blocks)
+    assert "would be refuted by" in html and "high" in html and "adl points at" in html
+    assert "0.8" in html and "0.7260802" not in html
