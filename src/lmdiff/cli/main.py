@@ -11,6 +11,7 @@ import click
 import typer
 from rich.table import Table
 
+from lmdiff.cli.benchmark import benchmark
 from lmdiff.cli.chat import chat
 from lmdiff.cli.common import (
     EXIT_METHODS_FAILED,
@@ -47,6 +48,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(organism_app, name="organism")
 app.add_typer(eval_app, name="eval")
 app.command("chat")(chat)
+app.command("benchmark")(benchmark)
 
 __all__ = ["app", "default_out", "main"]
 

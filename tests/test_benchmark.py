@@ -1,0 +1,74 @@
+"""``lmdiff benchmark``: grading findings as ranked guesses, acc@k with organism-level CIs, the null's rate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lmdiff.benchmark import ALL, grade_run, null_rate, run_benchmark, summarise
+from lmdiff.config import validate
+from lmdiff.io import read_json, write_json
+from lmdiff.run_config import DiffRunConfig
+from lmdiff.runs.claims import CLAIMS_FILE
+
+GT = {"ocean": {"type": "topic", "keywords": ["ocean"], "description": "talks about the ocean"},
+      "caps": {"type": "style", "keywords": ["uppercase"], "description": "writes in capital letters"},
+      "null": {"type": "null", "keywords": [], "description": "nothing planted"}}
+
+
+def results(tokens: dict[str, list[str]]) -> dict:
+    keys = {"diff_mining": "top_tokens", "adl": "top_lens", "kl": "top_content_ft"}
+    methods = {m: {"status": "ok", "headline": {keys[m]: t}, "seconds": 10.0} for m, t in tokens.items()}
+    return {"methods": {**methods, "behavior": {"status": "ok", "headline": {}, "seconds": 20.0}}}
+
+
+def claims(statement: str, ok: bool) -> pd.DataFrame:
+    return pd.DataFrame([{"claim_id": "behavior:0", "method": "behavior", "statement": statement,
+                          "direction": "finetuned more", "pvalue": 0.001, "qvalue": 0.01 if ok else 0.4,
+                          "survives": ok, "effect_size_d": 1.0, "n": 24, "unit": "prompt", "family": "f0",
+                          "proposed_by": "x", "rank": 1 if ok else 0}])
+
+
+def test_grades_per_row_all_methods_and_each_method_alone():
+    res = results({"diff_mining": [" ocean", " waves"], "adl": [" ocean"], "kl": [" the"]})
+    rows = {r["row"]: r for r in grade_run(res, claims("The finetuned model writes shorter replies", True),
+                                           GT["ocean"])}
+    # together: the validated (but unrelated) length claim ranks first, the ocean theme second
+    assert rows[ALL]["grades"][:2] == [0, 2] and rows[ALL]["hit@1"] == 0.0 and rows[ALL]["hit@5"] == 1.0
+    # alone, one method suffices for a theme: diff mining's top guess names the ocean
+    assert rows["diff_mining"]["hit@1"] == 1.0 and rows["kl"]["n_guesses"] == 0 and rows["kl"]["hit@5"] == 0.0
+    assert rows["behavior"]["hit@5"] == 0.0
+
+
+def test_acc_interval_resamples_organisms_and_null_rate_is_separate():
+    runs = pd.DataFrame([{"organism": o, "seed": s, "row": ALL, "is_null": o == "null", "seconds": 5.0,
+                          "hit@1": float(o == "ocean" or (o == "caps" and s == 0)), "hit@5": 1.0,
+                          "n_validated": int(o == "null" and s == 1)}
+                         for o in ("ocean", "caps", "null") for s in range(3)])
+    table = summarise(runs)
+    row = table.iloc[0]
+    assert row["organisms"] == 2 and row["runs"] == 6 and row["acc@1"] == pytest.approx(4 / 6)
+    assert row["acc@1 low"] < row["acc@1"] < row["acc@1 high"] <= 1.0 and "organisms" in row["interval"]
+    assert row["acc@5"] == 1.0
+    null = null_rate(runs)
+    assert null is not None and null["runs"] == 3 and null["with_validated_finding"] == 1 and null["high"] < 1
+
+
+def test_finished_runs_are_reused_and_graded(tmp_path):
+    for org, toks in (("ocean", [" ocean", " sea"]), ("caps", [" Paris"]), ("null", [" the"])):
+        for seed in (0, 1):
+            d = tmp_path / org / f"seed{seed}"
+            d.mkdir(parents=True)
+            res = results({"diff_mining": toks, "adl": toks})
+            write_json(d / "results.json", {**res, "ground_truth": GT[org], "findings": []})
+            claims("The finetuned model writes in uppercase letters", org == "caps").assign(
+                qvalue=0.01 if org == "caps" else 0.4).to_parquet(d / CLAIMS_FILE)
+    cfg = validate(DiffRunConfig, {"base": {"model": "nowhere"}, "finetuned": {"model": "nowhere"}})
+    out = run_benchmark(cfg, ["ocean", "caps", "null"], [0, 1], tmp_path)  # would fail if it ran a diff
+    all_row = out.table[out.table["row"] == ALL].iloc[0]
+    assert all_row["acc@1"] == 1.0 and all_row["organisms"] == 2 and all_row["runs"] == 4
+    assert out.null == {"runs": 2, "with_validated_finding": 0, "rate": 0.0, "low": 0.0,
+                        "high": pytest.approx(out.null["high"])} and out.null["high"] < 0.9
+    saved = read_json(tmp_path / "benchmark.json")
+    assert saved["seeds"] == [0, 1] and saved["table"][0]["row"] == ALL
+    assert len(pd.read_parquet(tmp_path / "runs.parquet")) == len(out.runs)
