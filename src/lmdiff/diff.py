@@ -11,7 +11,7 @@ from typing import Any
 from lmdiff.config import validate
 from lmdiff.data.prompts import load_prompts
 from lmdiff.errors import ConfigError, LmdiffError
-from lmdiff.findings import prompt_coverage, render_findings, synthesise
+from lmdiff.findings import findings_for_run, prompt_coverage, render_findings
 from lmdiff.io import read_json, write_json
 from lmdiff.llm.client import llm_counts_since, process_llm_counts
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
@@ -113,7 +113,8 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
         behaviour = cfgs.get("behavior")
         finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05), methods)
-        run.set_meta(findings=[f.to_dict() for f in synthesise(run.results(), load_claims(run.path))])
+        found, record = findings_for_run(run.results(), load_claims(run.path))
+        run.set_meta(findings=[f.to_dict() for f in found], findings_producer=record)
         write_report(run)
     return run
 

@@ -7,5 +7,15 @@ section that opens every diff report.
 
 from lmdiff.findings.render import leads, prompt_coverage, render_findings, unexplained_difference
 from lmdiff.findings.synthesis import Finding, synthesise
+from lmdiff.findings.written import findings_for_run, written_findings
 
-__all__ = ["Finding", "leads", "prompt_coverage", "render_findings", "synthesise", "unexplained_difference"]
+__all__ = [
+    "Finding",
+    "findings_for_run",
+    "leads",
+    "prompt_coverage",
+    "render_findings",
+    "synthesise",
+    "unexplained_difference",
+    "written_findings",
+]

@@ -112,6 +112,12 @@ def render_findings(section: Section, results: dict[str, Any], claims: pd.DataFr
         section.note(
             "No method of this run tests hypotheses, so the run validates nothing: add behavior or probing.", "info"
         )
+    rec = results.get("findings_producer") or {}
+    if findings and rec:
+        who = ("an LLM (" + str(rec["producer"]).removeprefix("llm:") + ") from the run's numbered evidence, "
+               "each statement citing it" if str(rec.get("producer", "")).startswith("llm:")
+               else "the deterministic synthesiser")
+        section.text(f"Written by {who}." + (f" {rec['note']}." if rec.get("note") else ""))
     if findings:
         table = pd.DataFrame(
             {

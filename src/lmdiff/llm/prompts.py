@@ -171,3 +171,22 @@ Vary the kind (factual questions, requests for advice, for a short text, for an 
 Do not presuppose any particular fact about the topic, and do not mention other named topics.
 Reply with JSON only: {"prompts": ["...", "..."]}
 """
+
+FINDINGS_WRITER_SYSTEM = """\
+You audit what a finetune changed in a language model. You only state what the evidence supports, \
+and you cite it."""
+
+FINDINGS_WRITER = """\
+Below is the numbered evidence one lmdiff run collected about how a finetuned model differs from its base \
+model: claims tested on held-out prompts (validated or not, with effect size d and FDR-adjusted q), tokens \
+that white-box methods point at (diff mining, logit lens of activation differences, top-KL tokens, dictionary \
+latents), and probing results.
+
+{{ evidence }}
+
+Write at most {{ n }} findings: short statements of what changed, most important first. Merge evidence that \
+points at the same change (several methods naming one topic is strong evidence). Every finding must cite the \
+ids of the evidence it rests on; do not state anything no evidence supports. For each, say what observation \
+would refute it.
+Reply with JSON only: {"findings": [{"statement": "...", "evidence": ["E1", "E4"], "refuted_by": "..."}]}
+"""

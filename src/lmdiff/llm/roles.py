@@ -92,6 +92,24 @@ class ExemplarPair(BaseModel):
     reply_2: str = Field(min_length=1)
 
 
+class WrittenFinding(BaseModel):
+    """One finding as the LLM findings writer states it, with the ids of the evidence it cites."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    statement: str = Field(min_length=1)
+    evidence: list[str] = Field(default_factory=list)
+    refuted_by: str = ""
+
+
+class FindingList(BaseModel):
+    """The findings writer's output."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    findings: list[WrittenFinding] = Field(min_length=1)
+
+
 class TokenRelevance(BaseModel):
     """The token relevance grader's output, one label per token."""
 
@@ -347,6 +365,10 @@ def _parse_prompts(reply: LlmReply, inputs: Mapping[str, Any]) -> PromptList:
     return parse_json(reply.text, PromptList)
 
 
+def _parse_findings(reply: LlmReply, inputs: Mapping[str, Any]) -> FindingList:
+    return parse_json(reply.text, FindingList)
+
+
 def _parse_annotation(reply: LlmReply, inputs: Mapping[str, Any]) -> float:
     return parse_score(reply.text, 0, 100)
 
@@ -496,6 +518,19 @@ register_role(
         inputs=("question", "answer"),
         params=GenerationParams(temperature=0.0, max_tokens=4, logprobs=True, top_logprobs=20),
         offline=OfflineImplementation("perplexity_coherence", "lmdiff.organisms.evaluate:coherence"),
+    )
+)
+register_role(
+    Role(
+        name="findings_writer",
+        description="Write a run's ranked findings from its numbered evidence, citing it.",
+        template=prompts.FINDINGS_WRITER,
+        system=prompts.FINDINGS_WRITER_SYSTEM,
+        parse=_parse_findings,
+        inputs=("evidence", "n"),
+        schema=FindingList,
+        params=GenerationParams(temperature=0.0, max_tokens=2048),
+        offline=OfflineImplementation("deterministic_synthesis", "lmdiff.findings.synthesis:synthesise"),
     )
 )
 register_role(
