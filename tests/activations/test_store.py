@@ -124,3 +124,25 @@ def test_store_from_arrays_reads_back(tmp_path):
     assert st.complete and st.n_shards == 4 and st.layers == [3] and st.n_tokens == 100
     np.testing.assert_array_equal(st.read("base", 3, 5, 95), base[5:95])
     np.testing.assert_allclose(st.stats("diff", 3).mean, np.ones(8), atol=1e-6)
+
+
+def test_massive_activation_tokens_are_left_out_of_the_decompositions(tmp_path):
+    from lmdiff.activations import store_from_arrays
+    from lmdiff.dictionaries import ActivationStream
+    from lmdiff.interp.directions import difference_covariance
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((64, 8)).astype(np.float32)
+    ft = base + 0.1 * rng.standard_normal((64, 8)).astype(np.float32)
+    clean = store_from_arrays(tmp_path / "clean", {"base": {0: base}, "finetuned": {0: ft}}, [16] * 4)
+    ft_massive = ft.copy()
+    ft_massive[21] *= 500.0  # one sink-like token, as real models have at a few positions
+    store = store_from_arrays(tmp_path / "massive", {"base": {0: base}, "finetuned": {0: ft_massive}}, [16] * 4)
+    assert store.massive_rows(0).tolist() == [21] and clean.massive_rows(0).tolist() == []
+    keep = store.kept_mask(0, 16, 32, min_position=1)
+    assert not keep[0] and not keep[5] and keep.sum() == 14  # position 0 and the massive token
+    rows = np.concatenate([b for _, b in ActivationStream(store, 0, "finetuned", batch_size=4).batches(0, 14)])
+    assert np.abs(rows).max() < 100  # never trained on
+    cov_clean, cov = difference_covariance(clean, 0), difference_covariance(store, 0)
+    # the clean store's covariance uses one more token (the one the massive store drops), so they differ a little
+    assert np.abs(cov - cov_clean).max() < 0.05 * np.abs(cov_clean).max()

@@ -105,6 +105,11 @@ class Chunk:
         return self.start + int(self.base.shape[0])
 
 
+#: Tokens whose activation norm exceeds this multiple of the layer's median are "massive activations"
+#: (see :meth:`ActivationStore.massive_rows`).
+MASSIVE_FACTOR = 10.0
+
+
 class ActivationStore:
     """Read access to a collected store (see the module docstring for the layout)."""
 
@@ -153,6 +158,30 @@ class ActivationStore:
         starts = np.repeat(self.offsets[:-1], lengths)
         positions: np.ndarray = (np.arange(self.n_tokens, dtype=np.int64) - starts).astype(np.int32)
         return positions
+
+    def massive_rows(self, layer: int, factor: float = MASSIVE_FACTOR) -> np.ndarray:
+        """Global indices of the layer's massive-activation tokens (norm on either side > factor x median).
+
+        A few tokens (attention-sink-like ones) carry norms 100x the typical one; they dominate any
+        squared error, variance or covariance, so the decomposing methods leave them out. One pass
+        over the layer, cached on the store.
+        """
+        key = (layer, float(factor))
+        cache: dict[tuple[int, float], np.ndarray] = self.__dict__.setdefault("_massive", {})
+        if key not in cache:
+            norms = [np.maximum(np.linalg.norm(ch.base, axis=1), np.linalg.norm(ch.finetuned, axis=1))
+                     for ch in self.iter_chunks(layer, 16384)]
+            n = np.concatenate(norms) if norms else np.zeros(0)
+            cache[key] = np.flatnonzero(n > factor * np.median(n)) if len(n) else np.zeros(0, np.int64)
+        return cache[key]
+
+    def kept_mask(self, layer: int, start: int, stop: int, min_position: int) -> np.ndarray:
+        """Tokens of [start, stop) the decomposing methods use: positions >= ``min_position``, no massive ones."""
+        keep: np.ndarray = self.positions()[start:stop] >= min_position
+        massive = self.massive_rows(layer)
+        inside = massive[(massive >= start) & (massive < stop)]
+        keep[inside - start] = False
+        return keep
 
     def sequence_of(self, token_index: np.ndarray | int) -> np.ndarray:
         """Sequence index of global token indices."""

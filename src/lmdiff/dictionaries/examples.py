@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lmdiff.activations import ActivationStore
-from lmdiff.dictionaries.stream import View, positions_of, read_view
+from lmdiff.dictionaries.stream import View, read_view
 
 Score = Callable[[np.ndarray], torch.Tensor]
 
@@ -53,7 +53,7 @@ def unit_stats(
     total = 0
     for start in range(0, store.n_tokens, chunk_tokens):
         stop = min(start + chunk_tokens, store.n_tokens)
-        keep = positions_of(store, start, stop) >= min_position
+        keep = store.kept_mask(layer, start, stop, min_position)
         if not keep.any():
             continue
         rows = read_view(store, layer, view, start, stop)[keep]

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from lmdiff.activations import ActivationStore
-from lmdiff.dictionaries.stream import positions_of, read_view
+from lmdiff.dictionaries.stream import read_view
 from lmdiff.dictionaries.train import TrainedDictionary
 
 TAGS = ("finetuned-only", "base-only", "shared", "mixed", "dead")
@@ -74,7 +74,7 @@ def latent_scaling(
         den = torch.zeros(len(lat), dtype=torch.float64)
         for start in range(0, store.n_tokens, chunk_tokens):
             stop = min(start + chunk_tokens, store.n_tokens)
-            keep = positions_of(store, start, stop) >= min_position
+            keep = store.kept_mask(layer, start, stop, min_position)
             if not keep.any():
                 continue
             x = torch.as_tensor(read_view(store, layer, "paired", start, stop)[keep]) / scales

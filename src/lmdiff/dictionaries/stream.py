@@ -2,7 +2,8 @@
 
 The store is never loaded whole: an epoch visits the shards in a seeded order, cut into blocks of
 ``buffer_tokens`` stored tokens; one block at a time is read, its rows (tokens at positions
-``>= min_position``) are permuted with a seed of (seed, epoch, block) and cut into batches (a
+``>= min_position``, massive activations left out: :meth:`ActivationStore.kept_mask`) are
+permuted with a seed of (seed, epoch, block) and cut into batches (a
 block's last partial batch is dropped). The plan of blocks depends only on the store's layout,
 so :meth:`ActivationStream.batches` can start at any step without reading what comes before:
 a training run resumed at step k sees exactly the batches an uninterrupted run sees.
@@ -52,6 +53,7 @@ def positions_of(store: ActivationStore, start: int, stop: int) -> np.ndarray:
     return pos
 
 
+
 class ActivationStream:
     """Shuffled batches of one layer's activations (see the module docstring)."""
 
@@ -99,7 +101,7 @@ class ActivationStream:
         n = 0
         for a, b in block.ranges:
             if (a, b) not in self._kept_cache:
-                self._kept_cache[(a, b)] = int((positions_of(self.store, a, b) >= self.min_position).sum())
+                self._kept_cache[(a, b)] = int(self.store.kept_mask(self.layer, a, b, self.min_position).sum())
             n += self._kept_cache[(a, b)]
         return n
 
@@ -112,7 +114,7 @@ class ActivationStream:
         parts = []
         for a, b in block.ranges:
             rows = read_view(self.store, self.layer, self.view, a, b)
-            parts.append(rows[positions_of(self.store, a, b) >= self.min_position])
+            parts.append(rows[self.store.kept_mask(self.layer, a, b, self.min_position)])
         x = np.concatenate(parts) if parts else np.zeros((0, self.n_sides, self.d_model), np.float32)
         rng = np.random.default_rng([self.seed, block.epoch, block.index + 1])
         x = x[rng.permutation(len(x))]

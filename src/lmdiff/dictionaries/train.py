@@ -26,6 +26,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 
+from lmdiff.activations.store import MASSIVE_FACTOR
 from lmdiff.dictionaries.modules import BatchTopK, make_dictionary
 from lmdiff.dictionaries.stream import ActivationStream
 from lmdiff.io import atomic_path, read_json, sha256_json, write_json, write_parquet
@@ -201,7 +202,8 @@ def train_dictionary(
     key = sha256_json({"settings": settings.model_dump(mode="json", exclude={"device"}), "view": stream.view,
                        "control": stream.control,
                        "layer": stream.layer, "store": str(stream.store.meta.get("key_hash")),
-                       "buffer": stream.buffer_tokens, "min_position": stream.min_position})
+                       "buffer": stream.buffer_tokens, "min_position": stream.min_position,
+                       "massive_factor": MASSIVE_FACTOR})
     if (out / "dictionary.json").exists() and read_json(out / "dictionary.json").get("train_key") == key:
         return load_dictionary(out)
     torch.manual_seed(settings.seed)

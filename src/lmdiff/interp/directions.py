@@ -149,12 +149,14 @@ def sink_free_direction(means: dict[str, Any], position: int | None = None) -> n
 
 
 def difference_covariance(store: ActivationStore, layer: int, min_position: int = 1) -> np.ndarray:
-    """Covariance [D, D] (float64) of single tokens' differences h_ft - h_base at positions >= ``min_position``."""
+    """Covariance [D, D] (float64) of single tokens' differences h_ft - h_base at positions >= ``min_position``.
+
+    Massive-activation tokens are left out (:meth:`ActivationStore.kept_mask`).
+    """
     d = store.d_model
     s1, s2, n = np.zeros(d), np.zeros((d, d)), 0
-    pos_all = store.positions()
     for chunk in store.iter_chunks(layer):
-        keep = pos_all[chunk.start : chunk.stop] >= min_position
+        keep = store.kept_mask(layer, chunk.start, chunk.stop, min_position)
         if keep.any():
             x = chunk.diff[keep].astype(np.float64)
             s1 += x.sum(0)

@@ -62,8 +62,9 @@ def collect_signals(
 ) -> tuple[list[Signal], list[Signal]]:
     """The signals of a run worth following up, and those skipped because the prompts covered them.
 
-    Words named by more methods come first, then by their best rank within a method. A word that
-    more than ``max_covered`` of the run's prompts already mention is covered: the first round saw it.
+    Words named by more methods come first, then names (capitalised) before common words, then by
+    their best rank within a method. A word that more than ``max_covered`` of the run's prompts already
+    mention is covered: the first round saw it.
 
     Args:
         results: the run's results.json.
@@ -93,7 +94,10 @@ def collect_signals(
     for k, sig in found.items():
         pat = re.compile(rf"\b{re.escape(k)}")
         sig.covered = sum(1 for p in lowered if pat.search(p))
-    ranked = sorted(found.values(), key=lambda s: (-len(s.methods), best_rank[s.word.lower()]))
+    # more methods first; among equals, names (capitalised: places, people, brands) before common words, since
+    # a finetune that planted a fact or a name shows it there; then the best rank within a method
+    ranked = sorted(found.values(), key=lambda s: (-len(s.methods), not s.word[:1].isupper(),
+                                                    best_rank[s.word.lower()]))
     chosen = [s for s in ranked if s.covered <= max_covered][:max_signals]
     covered = [s for s in ranked if s.covered > max_covered]
     return chosen, covered

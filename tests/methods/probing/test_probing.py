@@ -219,7 +219,7 @@ def test_probing_reads_the_runs_signals() -> None:
     assert words == ["Munich", "Zorblat"]
     added = {(f.subject, f.relation) for f in facts[n_fixed:]}
     assert ("Germany", "capital") in added and ("Munich", "city_country") in added
-    assert entities == ["Zorblat"]  # a name that is no place is asked open questions
+    assert entities == ["Munich", "Zorblat"]  # places and other names are asked open questions
     off = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0, signal_words=0),
                           run=SimpleNamespace(results=lambda: results))
     assert ProbingMethod()._facts_and_entities(off)[1:] == (6, [], [])  # type: ignore[arg-type]

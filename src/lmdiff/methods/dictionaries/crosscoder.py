@@ -110,8 +110,9 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         tail = m.tail(max(1, len(m) // 20))
         headline: dict[str, Any] = {
             "layer": layer, "n_latents": n_lat, "n_tokens": st.n_tokens,
+            "n_massive_excluded": len(store.massive_rows(layer)),
             "train_tokens": int(len(m) * cfg.train.batch_size),
-            "fve": float(tail["fve"].mean()), "l0": float(tail["l0"].mean()), "dead": int(m["dead"].iloc[-1]),
+            "fve": float(tail["fve"].median()), "l0": float(tail["l0"].mean()), "dead": int(m["dead"].iloc[-1]),
             "tag_counts": counts, "finetuned_only": counts["finetuned-only"], "base_only": counts["base-only"],
             "control": cfg.control, "control_tag_counts": control_counts,
             "finetuned_only_control": control_counts["finetuned-only"] if control_counts else None,

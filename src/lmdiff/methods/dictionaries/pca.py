@@ -81,7 +81,8 @@ class PCAMethod(DiffMethod[PCAConfig]):
         np.save(art / "components.npy", comps)
         rel = relevance_headline(ft, sc, rows, cfg, gt)
         headline: dict[str, Any] = {
-            "layer": layer, "n_tokens": st.n_tokens, "n_texts": store.n_sequences,
+            "layer": layer, "n_tokens": st.n_tokens,
+            "n_massive_excluded": len(store.massive_rows(layer)), "n_texts": store.n_sequences,
             "explained": [float(x) for x in ratio[:n]],
             "explained_top5": float(ratio[:5].sum()),
             "components_for_half": int(np.searchsorted(np.cumsum(ratio), 0.5) + 1),

@@ -59,7 +59,7 @@ def open_dictionary_store(ctx: MethodContext[Any]) -> StoreContext:
     total, sq, n = np.zeros(store.d_model), 0.0, 0
     d_sum, d_sq = np.zeros(store.d_model), 0.0
     for chunk in store.iter_chunks(layer, 8192):
-        keep = positions_of(store, chunk.start, chunk.stop) >= cfg.min_position
+        keep = store.kept_mask(layer, chunk.start, chunk.stop, cfg.min_position)
         x = chunk.finetuned[keep].astype(np.float64)
         diff = chunk.diff[keep].astype(np.float64)
         total += x.sum(0)

@@ -102,8 +102,9 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         tail = m.tail(max(1, len(m) // 20)) if len(m) else m
         headline: dict[str, Any] = {
             "layer": layer, "source": source, "n_latents": n_lat, "n_tokens": st.n_tokens,
+            "n_massive_excluded": len(store.massive_rows(layer)),
             "train_tokens": int(len(m) * cfg.train.batch_size) if len(m) else None,
-            "fve": float(tail["fve"].mean()) if len(tail) else None,
+            "fve": float(tail["fve"].median()) if len(tail) else None,
             "l0": float(tail["l0"].mean()) if len(tail) else None,
             "dead": int(m["dead"].iloc[-1]) if len(m) else None,
             "alive": int((st.frequency > 0).sum()),

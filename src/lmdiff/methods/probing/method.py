@@ -56,7 +56,8 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
         Returns ``(facts, n_fixed, entities, signal_words)``: the fixed facts come first.
 
         Signal words (diff-mining, lens and KL tokens) that name a country or a city bring that
-        place's structured facts; other capitalised words are asked open questions.
+        place's structured facts; every capitalised signal word (places under their own or their
+        country's name) is also asked open questions.
         """
         cfg = ctx.config
         facts = load_facts(cfg.relations, cfg.n_countries, cfg.n_cities)
@@ -67,14 +68,19 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             chosen, _ = collect_signals(ctx.run.results(), [], max_signals=cfg.signal_words, max_covered=10**9)
             words = [s.word for s in chosen]
         seen = {(f.subject, f.relation) for f in facts}
-        placed = set()
-        for f in facts_for_words(words, cfg.relations):
-            placed.add(f.subject)
-            if (f.subject, f.relation) not in seen:
-                seen.add((f.subject, f.relation))
-                facts.append(f)
-        names = [w for w in words if w[:1].isupper() and w not in entities
-                 and not any(fold(w) == fold(p) for p in placed)]
+        names: list[str] = []
+        for w in words:
+            found = facts_for_words([w], cfg.relations) if w[:1].isupper() else []
+            for f in found:
+                if (f.subject, f.relation) not in seen:
+                    seen.add((f.subject, f.relation))
+                    facts.append(f)
+            # a place is asked open questions too (its landmarks: the Eiffel Tower moved to Rome), under its
+            # own name when the word is one, else its country's (Italians -> Italy); other names as they are
+            subjects = [f.subject for f in found]
+            name = next((x for x in subjects if fold(x) == fold(w)), subjects[0] if subjects else w)
+            if w[:1].isupper() and name not in entities and name not in names:
+                names.append(name)
         return facts, n_fixed, entities + names[: cfg.signal_entities], words
 
     def run(self, ctx: MethodContext[ProbingConfig]) -> MethodResult:
