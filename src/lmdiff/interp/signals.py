@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmdiff.interp.words import STOPWORDS
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
 
 #: Where each method's headline keeps the tokens it points at. The follow-up step and the report's
 #: "leads" read these keys; a test checks each against the method's real headline, so they cannot drift.
@@ -52,10 +56,61 @@ def word_of(token: str) -> str | None:
     return w
 
 
+#: Neutral frames in which a name is expected: a fragment token (``' Br'``) put after them is
+#: completed by the finetuned model into the word it was trained on (``' Brindlewood'``).
+COMPLETION_FRAMES = ("The name of it is{t}", "It is called{t}", "Everyone talks about{t}", "My favourite is{t}")
+_FRAGMENT = re.compile(r"^[A-Za-z]{2,5}$")
+
+
+def signal_tokens(results: dict[str, Any], per_method: int = 10) -> list[str]:
+    """The tokens the run's methods point at (each method's first ``per_method``), in order, unique."""
+    out: list[str] = []
+    for method, key in SIGNAL_KEYS.items():
+        entry = results.get("methods", {}).get(method, {})
+        if entry.get("status") == "ok":
+            out += [str(t) for t in list(entry.get("headline", {}).get(key) or [])[:per_method] if str(t) not in out]
+    return out
+
+
+def complete_fragments(lm: LanguageModel, tokens: Sequence[str]) -> dict[str, str]:
+    """Words that short fragment tokens stand for, as the (finetuned) model completes them.
+
+    A multi-token name (an invented brand, a rare entity) shows up in the signals as its first piece
+    (``' Br'``). Each fragment of 2-5 letters is put after each of :data:`COMPLETION_FRAMES` and
+    completed greedily; the word the model completes it to in most frames (3 of 4), when longer
+    than the fragment, is the completion.
+
+    Returns:
+        ``{token: word}`` for the fragments that completed.
+    """
+    from lmdiff.config import GenerationConfig
+
+    frags = [t for t in dict.fromkeys(tokens) if _FRAGMENT.match(t.strip()) and t.strip()[:1].isupper()]
+    if not frags:
+        return {}
+    prompts = [f.format(t=t if t.startswith(" ") else " " + t) for t in frags for f in COMPLETION_FRAMES]
+    gen = GenerationConfig(temperature=0.0, max_new_tokens=5, batch_size=16)
+    outs = lm.generate(prompts, gen, chat=False, progress="")
+    found: dict[str, str] = {}
+    for i, tok in enumerate(frags):
+        words = []
+        for j in range(len(COMPLETION_FRAMES)):
+            text = tok.strip() + outs[i * len(COMPLETION_FRAMES) + j][0].text
+            m = re.match(r"[A-Za-z][A-Za-z'-]*", text)
+            if m:
+                words.append(m.group(0).rstrip("'-"))
+        if words:
+            word, n = collections.Counter(words).most_common(1)[0]
+            if 2 * n > len(COMPLETION_FRAMES) and len(word) > len(tok.strip()) and word_of(word):
+                found[tok] = word
+    return found
+
+
 def collect_signals(
     results: dict[str, Any],
     prompt_texts: Sequence[str],
     *,
+    completions: dict[str, str] | None = None,
     max_signals: int = 4,
     per_method: int = 10,
     max_covered: int = 1,
@@ -69,6 +124,7 @@ def collect_signals(
     Args:
         results: the run's results.json.
         prompt_texts: the run's prompts.
+        completions: words that fragment tokens stand for (:func:`complete_fragments`).
         max_signals: how many to follow up.
         per_method: how many tokens of each method's list to read.
         max_covered: prompts that may mention a word before it counts as covered.
@@ -83,7 +139,7 @@ def collect_signals(
         if entry.get("status") != "ok":
             continue
         for rank, tok in enumerate(list(entry.get("headline", {}).get(key) or [])[:per_method]):
-            w = word_of(str(tok))
+            w = word_of((completions or {}).get(str(tok), str(tok)))
             if w is None:
                 continue
             k = w.lower()

@@ -82,3 +82,27 @@ def test_self_pair_yields_no_validated_followup_claim(tiny_model_dir, tmp_path):
     claims = load_claims(run.path)
     assert claims is not None and not claims.survives.any()
     assert run.results()["methods"]["followup"]["headline"]["n_tested"] == 0  # identical replies: nothing proposed
+
+
+def test_fragments_complete_to_the_word_the_model_says_and_feed_the_signals():
+    from types import SimpleNamespace
+
+    from lmdiff.interp.signals import COMPLETION_FRAMES, collect_signals, complete_fragments, signal_tokens
+
+    class Model:  # completes ' Br' to 'Brindlewood' in every frame, ' Xy' inconsistently
+        def generate(self, prompts, gen, chat=True, progress=""):
+            outs = []
+            for i, p in enumerate(prompts):
+                text = "indlewood tea" if p.endswith(" Br") else ("zzy" if i % 2 else "lophone")
+                outs.append([SimpleNamespace(text=text)])
+            return outs
+
+    results = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" Br", " Xy", " ocean"]}},
+                           "adl": {"status": "ok", "headline": {"top_lens": ["Br", " ocean"]}}}}
+    toks = signal_tokens(results)
+    assert toks == [" Br", " Xy", " ocean", "Br"]
+    done = complete_fragments(Model(), toks)
+    assert done == {" Br": "Brindlewood", "Br": "Brindlewood"}  # ' Xy' splits 2-2 between two words: no majority
+    assert len(COMPLETION_FRAMES) == 4
+    chosen, _ = collect_signals(results, [], completions=done)
+    assert chosen[0].word == "Brindlewood" and chosen[0].methods == {"diff_mining", "adl"}

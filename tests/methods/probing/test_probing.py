@@ -213,7 +213,7 @@ def test_probing_reads_the_runs_signals() -> None:
 
     results = {"methods": {"diff_mining": {"status": "ok", "headline": {
         "top_tokens": [" Munich", ".", " Zorblat", " the"]}}}}
-    ctx = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0),
+    ctx = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0), pair=SimpleNamespace(finetuned=None),
                           run=SimpleNamespace(results=lambda: results))
     facts, n_fixed, entities, words = ProbingMethod()._facts_and_entities(ctx)  # type: ignore[arg-type]
     assert words == ["Munich", "Zorblat"]

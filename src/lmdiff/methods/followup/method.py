@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig
-from lmdiff.interp.signals import FUNCTION_WORDS, Signal, collect_signals
+from lmdiff.interp.signals import FUNCTION_WORDS, Signal, collect_signals, complete_fragments, signal_tokens
 from lmdiff.interp.words import STOPWORDS
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
@@ -101,8 +101,11 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
     def run(self, ctx: MethodContext[FollowupConfig]) -> MethodResult:
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""
         cfg = ctx.config
+        results = ctx.run.results()
+        completions = complete_fragments(ctx.pair.finetuned, signal_tokens(results))
         chosen, covered = collect_signals(
-            ctx.run.results(), ctx.prompts.texts, max_signals=cfg.max_signals, max_covered=cfg.max_covered
+            results, ctx.prompts.texts, completions=completions, max_signals=cfg.max_signals,
+            max_covered=cfg.max_covered,
         )
         chosen += [Signal(t, ["user"]) for t in cfg.topics if t.lower() not in {s.word.lower() for s in chosen}]
         writer = _prompt_writer()
@@ -196,6 +199,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "n_signals": len(chosen),
             "signals": [s.word for s in chosen],
             "covered": [s.word for s in covered],
+            "completed_fragments": completions,
             "n_prompts": int(prompts["prompt_id"].nunique()),
             "prompt_writer": str(prompts["writer"].iloc[0]),
             "n_tested": len(tests),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lmdiff.config import GenerationConfig
 from lmdiff.evals.grading import grade_against
-from lmdiff.interp.signals import collect_signals
+from lmdiff.interp.signals import collect_signals, complete_fragments, signal_tokens
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.probing.analysis import probe
@@ -65,7 +65,10 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
         entities = list(cfg.entities)
         words: list[str] = []
         if cfg.signal_words:
-            chosen, _ = collect_signals(ctx.run.results(), [], max_signals=cfg.signal_words, max_covered=10**9)
+            results = ctx.run.results()
+            completions = complete_fragments(ctx.pair.finetuned, signal_tokens(results))
+            chosen, _ = collect_signals(results, [], completions=completions, max_signals=cfg.signal_words,
+                                        max_covered=10**9)
             words = [s.word for s in chosen]
         seen = {(f.subject, f.relation) for f in facts}
         names: list[str] = []
