@@ -81,3 +81,9 @@ def test_report_section_shows_ranked_findings_with_evidence_and_refutation():
     html = "\n".join(sec.html_blocks)
     assert "would be refuted by" in html and "high" in html and "adl points at" in html
     assert "0.8" in html and "0.7260802" not in html
+
+
+def test_signal_themes_rank_names_before_common_words():
+    res = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" nearby", " iron", " Italy"]}},
+                       "adl": {"status": "ok", "headline": {"top_lens": [" nearby", " iron", " Italy"]}}}}
+    assert [f.words[0] for f in synthesise(res, None)] == ["Italy", "nearby", "iron"]

@@ -13,7 +13,8 @@ validated claim has the support of at least one other method, **medium** when on
 alone, **low** when only signals point at it. Each finding says what would refute it.
 
 Findings rank validated before unvalidated, then by how many methods converge, then by effect size
-(capped d). The list is the run's ranked guesses for acc@k (``lmdiff benchmark``).
+(capped d); signal themes with as many methods rank names (capitalised words) before common words.
+The list is the run's ranked guesses for acc@k (``lmdiff benchmark``).
 """
 
 from __future__ import annotations
@@ -228,5 +229,6 @@ def _signal_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.Da
             refuted_by=(f"a behaviour test on prompts about '{w}' finding no difference between the models "
                         "(`--methods followup` writes and tests such prompts)"),
         ))
-    out.sort(key=lambda f: (-len(f.methods), f.extra["best_rank"]))
+    # as in lmdiff.interp.signals.collect_signals: names (capitalised) before common words among equals
+    out.sort(key=lambda f: (-len(f.methods), not f.words[0][:1].isupper(), f.extra["best_rank"]))
     return out
