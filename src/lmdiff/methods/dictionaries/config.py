@@ -47,6 +47,10 @@ class PCAConfig(DictionaryConfig):
     """Settings of pca."""
 
     n_components: int = Field(20, ge=1, description="components kept (explained-variance curve)")
+    centre: bool = Field(False, description=(
+        "subtract the mean difference before the decomposition. Off by default: a finetune's difference is "
+        "largely a constant shift (what adl reads; 23% of the squared difference at the middle layer of the zoo's "
+        "topic organism), and centring removes exactly it, leaving token-level variation"))
 
 
 class SAEDiffConfig(DictionaryConfig):

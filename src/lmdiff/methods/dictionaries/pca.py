@@ -48,17 +48,20 @@ class PCAMethod(DiffMethod[PCAConfig]):
             return skipped_result(sc, "components")
         store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
         cov = difference_covariance(store, layer, min_position=cfg.min_position)
+        mean_diff = sc.mean_diff
+        shift = float(mean_diff @ mean_diff)
+        if not cfg.centre:  # second moment E[d d^T] = covariance + mean mean^T (up to n/(n-1))
+            cov = cov + np.outer(mean_diff, mean_diff)
         lam, vecs = np.linalg.eigh(cov)
         order = np.argsort(lam)[::-1]
         lam, vecs = np.clip(lam[order], 0, None), vecs[:, order]
         total = float(lam.sum()) or 1.0
         n = min(cfg.n_components, len(lam))
         comps = vecs[:, :n].T.copy()  # [n, D]
-        mean_diff = sc.mean_diff
         for i in range(n):  # orient each component so the mean difference projects positively
             if comps[i] @ mean_diff < 0:
                 comps[i] = -comps[i]
-        centre = torch.as_tensor(mean_diff, dtype=torch.float32)
+        centre = torch.as_tensor(mean_diff if cfg.centre else np.zeros_like(mean_diff), dtype=torch.float32)
         comp_t = torch.as_tensor(comps, dtype=torch.float32)
 
         def score(rows: np.ndarray) -> torch.Tensor:
@@ -87,12 +90,17 @@ class PCAMethod(DiffMethod[PCAConfig]):
             "explained_top5": float(ratio[:5].sum()),
             "components_for_half": int(np.searchsorted(np.cumsum(ratio), 0.5) + 1),
             "total_variance": total,
+            "centred": cfg.centre,
+            "mean_shift_share": shift / (shift + float(np.trace(cov)) - (0.0 if cfg.centre else shift) or 1.0),
+            "shift_cosine_first": float(abs(comps[0] @ mean_diff) / (np.linalg.norm(mean_diff) or 1.0)),
             **rel,
         }
         if samples:
             headline["steering_alpha"] = samples[0]["alpha"]
+        what = "variance" if cfg.centre else "squared norm (uncentred; the mean shift is " + \
+            f"{headline['mean_shift_share']:.0%} of it, cosine {headline['shift_cosine_first']:.2f} with component 1)"
         summary = (f"{st.n_tokens} tokens ({sc.corpus.name}), layer {layer}: the first component explains "
-                   f"{ratio[0]:.0%} of the difference's variance (first five {ratio[:5].sum():.0%}); its lens: "
+                   f"{ratio[0]:.0%} of the difference's {what} (first five {ratio[:5].sum():.0%}); its lens: "
                    f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}.")
 
         def rel_path(name: str) -> str:
