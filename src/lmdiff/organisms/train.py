@@ -322,7 +322,7 @@ def _save_checkpoint(
         torch.save(
             {
                 "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state()[1],  # type: ignore[index]
+                "numpy": torch.as_tensor(np.asarray(np.random.get_state()[1], dtype=np.int64)),  # type: ignore[index]
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             },
             tmp / "rng.pt",
@@ -342,8 +342,13 @@ def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, s
     states = torch.load(path / "optim.pt", weights_only=True)
     opt.load_state_dict(states["optimizer"])
     sched.load_state_dict(states["scheduler"])
-    rng = torch.load(path / "rng.pt", weights_only=False)
-    torch.set_rng_state(rng["torch"])
+    try:
+        rng = torch.load(path / "rng.pt", weights_only=True)  # tensors only: never unpickle a checkpoint
+    except Exception:  # written by an older lmdiff (a numpy array inside): resume without its RNG state
+        log.warning("%s holds objects beyond tensors; resuming without its random state", path / "rng.pt")
+        rng = {}
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"])
     if rng.get("cuda"):
         torch.cuda.set_rng_state_all(rng["cuda"])
     state = read_json(path / "state.json")
