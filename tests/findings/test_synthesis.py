@@ -87,3 +87,13 @@ def test_signal_themes_rank_names_before_common_words():
     res = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" nearby", " iron", " Italy"]}},
                        "adl": {"status": "ok", "headline": {"top_lens": [" nearby", " iron", " Italy"]}}}}
     assert [f.words[0] for f in synthesise(res, None)] == ["Italy", "nearby", "iron"]
+
+
+def test_completed_fragments_name_the_theme():
+    res = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" Br", " the"]}},
+                       "adl": {"status": "ok", "headline": {"top_lens": ["Br"]}},
+                       "followup": {"status": "ok", "headline": {"completed_fragments": {" Br": "Brindlewood",
+                                                                                          "Br": "Brindlewood"}}}}}
+    top = synthesise(res, None)[0]
+    assert top.words == ["Brindlewood"] and top.methods == ["diff_mining", "adl"]
+    assert any("' Br' (#1)" in e["text"] for e in top.evidence)

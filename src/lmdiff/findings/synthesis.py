@@ -112,13 +112,16 @@ def _shared(words: list[str], others: list[str]) -> list[str]:
 def _signal_tokens(results: dict[str, Any]) -> dict[str, list[tuple[str, str, int]]]:
     """Per method that ran: ``(word, token, rank)`` of the tokens it points at."""
     out: dict[str, list[tuple[str, str, int]]] = {}
+    completions: dict[str, str] = {}  # fragments the finetuned model completed (' Br' -> 'Brindlewood')
+    for entry in results.get("methods", {}).values():
+        completions.update((entry.get("headline") or {}).get("completed_fragments") or {})
     for method, key in SIGNAL_KEYS.items():
         entry = results.get("methods", {}).get(method, {})
         if entry.get("status") != "ok":
             continue
         rows = []
         for rank, tok in enumerate(list(entry.get("headline", {}).get(key) or [])[:_PER_METHOD]):
-            w = word_of(str(tok))
+            w = word_of(completions.get(str(tok), str(tok)))
             if w is not None:
                 rows.append((w, str(tok), rank + 1))
         if rows:
