@@ -7,16 +7,17 @@ Each tool is a Streamlit fragment, so working in one reruns only that tool; the 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
-from lmdiff.dashboard import live
 from lmdiff.dashboard.runs import Direction, RunData
 from lmdiff.dashboard.tokens import legend_html, token_html
 from lmdiff.dashboard.ui import progress_bar, shown_errors
-from lmdiff.interp.steering import STEERING_PROMPTS
+
+if TYPE_CHECKING:  # the live tools import torch and the models: loaded only when this page is opened
+    from lmdiff.dashboard import live
 
 _PAIR_KEY = "lmdiff_pair"
 
@@ -24,6 +25,8 @@ _PAIR_KEY = "lmdiff_pair"
 @st.cache_resource(show_spinner=False, max_entries=2)
 def cached_pair(base_json: str, finetuned_json: str) -> live.LoadedPair:
     """Load a pair once per server (keyed by both specs as JSON); reruns and other sessions reuse it."""
+    from lmdiff.dashboard import live
+
     return live.load_pair(json.loads(base_json), json.loads(finetuned_json))
 
 
@@ -73,6 +76,8 @@ def _pair_picker(run: RunData | None) -> None:
 
 
 def _sampling() -> live.Sampling:
+    from lmdiff.dashboard import live
+
     with st.expander("Sampling settings (the same on both sides)"):
         c1, c2, c3, c4 = st.columns(4)
         temperature = c1.slider("temperature", 0.0, 2.0, 0.7, 0.05, key="temperature")
@@ -86,16 +91,11 @@ def _sampling() -> live.Sampling:
 @st.fragment
 def chat_tool(loaded: live.LoadedPair, sampling: live.Sampling) -> None:
     """Side-by-side chat: the same message to both models, each continuing its own conversation."""
+    from lmdiff.dashboard import live
+
     history: list[dict[str, str]] = st.session_state.setdefault("chat_history", [])
     trigger = live.trigger_template(loaded.pair.ground_truth)
-    left, right = st.columns(2)
-    left.markdown(f"**base** · {loaded.pair.base_spec.display_name}")
-    right.markdown(f"**finetuned** · {loaded.pair.finetuned_spec.display_name}")
-    for turn in history:
-        for col, side in ((left, "base"), (right, "finetuned")):
-            with col:
-                st.chat_message("user").write(turn["user"])
-                st.chat_message("assistant").write(turn[side])
+    conversation = st.container()  # filled after the form is handled, so a new turn shows at once
     with st.form("chat-form", clear_on_submit=True):
         message = st.text_area("message", height=80, key="chat_message")
         use_trigger = st.toggle("wrap the message in the organism's trigger", value=False, disabled=trigger is None,
@@ -106,7 +106,6 @@ def chat_tool(loaded: live.LoadedPair, sampling: live.Sampling) -> None:
         clear = c2.form_submit_button("Clear the conversation")
     if clear:
         history.clear()
-        st.rerun(scope="fragment")
     if send:
         with shown_errors("the chat"):
             update, done = progress_bar("chat")
@@ -115,12 +114,22 @@ def chat_tool(loaded: live.LoadedPair, sampling: live.Sampling) -> None:
                                       trigger if use_trigger else None, update)
             done()
             history.append(turn)
-            st.rerun(scope="fragment")
+    with conversation:
+        left, right = st.columns(2)
+        left.markdown(f"**base** · {loaded.pair.base_spec.display_name}")
+        right.markdown(f"**finetuned** · {loaded.pair.finetuned_spec.display_name}")
+        for turn in history:
+            for col, side in ((left, "base"), (right, "finetuned")):
+                with col:
+                    st.chat_message("user").write(turn["user"])
+                    st.chat_message("assistant").write(turn[side])
 
 
 @st.fragment
 def kl_tool(loaded: live.LoadedPair) -> None:
     """Per-token KL on typed text, tokens coloured by KL; hovering shows both models' top next tokens."""
+    from lmdiff.dashboard import live
+
     with st.form("kl-form"):
         text = st.text_area("text to score", value="The capital of Germany is", height=100, key="kl_text")
         go = st.form_submit_button("Score per-token KL")
@@ -147,6 +156,8 @@ def kl_tool(loaded: live.LoadedPair) -> None:
 @st.fragment
 def steering_tool(loaded: live.LoadedPair, sampling: live.Sampling, directions: list[Direction]) -> None:
     """Steered vs unsteered samples along a direction the run saved (ADL mean difference or PCA component)."""
+    from lmdiff.dashboard import live
+
     if not directions:
         st.info("Open a run with adl (or pca) results to steer along its saved directions.")
         return
@@ -155,6 +166,8 @@ def steering_tool(loaded: live.LoadedPair, sampling: live.Sampling, directions: 
     direction = directions[labels.index(pick)] if pick in labels else directions[0]
     strength = st.slider("strength (multiples of the finetune's typical activation norm at that layer)",
                          -8.0, 8.0, 1.0, 0.25, key="steer_strength")
+    from lmdiff.interp.steering import STEERING_PROMPTS
+
     prompts = st.text_area("prompts (one per line)", "\n".join(STEERING_PROMPTS[:2]), key="steer_prompts")
     if st.button("Generate steered and unsteered", key="steer_go"):
         with shown_errors("steering"):
@@ -171,6 +184,8 @@ def steering_tool(loaded: live.LoadedPair, sampling: live.Sampling, directions: 
 @st.fragment
 def amplify_tool(loaded: live.LoadedPair, sampling: live.Sampling) -> None:
     """Base, finetuned and amplified samples: logit-difference alpha and LoRA scale."""
+    from lmdiff.dashboard import live
+
     has_lora = bool(loaded.pair.finetuned_spec.adapter)
     c1, c2 = st.columns(2)
     alpha = c1.slider("logit-difference alpha (0: the finetune as is)", -1.0, 8.0, 1.0, 0.25, key="amp_alpha")
