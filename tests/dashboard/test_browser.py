@@ -42,7 +42,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -87,14 +87,16 @@ def browser():  # type: ignore[no-untyped-def]
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
         opts.add_argument(arg)
+    opts.page_load_strategy = "none"  # get() returns at once; the waits below wait for what the test needs
     drv = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    drv.command_executor._client_config.timeout = 600  # a loaded machine can take minutes per command
     try:
         yield drv
     finally:
         drv.quit()
 
 
-def _click_text(drv, tag: str, text: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+def _click_text(drv, tag: str, text: str, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]
     xpath = f"//{tag}[.//*[normalize-space(text())='{text}'] or normalize-space(text())='{text}']"
     el = WebDriverWait(drv, timeout).until(ec.element_to_be_clickable((By.XPATH, xpath)))
     drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
@@ -102,7 +104,7 @@ def _click_text(drv, tag: str, text: str, timeout: float = 120) -> None:  # type
 
 
 def test_open_a_run_then_score_typed_text_in_a_real_browser(server: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    wait = WebDriverWait(browser, 180)
+    wait = WebDriverWait(browser, 600)
     browser.get(f"{server}/?run=tiny")
     wait.until(ec.presence_of_element_located((By.XPATH, "//h3[contains(., 'Findings')]")))
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".lmdiff-heatmap .lmdiff-tok")) > 10)
