@@ -23,6 +23,7 @@ from lmdiff.cli.common import (
     list_table,
     print_json,
 )
+from lmdiff.cli.dashboard import dashboard
 from lmdiff.cli.evals import app as eval_app
 from lmdiff.cli.organism import app as organism_app
 from lmdiff.errors import LmdiffError
@@ -49,6 +50,7 @@ app.add_typer(organism_app, name="organism")
 app.add_typer(eval_app, name="eval")
 app.command("chat")(chat)
 app.command("benchmark")(benchmark)
+app.command("dashboard")(dashboard)
 
 __all__ = ["app", "default_out", "main"]
 
