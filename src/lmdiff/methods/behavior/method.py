@@ -41,6 +41,7 @@ REPLY_COLUMNS = (
 REPLIES_FILE = "replies.parquet"
 TESTS_FILE = "tests.parquet"
 CLUSTERS_FILE = "clusters.parquet"
+POINTS_FILE = "points.parquet"
 HYPOTHESES_FILE = "hypotheses.json"
 SPLIT_FILE = "split.json"
 
@@ -109,7 +110,7 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             ("annotations", "annotations.parquet", analysis.annotations),
             ("clusters", CLUSTERS_FILE, analysis.clusters),
             ("matching", "matching.parquet", analysis.matching),
-            ("points", "points.parquet", analysis.points),
+            ("points", POINTS_FILE, analysis.points),
             ("generative", "generative.parquet", analysis.generative),
         ):
             p = out / file
