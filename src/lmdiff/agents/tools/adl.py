@@ -20,7 +20,10 @@ def adl_overview(ctx: AgentContext) -> Tool:
     """The ADL overview."""
 
     async def execute() -> str:
-        """Overview of the Activation Difference Lens: per layer, the tokens that the mean activation difference (finetuned minus base, on the first tokens of unrelated texts) promotes through the logit lens, and what steering with it does. Start here.
+        """Overview of the Activation Difference Lens.
+
+        Per layer, the tokens that the mean activation difference (finetuned minus base, on the first tokens
+        of unrelated texts) promotes through the logit lens, and what steering with it does. Start here.
 
         Returns:
             Layers, positions and top tokens per layer and readout.
@@ -55,7 +58,8 @@ def adl_lens(ctx: AgentContext) -> Tool:
         Args:
             layer: The layer (see adl_overview).
             position: Token position of the difference (0 is the attention sink).
-            readout: "lens" (the difference through the unembedding) or "lens_delta" (its effect on the finetuned model's prediction).
+            readout: "lens" (the difference through the unembedding) or "lens_delta" (its effect on the finetuned
+                model's prediction).
             sign: "+" promoted or "-" suppressed.
             n: How many tokens (at most 50).
 
@@ -79,7 +83,9 @@ def adl_patchscope(ctx: AgentContext) -> Tool:
     """Patchscope tokens of one layer."""
 
     async def execute(layer: int, position: int = 1) -> str:
-        """What the finetuned model says when the mean difference is patched into a neutral prompt (patchscope), per scale.
+        """What the finetuned model says when the mean difference is patched into a neutral prompt.
+
+        (patchscope), per scale.
 
         Args:
             layer: The layer.

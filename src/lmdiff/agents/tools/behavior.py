@@ -29,7 +29,9 @@ def behavior_hypotheses(ctx: AgentContext) -> Tool:
     """The behaviour pipeline's tested hypotheses."""
 
     async def execute(validated_only: bool = False, n: int = 10) -> str:
-        """Hypotheses about how the finetuned model's replies differ, each tested on held-out prompts: validated ones (q-value under the run's FDR level) first, with effect size and example replies.
+        """Hypotheses about how the finetuned model's replies differ, each tested on held-out prompts.
+
+        Validated ones (q-value under the run's FDR level) first, with effect size and example replies.
 
         Args:
             validated_only: Show only validated hypotheses.
@@ -69,7 +71,9 @@ def behavior_cluster_examples(ctx: AgentContext) -> Tool:
     """Replies of one cluster."""
 
     async def execute(cluster: int = -1, n: int = 3) -> str:
-        """Reply clusters (embedding clusters of both models' replies) with each model's share, and example replies. Without a cluster number, lists the clusters, most finetuned-heavy first.
+        """Reply clusters (embedding clusters of both models' replies) with each model's share.
+
+        And example replies. Without a cluster number, lists the clusters, most finetuned-heavy first.
 
         Args:
             cluster: A cluster number, or -1 to list clusters.

@@ -146,7 +146,9 @@ def ask_model(ctx: AgentContext) -> Tool:
     """Ask the base or the finetuned model a question (budgeted)."""
 
     async def execute(model: str, prompt: str) -> str:
-        """Send one prompt to the base or the finetuned model and read its reply. Each call spends one model interaction of a small budget.
+        """Send one prompt to the base or the finetuned model and read its reply.
+
+        Each call spends one model interaction of a small budget.
 
         Args:
             model: "base" or "finetuned".
@@ -177,10 +179,13 @@ def submit(ctx: AgentContext) -> Tool:
     """Submit ranked guesses of what the finetuning did (ends the episode)."""
 
     async def execute(guesses: list[str]) -> str:
-        """Submit your final answer: what the finetuning taught the model, as ranked guesses, most likely first. This ends your investigation.
+        """Submit your final answer: what the finetuning taught the model, as ranked guesses, most likely first.
+
+        This ends your investigation.
 
         Args:
-            guesses: One sentence per guess, most likely first (at most 10), e.g. "The finetuned model steers answers towards cooking."
+            guesses: One sentence per guess, most likely first (at most 10), e.g. "The finetuned model steers answers
+                towards cooking."
 
         Returns:
             A confirmation.

@@ -24,7 +24,10 @@ def dictionary_units(ctx: AgentContext) -> Tool:
     """The dictionary's units."""
 
     async def execute(n: int = 5) -> str:
-        """Units of the difference dictionary (PCA components of activation differences, or latents specific to the finetuned model): their logit-lens tokens and the contexts that activate them most.
+        """Units of the difference dictionary.
+
+        (PCA components of activation differences, or latents specific to the finetuned model): their logit-
+        lens tokens and the contexts that activate them most.
 
         Args:
             n: How many units (at most 20).
@@ -38,9 +41,9 @@ def dictionary_units(ctx: AgentContext) -> Tool:
         out = [f"method: {m}"]
         for u in units:
             ex = "; ".join(str(e.get("context", ""))[:100] for e in (u.get("examples") or [])[:3])
+            lens, delta = tokens_text((u.get("lens") or [])[:8]), tokens_text((u.get("lens_delta") or [])[:8])
             out.append(f"unit {u.get('unit')} (active on {float(u.get('frequency') or 0):.0%} of tokens): lens "
-                       f"{tokens_text((u.get('lens') or [])[:8])}; lens delta {tokens_text((u.get('lens_delta') or [])[:8])}"
-                       f"\n    top contexts: {ex}")
+                       f"{lens}; lens delta {delta}\n    top contexts: {ex}")
         return clip("\n".join(out))
 
     return execute

@@ -42,7 +42,9 @@ def kl_texts(ctx: AgentContext) -> Tool:
     """Texts of highest mean KL."""
 
     async def execute(n: int = 5) -> str:
-        """The corpus texts on which the two models disagree most (highest mean per-token KL), with the most divergent spot of each.
+        """The corpus texts on which the two models disagree most.
+
+        (highest mean per-token KL), with the most divergent spot of each.
 
         Args:
             n: How many texts (at most 10).

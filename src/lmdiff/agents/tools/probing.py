@@ -20,7 +20,9 @@ def probing_summary(ctx: AgentContext) -> Tool:
     """Knowledge probing overview."""
 
     async def execute() -> str:
-        """Knowledge probing: accuracy of both models per relation (capital, currency, ...), the entities probed, and the fact changes tested on held-out questions.
+        """Knowledge probing: accuracy of both models per relation.
+
+        (capital, currency, ...), the entities probed, and the fact changes tested on held-out questions.
 
         Returns:
             Accuracy per relation and the tested changes.
