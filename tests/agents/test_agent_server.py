@@ -44,8 +44,8 @@ Example: what is on the board?<|im_end|>
 {%- for m in messages if not (tools and m.role == 'system') %}
 {%- if m.role == 'assistant' and m.tool_calls %}
 <|im_start|>assistant
-{% for tc in m.tool_calls %}<tool_call>
-{"name": "{{ tc.function.name }}", "arguments": {{ tc.function.arguments if tc.function.arguments is string else tc.function.arguments | tojson }}}
+{% for tc in m.tool_calls %}{% set a = tc.function.arguments %}<tool_call>
+{"name": "{{ tc.function.name }}", "arguments": {{ a if a is string else a | tojson }}}
 </tool_call>{% endfor %}<|im_end|>
 {%- elif m.role == 'tool' %}
 <|im_start|>user

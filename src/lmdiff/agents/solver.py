@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, execute_tools, get_model
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, ModelOutput, execute_tools, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from lmdiff.agents.access import ModelAccess
@@ -65,7 +65,7 @@ def agent_loop(family: str, budget: AgentBudget, access: AccessFactory | None = 
         if guesses is None:  # no submission: the board's open hypotheses stand as the guesses, best first
             guesses = [h.text for h in ctx.board.ranked()][: budget.max_guesses]
         state.metadata = {**meta, "guesses": guesses, "episode": episode.to_dict(), "board": ctx.board.to_dict()}
-        state.output.completion = "\n".join(guesses)
+        state.output = ModelOutput.from_content(model=str(model), content="\n".join(guesses))
         return state
 
     return solve

@@ -167,7 +167,7 @@ def ask_model(ctx: AgentContext) -> Tool:
             return (f"Model-interaction budget spent ({ctx.episode.budget.model_interactions}); "
                     "use your other tools or submit.")
         n = ctx.episode.model_interactions
-        reply = ctx.models.ask(side, prompt, ctx.episode.budget.reply_tokens, seed=n)  # type: ignore[arg-type]
+        reply = ctx.models.ask(side, prompt, ctx.episode.budget.reply_tokens, seed=n)
         left = ctx.episode.budget.model_interactions - n
         return clip(f"{side} model reply:\n{reply}\n\n({left} model interactions left)")
 
