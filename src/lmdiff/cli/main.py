@@ -11,6 +11,7 @@ import click
 import typer
 from rich.table import Table
 
+from lmdiff.cli.agent import agent
 from lmdiff.cli.benchmark import benchmark
 from lmdiff.cli.chat import chat
 from lmdiff.cli.common import (
@@ -51,6 +52,7 @@ app.add_typer(eval_app, name="eval")
 app.command("chat")(chat)
 app.command("benchmark")(benchmark)
 app.command("dashboard")(dashboard)
+app.command("agent")(agent)
 
 __all__ = ["app", "default_out", "main"]
 

@@ -33,6 +33,13 @@ from lmdiff.report.builder import Section
 from lmdiff.runs.chunks import process_in_chunks
 from lmdiff.runs.run import Run
 
+#: Files the kl method writes into its artifact directory (agents and reports read them by these names).
+KL_TOKENS_FILE = "kl_tokens.parquet"
+KL_PER_SAMPLE_FILE = "kl_per_sample.parquet"
+KL_PER_POSITION_FILE = "kl_per_position.parquet"
+KL_TOP_TOKENS_FILE = "kl_top_tokens.parquet"
+KL_TOP_CONTENT_TOKENS_FILE = "kl_top_content_tokens.parquet"
+
 if TYPE_CHECKING:
     from lmdiff.models.lm import LanguageModel
 
@@ -120,7 +127,7 @@ class KLMethod(DiffMethod[KLConfig]):
         seqs = corpus.encode(pair.base, max_tokens=cfg.max_tokens)
         step = ctx.step("tokens", {"corpus": corpus.content_hash})
         if step.done:
-            df = pd.read_parquet(step.dir / "kl_tokens.parquet")
+            df = pd.read_parquet(step.dir / KL_TOKENS_FILE)
         else:
             d = step.prepare()
             df = process_in_chunks(
@@ -131,7 +138,7 @@ class KLMethod(DiffMethod[KLConfig]):
                 chunk_size=cfg.chunk_size,
                 description="per-token KL",
             )
-            write_parquet(d / "kl_tokens.parquet", df)
+            write_parquet(d / KL_TOKENS_FILE, df)
             step.finish({"n_tokens": len(df)})
         lm = pair.base
         per_sample = df.groupby("text").agg(mean_kl=("kl", "mean"), max_kl=("kl", "max"), sum_kl=("kl", "sum"),
@@ -143,11 +150,11 @@ class KLMethod(DiffMethod[KLConfig]):
         top["end_of_turn"] = stopping_positions(top, eot)
         top_content = top_kl_rows(df, cfg.top_k, seqs, lm, exclude=stopping)
         art = ctx.artifact_dir
-        write_parquet(art / "kl_per_sample.parquet", per_sample)
-        write_parquet(art / "kl_per_position.parquet", per_pos)
-        write_parquet(art / "kl_top_tokens.parquet", top)
-        write_parquet(art / "kl_tokens.parquet", df)
-        write_parquet(art / "kl_top_content_tokens.parquet", top_content)
+        write_parquet(art / KL_PER_SAMPLE_FILE, per_sample)
+        write_parquet(art / KL_PER_POSITION_FILE, per_pos)
+        write_parquet(art / KL_TOP_TOKENS_FILE, top)
+        write_parquet(art / KL_TOKENS_FILE, df)
+        write_parquet(art / KL_TOP_CONTENT_TOKENS_FILE, top_content)
         # example texts for the heatmap: highest mean KL, plus one median one
         ranked = per_sample.sort_values("mean_kl", ascending=False)["text"].tolist()
         examples = ranked[:4] + ([ranked[len(ranked) // 2]] if len(ranked) > 5 else [])
@@ -184,9 +191,8 @@ class KLMethod(DiffMethod[KLConfig]):
                      f"{headline['mean_kl_content']:.4g}, highest where the finetuned model predicts "
                      f"{', '.join(repr(t) for t in headline['top_content_ft'][:5]) or 'nothing'}."),
             data={"examples": ex_data, "corpus": corpus.describe()},
-            artifacts=[rel(art / n) for n in ("kl_per_sample.parquet", "kl_per_position.parquet",
-                                              "kl_top_tokens.parquet", "kl_tokens.parquet",
-                                              "kl_top_content_tokens.parquet")],
+            artifacts=[rel(art / n) for n in (KL_PER_SAMPLE_FILE, KL_PER_POSITION_FILE, KL_TOP_TOKENS_FILE,
+                                              KL_TOKENS_FILE, KL_TOP_CONTENT_TOKENS_FILE)],
             corpus=corpus.name,
         )
 

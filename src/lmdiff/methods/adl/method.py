@@ -20,6 +20,13 @@ from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
 
+#: Files the adl method writes into its artifact directory (agents and reports read them by these names).
+LOGIT_LENS_FILE = "logit_lens.parquet"
+PATCHSCOPE_FILE = "patchscope.parquet"
+RELEVANCE_FILE = "relevance.parquet"
+STEERING_FILE = "steering.json"
+MEAN_DIFFERENCES_FILE = "mean_differences.npz"
+
 
 @register_method
 class ADLMethod(DiffMethod[ADLConfig]):
@@ -60,7 +67,7 @@ class ADLMethod(DiffMethod[ADLConfig]):
         arrays: dict[str, Any] = {
             f"layer{layer}_{k}": np.asarray(v) for layer, m in means_by_layer.items() for k, v in m.items()
         }
-        np.savez(art / "mean_differences.npz", **arrays)
+        np.savez(art / MEAN_DIFFERENCES_FILE, **arrays)
         rows: list[dict[str, Any]] = []
         relevance: list[dict[str, Any]] = []
         patch_rows: list[dict[str, Any]] = []
@@ -69,16 +76,16 @@ class ADLMethod(DiffMethod[ADLConfig]):
             rows += lens_rows
             relevance += rel_rows
             patch_rows += p_rows
-        write_parquet(art / "logit_lens.parquet", pd.DataFrame(rows))
-        write_parquet(art / "patchscope.parquet",
+        write_parquet(art / LOGIT_LENS_FILE, pd.DataFrame(rows))
+        write_parquet(art / PATCHSCOPE_FILE,
                       pd.DataFrame(patch_rows) if patch_rows else pd.DataFrame({"position": []}))
-        write_parquet(art / "relevance.parquet", pd.DataFrame(relevance))
+        write_parquet(art / RELEVANCE_FILE, pd.DataFrame(relevance))
         steering_rows: list[dict[str, Any]] = []
         search: list[dict[str, Any]] = []
         if cfg.steering:
             steering_rows, search = steering_samples(pair, steer_layer, means_by_layer[steer_layer], cfg,
                                                      ctx.run_config.seed)
-        write_json(art / "steering.json", {"layer": steer_layer, "samples": steering_rows, "search": search})
+        write_json(art / STEERING_FILE, {"layer": steer_layer, "samples": steering_rows, "search": search})
         by_layer: dict[str, Any] = {}
         pos = min(1, cfg.k - 1)  # position 0 is the attention sink: its difference is mostly sink activations
         scored: list[tuple[float, int, str]] = []
@@ -150,8 +157,8 @@ class ADLMethod(DiffMethod[ADLConfig]):
             headline=headline,
             summary=summary,
             data={"corpus": corpus.describe()},
-            artifacts=[rel(n) for n in ("logit_lens.parquet", "patchscope.parquet", "relevance.parquet",
-                                        "steering.json", "mean_differences.npz")],
+            artifacts=[rel(n) for n in (LOGIT_LENS_FILE, PATCHSCOPE_FILE, RELEVANCE_FILE, STEERING_FILE,
+                                        MEAN_DIFFERENCES_FILE)],
             corpus=corpus.name,
         )
 

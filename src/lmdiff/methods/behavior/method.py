@@ -37,6 +37,14 @@ REPLY_COLUMNS = (
 )
 """Columns of the behaviour method's replies table (``replies.parquet``), in order."""
 
+#: Files the behaviour method writes into its artifact directory (agents and reports read them by these names).
+REPLIES_FILE = "replies.parquet"
+TESTS_FILE = "tests.parquet"
+CLUSTERS_FILE = "clusters.parquet"
+POINTS_FILE = "points.parquet"
+HYPOTHESES_FILE = "hypotheses.json"
+SPLIT_FILE = "split.json"
+
 
 @register_method
 class BehaviorMethod(DiffMethod[BehaviorConfig]):
@@ -96,20 +104,20 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
         record_claims(ctx.run.path, self.name, behaviour_claims(analysis.tests))
         out = ctx.artifact_dir
         rel = {}
-        for name, table in (
-            ("replies", replies),
-            ("tests", analysis.tests),
-            ("annotations", analysis.annotations),
-            ("clusters", analysis.clusters),
-            ("matching", analysis.matching),
-            ("points", analysis.points),
-            ("generative", analysis.generative),
+        for name, file, table in (
+            ("replies", REPLIES_FILE, replies),
+            ("tests", TESTS_FILE, analysis.tests),
+            ("annotations", "annotations.parquet", analysis.annotations),
+            ("clusters", CLUSTERS_FILE, analysis.clusters),
+            ("matching", "matching.parquet", analysis.matching),
+            ("points", POINTS_FILE, analysis.points),
+            ("generative", "generative.parquet", analysis.generative),
         ):
-            p = out / f"{name}.parquet"
+            p = out / file
             write_parquet(p, table if not table.empty else pd.DataFrame({"empty": []}))
             rel[name] = str(p.relative_to(ctx.run.path))
-        write_json(out / "split.json", analysis.split)
-        write_json(out / "hypotheses.json", [h.to_dict() for h in analysis.hypotheses])
+        write_json(out / SPLIT_FILE, analysis.split)
+        write_json(out / HYPOTHESES_FILE, [h.to_dict() for h in analysis.hypotheses])
         notes = []
         if not analysis.headline.get("n_generative_tested"):
             notes.append(
@@ -158,8 +166,8 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
         data: dict[str, Any] = {
             **rel,
             "global_tests": analysis.global_tests,
-            "split": str((out / "split.json").relative_to(ctx.run.path)),
-            "hypotheses": str((out / "hypotheses.json").relative_to(ctx.run.path)),
+            "split": str((out / SPLIT_FILE).relative_to(ctx.run.path)),
+            "hypotheses": str((out / HYPOTHESES_FILE).relative_to(ctx.run.path)),
             "records": analysis.records,
             "notes": notes,
             "seeds": {"base": gen.seed, "finetuned": gen.seed + cfg.finetuned_seed_offset, "analysis": seed},

@@ -14,6 +14,8 @@ from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.dictionaries.config import CrosscoderConfig
 from lmdiff.methods.dictionaries.readouts import (
+    STEERING_FILE,
+    UNITS_FILE,
     StoreContext,
     open_dictionary_store,
     relevance_headline,
@@ -102,8 +104,8 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         gt = ctx.pair.ground_truth
         rows = unit_rows(ft, sc, [int(j) for j in shown], dirs[:, 1], st, cfg, gt, extra)
         samples, search = steer_units(ctx, sc, [int(j) for j in ft_only.latent.tolist()], dirs[:, 1])
-        write_json(art / "units.json", rows)
-        write_json(art / "steering.json", {"layer": layer, "samples": samples, "search": search})
+        write_json(art / UNITS_FILE, rows)
+        write_json(art / STEERING_FILE, {"layer": layer, "samples": samples, "search": search})
         counts = {t: int((tags.tag == t).sum()) for t in TAGS}
         ft_scaled = scaling[scaling.latent.isin(ft_only.latent)]
         m = td.metrics
@@ -136,10 +138,10 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
             return str((art / name).relative_to(ctx.run.path))
 
         return MethodResult(headline=headline, summary=summary,
-                            data={"units_file": rel_path("units.json"), "steering_file": rel_path("steering.json"),
+                            data={"units_file": rel_path(UNITS_FILE), "steering_file": rel_path(STEERING_FILE),
                                   "latents_file": rel_path("latents.parquet"), "metrics_files": metrics_files,
                                   "corpus": sc.corpus.describe()},
-                            artifacts=[rel_path(n) for n in ("units.json", "steering.json", "latents.parquet")],
+                            artifacts=[rel_path(n) for n in (UNITS_FILE, STEERING_FILE, "latents.parquet")],
                             corpus=sc.corpus.name)
 
     def render(self, result: MethodResult, section: Section, run: Run) -> None:

@@ -14,6 +14,8 @@ from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.dictionaries.config import PCAConfig
 from lmdiff.methods.dictionaries.readouts import (
+    STEERING_FILE,
+    UNITS_FILE,
     open_dictionary_store,
     relevance_headline,
     skipped_result,
@@ -76,8 +78,8 @@ class PCAMethod(DiffMethod[PCAConfig]):
         rows = unit_rows(ft, sc, units, comps, st, cfg, gt, extra)
         samples, search = steer_units(ctx, sc, units, comps)
         art = ctx.artifact_dir
-        write_json(art / "units.json", rows)
-        write_json(art / "steering.json", {"layer": layer, "samples": samples, "search": search})
+        write_json(art / UNITS_FILE, rows)
+        write_json(art / STEERING_FILE, {"layer": layer, "samples": samples, "search": search})
         write_parquet(art / "explained_variance.parquet",
                       pd.DataFrame({"component": np.arange(len(lam)), "explained": ratio,
                                     "cumulative": np.cumsum(ratio)}))
@@ -108,9 +110,9 @@ class PCAMethod(DiffMethod[PCAConfig]):
 
         return MethodResult(
             headline=headline, summary=summary,
-            data={"units_file": rel_path("units.json"), "steering_file": rel_path("steering.json"),
+            data={"units_file": rel_path(UNITS_FILE), "steering_file": rel_path(STEERING_FILE),
                   "explained_file": rel_path("explained_variance.parquet"), "corpus": sc.corpus.describe()},
-            artifacts=[rel_path(n) for n in ("units.json", "steering.json", "explained_variance.parquet",
+            artifacts=[rel_path(n) for n in (UNITS_FILE, STEERING_FILE, "explained_variance.parquet",
                                              "components.npy")],
             corpus=sc.corpus.name,
         )

@@ -25,6 +25,10 @@ from lmdiff.interp.relevance import chance_relevance, relevance_producer, releva
 from lmdiff.interp.steering import STEERING_PROMPTS, steered_vs_plain
 from lmdiff.methods.dictionaries.config import DictionaryConfig
 
+#: Files every dictionary method (pca, crosscoder, sae_diff) writes into its artifact directory.
+UNITS_FILE = "units.json"
+STEERING_FILE = "steering.json"
+
 if TYPE_CHECKING:
     from lmdiff.methods.base import MethodContext, MethodResult
     from lmdiff.models.lm import LanguageModel

@@ -15,6 +15,8 @@ from lmdiff.io import write_json
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.dictionaries.config import SAEDiffConfig
 from lmdiff.methods.dictionaries.readouts import (
+    STEERING_FILE,
+    UNITS_FILE,
     open_dictionary_store,
     relevance_headline,
     skipped_result,
@@ -96,8 +98,8 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         gt = ctx.pair.ground_truth
         rows = unit_rows(ft, sc, order, dirs, st, cfg, gt, extra)
         samples, search = steer_units(ctx, sc, order, dirs)
-        write_json(art / "units.json", rows)
-        write_json(art / "steering.json", {"layer": layer, "samples": samples, "search": search})
+        write_json(art / UNITS_FILE, rows)
+        write_json(art / STEERING_FILE, {"layer": layer, "samples": samples, "search": search})
         m = td.metrics
         tail = m.tail(max(1, len(m) // 20)) if len(m) else m
         headline: dict[str, Any] = {
@@ -120,7 +122,7 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         def rel_path(p: Path) -> str:
             return str(p.relative_to(ctx.run.path))
 
-        arts = [rel_path(art / "units.json"), rel_path(art / "steering.json")]
+        arts = [rel_path(art / UNITS_FILE), rel_path(art / STEERING_FILE)]
         if (art / "saelens").exists():
             arts.append(rel_path(art / "saelens"))
         return MethodResult(headline=headline, summary=summary,

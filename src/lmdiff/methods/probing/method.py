@@ -38,6 +38,12 @@ def greedy_answers(lm: LanguageModel, questions: Sequence[Question], max_new_tok
             out[i] = r[0].text
     return out
 
+#: Files the probing method writes into its artifact directory (agents and reports read them by these names).
+QUESTIONS_FILE = "questions.parquet"
+TESTS_FILE = "tests.parquet"
+ACCURACY_FILE = "accuracy.parquet"
+SUMMARY_FILE = "summary.json"
+
 
 @register_method
 class ProbingMethod(DiffMethod[ProbingConfig]):
@@ -114,9 +120,9 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             for r in tests.to_dict("records")
         ])
         art = ctx.artifact_dir
-        write_parquet(art / "questions.parquet", res.questions)
-        write_parquet(art / "tests.parquet", tests if not tests.empty else tests.assign(empty=[]))
-        write_parquet(art / "accuracy.parquet", res.accuracy)
+        write_parquet(art / QUESTIONS_FILE, res.questions)
+        write_parquet(art / TESTS_FILE, tests if not tests.empty else tests.assign(empty=[]))
+        write_parquet(art / ACCURACY_FILE, res.accuracy)
         q = res.questions
         headline: dict[str, Any] = {
             "n_questions": len(q),
@@ -136,7 +142,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             "min_pvalue": float(tests["pvalue"].min()) if not tests.empty else None,
             "best_candidate": str(tests["text"].iloc[0]) if not tests.empty else None,
         }
-        write_json(art / "summary.json", {**headline, "candidates": [c.to_dict() for c in res.candidates]})
+        write_json(art / SUMMARY_FILE, {**headline, "candidates": [c.to_dict() for c in res.candidates]})
         acc = "; ".join(f"{r.relation} {r.base_accuracy:.0%} -> {r.ft_accuracy:.0%}" for r in res.accuracy.itertuples())
         summary = (f"{headline['n_proposal_questions']} proposal questions about {headline['n_entities']} entities "
                    f"(accuracy base -> finetuned: {acc or 'no structured relation'}); {headline['n_flips']} flips and "
@@ -144,7 +150,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
                    f"{headline['n_validation_questions']} held-out questions (q-values in the run's one FDR family).")
         return MethodResult(headline=headline, summary=summary, data={"examples": cfg.examples},
                             artifacts=[str((art / n).relative_to(ctx.run.path)) for n in
-                                       ("questions.parquet", "tests.parquet", "accuracy.parquet", "summary.json")])
+                                       (QUESTIONS_FILE, TESTS_FILE, ACCURACY_FILE, SUMMARY_FILE)])
 
     def render(self, result: MethodResult, section: Section, run: Run) -> None:
         """Validated flips first, then accuracy per relation, then examples of changed answers."""

@@ -1,0 +1,149 @@
+"""The agent evaluation as an Inspect task, its run, and the summary: acc@k with intervals and a report section.
+
+The Inspect log (``OUT/logs/*.eval``, viewable with ``inspect view --log-dir OUT/logs``) holds every
+episode: messages, tool calls, the board, the spend against the budget and the grades. ``agent.json``
+and ``report.html`` in ``OUT`` summarise it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from inspect_ai import Task, eval
+from inspect_ai.dataset import Sample
+from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.model import Model
+
+from lmdiff.agents.budget import AgentBudget
+from lmdiff.agents.dataset import agent_dataset
+from lmdiff.agents.scorer import KS, ground_truth_grader
+from lmdiff.agents.solver import AccessFactory, agent_loop
+from lmdiff.errors import LmdiffError
+from lmdiff.io import write_json
+from lmdiff.llm.config import LlmConfig
+from lmdiff.report.builder import Report
+from lmdiff.report.render import render_report
+from lmdiff.stats import hierarchical_bootstrap_ci, wilson_interval
+
+
+def agent_task(samples: Sequence[Sample], family: str, budget: AgentBudget, repeats: int = 3,
+               access: AccessFactory | None = None, grader: LlmConfig | None = None,
+               grader_repeats: int = 3) -> Task:
+    """The Inspect task: organisms, an agent with ``family``'s tools, the ground-truth grader; ``repeats`` epochs."""
+    return Task(dataset=agent_dataset(samples, name=f"lmdiff-organisms-{family}"),
+                solver=agent_loop(family, budget, access), scorer=ground_truth_grader(grader, grader_repeats),
+                epochs=repeats, name=f"lmdiff_agent_{family}",
+                metadata={"family": family, "budget": budget.model_dump()})
+
+
+def run_agent_eval(task: Task, model: str | Model, log_dir: Path, model_base_url: str | None = None,
+                   model_args: dict[str, Any] | None = None) -> EvalLog:
+    """Run the task with ``model`` as the agent's LLM; the log goes to ``log_dir``.
+
+    Raises:
+        LmdiffError: The evaluation did not finish (the log's error says why).
+    """
+    logs = eval(task, model=model, model_base_url=model_base_url, model_args=model_args or {},
+                log_dir=str(log_dir), display="none", max_samples=1, fail_on_error=False, score_display=False)
+    log = logs[0]
+    if log.status != "success":
+        err = log.error.message if log.error else log.status
+        raise LmdiffError(f"The agent evaluation did not finish: {err}", hint=f"see the log in {log_dir}")
+    return log
+
+
+def episodes(log: EvalLog) -> pd.DataFrame:
+    """One row per organism x repeat: guesses, grades, hit@k and spend."""
+    full = log if log.samples is not None else read_eval_log(log.location)
+    rows = []
+    for s in full.samples or []:
+        score = next(iter((s.scores or {}).values()), None)
+        value = score.value if score is not None and isinstance(score.value, dict) else {}
+        meta = score.metadata if score is not None and score.metadata else {}
+        ep = (s.metadata or {}).get("episode", {})
+        rows.append({"organism": str(s.id), "repeat": int(s.epoch), "guesses": (s.metadata or {}).get("guesses", []),
+                     "matches": meta.get("matches", []), "scores": meta.get("scores", []),
+                     "grader": meta.get("producer"), **{f"hit@{k}": float(value.get(f"hit@{k}", 0.0)) for k in KS},
+                     "best_score": float(value.get("best_score", 1.0)), "llm_calls": ep.get("llm_calls"),
+                     "tokens": ep.get("tokens"), "model_interactions": ep.get("model_interactions"),
+                     "tool_calls": ep.get("tool_calls"), "stop_reason": ep.get("stop_reason")})
+    return pd.DataFrame(rows)
+
+
+def acc_table(eps: pd.DataFrame, ci: float = 0.95) -> list[dict[str, Any]]:
+    """acc@k for k in 1, 5, 10 with an interval: organisms then repeats (bootstrap), or Wilson over repeats of one."""
+    out = []
+    for k in KS:
+        vals = eps[f"hit@{k}"].to_numpy(dtype=float) if len(eps) else np.zeros(0)
+        est = float(vals.mean()) if len(vals) else float("nan")
+        if len(eps) and eps["organism"].nunique() >= 2:
+            b = hierarchical_bootstrap_ci(vals, eps["organism"].to_numpy(), eps["repeat"].to_numpy(), n_boot=2000,
+                                          ci=ci, seed=0)
+            low, high, how = b.low, b.high, "bootstrap over organisms, then repeats"
+        elif len(vals):
+            low, high = wilson_interval(est, len(vals), ci)
+            how = "Wilson over repeats (one organism: repeats are not independent organisms)"
+        else:
+            low, high, how = float("nan"), float("nan"), "nothing graded"
+        out.append({"k": k, "acc": est, "low": float(low), "high": float(high), "n_episodes": len(vals),
+                    "n_organisms": int(eps["organism"].nunique()) if len(eps) else 0, "interval": how})
+    return out
+
+
+@dataclass
+class AgentResult:
+    """A finished agent evaluation: the Inspect log, the episodes and acc@k."""
+
+    family: str
+    log_path: str
+    episodes: pd.DataFrame
+    acc: list[dict[str, Any]]
+    out: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``agent.json`` holds."""
+        eps = self.episodes
+        return {"family": self.family, "log": self.log_path, "acc": self.acc,
+                "episodes": eps.to_dict("records") if len(eps) else []}
+
+
+def summarise(log: EvalLog, family: str, out: Path, extra: dict[str, Any] | None = None) -> AgentResult:
+    """Grade table and report of a finished evaluation: ``out/agent.json`` and ``out/report.html``."""
+    eps = episodes(log)
+    res = AgentResult(family=family, log_path=str(log.location), episodes=eps, acc=acc_table(eps), out=out)
+    write_json(out / "agent.json", {**res.to_dict(), **(extra or {})})
+    report = Report(title=f"lmdiff agent: {family}", meta={"log": res.log_path, "agent model": str(log.eval.model),
+                                                           "episodes": len(eps)})
+    render_section(report, res, extra)
+    render_report(report, out)
+    return res
+
+
+def render_section(report: Report, res: AgentResult, extra: dict[str, Any] | None = None) -> None:
+    """The "Agent evaluation" section: acc@k with intervals, each episode's guesses, grades and spend."""
+    sec = report.section(f"Agent evaluation ({res.family})", "agent")
+    sec.text(f"An LLM agent with the {res.family} tools stated what the finetune did, as ranked guesses; each guess "
+             "was graded against the organism's ground truth (2 names it, 1 related, 0 not). acc@k: share of "
+             "episodes with a 2 among the first k guesses. Inspect log: " + res.log_path)
+    sec.table(pd.DataFrame([{"k": a["k"], "acc@k": f"{a['acc']:.0%}" if a["n_episodes"] else "n/a",
+                             "95% CI": f"[{a['low']:.0%}, {a['high']:.0%}]" if a["n_episodes"] else "n/a",
+                             "episodes": a["n_episodes"], "organisms": a["n_organisms"], "interval": a["interval"]}
+                            for a in res.acc]))
+    if len(res.episodes):
+        shown = res.episodes.assign(
+            guesses=[" | ".join(f"[{m}] {g}" for g, m in zip(gs, ms, strict=False)) or "(none)"
+                     for gs, ms in zip(res.episodes["guesses"], res.episodes["matches"], strict=True)])
+        sec.table(shown[["organism", "repeat", "guesses", "best_score", "llm_calls", "tokens", "model_interactions",
+                         "tool_calls", "stop_reason"]], caption="episodes")
+    disc = (extra or {}).get("discrimination")
+    if disc:
+        sec.heading("Interactive discrimination")
+        if disc.get("status") != "ok":
+            sec.note(f"{disc.get('status')}: {disc.get('reason', '')}", kind="warn")
+        else:
+            sec.table(pd.DataFrame(disc.get("tests", [])))

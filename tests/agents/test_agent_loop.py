@@ -1,0 +1,130 @@
+"""The agent loop through Inspect with its mock model: scripted tool calls, budgets, grading, the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inspect_ai.log import read_eval_log
+from inspect_ai.model import ChatMessageUser, ModelOutput, ModelUsage, get_model
+
+from lmdiff.agents.budget import AgentBudget
+from lmdiff.agents.dataset import Organism, sample_for
+from lmdiff.agents.mock import scripted_agent
+from lmdiff.agents.task import acc_table, agent_task, episodes, run_agent_eval, summarise
+from lmdiff.models.spec import ModelSpec
+from tests.agents.conftest import GROUND_TRUTH
+
+TOKENS_PER_CALL = 120
+
+
+def call(tool: str, args: dict[str, Any]) -> ModelOutput:
+    out = ModelOutput.for_tool_call("mockllm", tool, args)
+    out.usage = ModelUsage(input_tokens=100, output_tokens=20, total_tokens=TOKENS_PER_CALL)
+    return out
+
+
+class FakeModels:
+    """A ModelAccess that records what it was asked; the finetuned side talks about the ocean."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def ask(self, side: str, prompt: str, max_new_tokens: int, seed: int) -> str:
+        self.asked.append((side, prompt))
+        return "Whales swim in the ocean." if side == "finetuned" else "Here is a plain answer."
+
+
+def organism(name: str = "tiny-ocean", gt: dict[str, Any] | None = None) -> Organism:
+    return Organism(name, ModelSpec(model="base"), ModelSpec(model="ft"), gt or GROUND_TRUTH)
+
+
+def run(tmp_path: Path, family: str, outputs: Any, budget: AgentBudget, run_dir: Path | None = None,
+        repeats: int = 1, models: FakeModels | None = None, orgs: list[Organism] | None = None) -> Any:
+    samples = [sample_for(o, run_dir) for o in (orgs or [organism()])]
+    task = agent_task(samples, family, budget, repeats=repeats, access=(lambda meta: models) if models else None)
+    return run_agent_eval(task, get_model("mockllm/model", custom_outputs=outputs), tmp_path / "logs")
+
+
+def test_scripted_adl_episode_is_graded_and_logged(tmp_path: Path, real_run: Path) -> None:
+    script = [call("adl_overview", {}), call("adl_lens", {"layer": 1, "position": 1}),
+              call("board_add", {"hypothesis": "The finetuned model talks about whales", "confidence": 0.7}),
+              call("submit", {"guesses": ["The finetuned model writes shorter replies",
+                                          "The finetuned model brings up the ocean and whales"]})]
+    log = run(tmp_path, "adl", script, AgentBudget(llm_calls=6), run_dir=real_run)
+    saved = read_eval_log(log.location)  # the .eval file on disk, as `inspect view` reads it
+    assert Path(log.location).exists() and saved.status == "success"
+    sample = saved.samples[0]
+    tool_msgs = [m for m in sample.messages if m.role == "tool"]
+    assert [m.function for m in tool_msgs] == ["adl_overview", "adl_lens", "board_add", "submit"]
+    assert all(m.error is None for m in tool_msgs) and "layer 1 lens" in tool_msgs[0].text
+    ep = sample.metadata["episode"]
+    assert ep["llm_calls"] == 4 and ep["tokens"] == 4 * TOKENS_PER_CALL and ep["stop_reason"] == "submitted"
+    assert sample.metadata["board"]["entries"][0]["text"] == "The finetuned model talks about whales"
+    score = sample.scores["ground_truth_grader"]
+    assert score.metadata["matches"] == [0, 2] and score.value["hit@1"] == 0.0 and score.value["hit@5"] == 1.0
+    assert score.metadata["producer"].startswith("offline:")
+    eps = episodes(saved)
+    assert eps.loc[0, "hit@5"] == 1.0 and eps.loc[0, "tool_calls"] == 4
+
+
+def test_llm_call_budget_binds_and_the_last_turn_asks_for_submit(tmp_path: Path) -> None:
+    never_submits = [call("board_view", {}) for _ in range(10)]
+    log = run(tmp_path, "blackbox", never_submits, AgentBudget(llm_calls=3))
+    sample = read_eval_log(log.location).samples[0]
+    ep = sample.metadata["episode"]
+    assert ep["llm_calls"] == 3 and "LLM-call budget" in ep["stop_reason"]
+    users = [m.text for m in sample.messages if isinstance(m, ChatMessageUser)]
+    assert users[-1].startswith("This is your last turn")
+    assert sample.metadata["guesses"] == [] and sample.scores["ground_truth_grader"].value["hit@10"] == 0.0
+
+
+def test_token_budget_stops_before_the_next_call(tmp_path: Path) -> None:
+    log = run(tmp_path, "blackbox", [call("board_view", {}) for _ in range(10)],
+              AgentBudget(llm_calls=10, tokens=2 * TOKENS_PER_CALL + 1))
+    ep = read_eval_log(log.location).samples[0].metadata["episode"]
+    assert ep["llm_calls"] == 3 and ep["tokens"] == 3 * TOKENS_PER_CALL and "token budget" in ep["stop_reason"]
+
+
+def test_model_interaction_budget_refuses_past_the_limit(tmp_path: Path) -> None:
+    models = FakeModels()
+    script = [call("ask_model", {"model": "finetuned", "prompt": f"question {i}"}) for i in range(3)]
+    script.append(call("submit", {"guesses": ["The finetuned model talks about the ocean"]}))
+    log = run(tmp_path, "blackbox", script, AgentBudget(model_interactions=2), models=models)
+    sample = read_eval_log(log.location).samples[0]
+    assert models.asked == [("finetuned", "question 0"), ("finetuned", "question 1")]
+    replies = [m.text for m in sample.messages if m.role == "tool"]
+    assert "Whales" in replies[0] and "budget spent" in replies[2]
+    assert sample.metadata["episode"]["model_interactions"] == 2
+    assert sample.scores["ground_truth_grader"].value["hit@1"] == 1.0
+
+
+def test_repeats_and_organisms_give_acc_at_k_with_intervals(tmp_path: Path) -> None:
+    caps = {"type": "style", "keywords": ["uppercase"], "description": "writes in capital letters"}
+
+    def policy(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        return call("submit", {"guesses": ["The finetuned model talks about the ocean"]})
+
+    log = run(tmp_path, "blackbox", policy, AgentBudget(), repeats=3,
+              orgs=[organism(), organism("caps", caps)])
+    eps = episodes(read_eval_log(log.location))
+    assert len(eps) == 6 and sorted(eps["repeat"].unique()) == [1, 2, 3]
+    acc = {a["k"]: a for a in acc_table(eps)}
+    assert acc[1]["acc"] == pytest.approx(0.5) and acc[1]["n_organisms"] == 2 and "organisms" in acc[1]["interval"]
+    assert acc[1]["low"] <= 0.5 <= acc[1]["high"]
+    res = summarise(log, "blackbox", tmp_path / "out")
+    assert (tmp_path / "out" / "agent.json").exists()
+    assert "Agent evaluation (blackbox)" in (tmp_path / "out" / "report.html").read_text()
+    assert len(res.episodes) == 6
+
+
+@pytest.mark.parametrize("family", ["adl", "kl", "behavior", "probing", "dictionaries"])
+def test_scripted_mock_agent_calls_every_tool_and_submits(tmp_path: Path, real_run: Path, family: str) -> None:
+    models = FakeModels()
+    log = run(tmp_path, family, scripted_agent(), AgentBudget(llm_calls=12), run_dir=real_run, models=models)
+    sample = read_eval_log(log.location).samples[0]
+    tools = [m for m in sample.messages if m.role == "tool"]
+    assert all(m.error is None for m in tools), [m.error for m in tools]
+    assert tools[-1].function == "submit" and sample.metadata["episode"]["stop_reason"] == "submitted"
+    assert {"ask_model", "board_add"} <= {m.function for m in tools} and len(models.asked) == 1

@@ -1,0 +1,53 @@
+"""``lmdiff agent organism:NAME --method M``: the scripted mock agent writes an Inspect log and a graded result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from inspect_ai.log import read_eval_log
+from typer.testing import CliRunner
+
+from lmdiff.cli.main import app
+from tests.agents.conftest import GROUND_TRUTH
+
+
+def test_agent_command_with_the_mock_model(tmp_path: Path, tiny_dirs: tuple[Path, Path], real_run: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmdiff.organisms import zoo
+
+    _, adapter = tiny_dirs
+    users = tmp_path / "organisms"
+    org = users / "tiny-ocean"
+    shutil.copytree(adapter, org)
+    (org / "ground_truth.json").write_text(json.dumps(GROUND_TRUTH))
+    monkeypatch.setattr(zoo, "user_organisms_dir", lambda base=zoo.DEFAULT_BASE: users)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "tiny-ocean").symlink_to(real_run)  # a finished run with kl: reused, not recomputed
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["agent", "organism:tiny-ocean", "--method", "kl", "--agent-model",
+                                      "mockllm/model", "--repeats", "2", "--runs", str(runs), "--out", str(out),
+                                      "--model-interactions", "1"])
+    assert result.exit_code == 0, result.output
+    graded = json.loads((out / "agent.json").read_text())
+    assert graded["family"] == "kl" and len(graded["episodes"]) == 2
+    assert [a["k"] for a in graded["acc"]] == [1, 5, 10] and graded["acc"][0]["n_episodes"] == 2
+    assert graded["discrimination"]["status"] == "skipped"  # offline: the reason is recorded
+    log = read_eval_log(graded["log"])
+    assert log.status == "success" and len(log.samples) == 2
+    tools = {m.function for s in log.samples for m in s.messages if m.role == "tool"}
+    assert {"kl_top_tokens", "kl_texts", "ask_model", "submit"} <= tools
+    assert "Agent evaluation (kl)" in (out / "report.html").read_text()
+    assert "acc@1" in result.output
+
+
+def test_unknown_family_and_missing_llm_fail_in_one_sentence() -> None:
+    from lmdiff.errors import ConfigError
+
+    r = CliRunner().invoke(app, ["agent", "organism:ocean-topic", "--method", "nope"])
+    assert isinstance(r.exception, ConfigError) and "Unknown agent method" in r.exception.message
+    r = CliRunner().invoke(app, ["agent", "organism:ocean-topic"])
+    assert isinstance(r.exception, ConfigError) and "needs an LLM" in r.exception.message
