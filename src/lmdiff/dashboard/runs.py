@@ -333,8 +333,9 @@ class RunData:
                         out.append(Direction(f"adl: layer {layer}, position {pos}", "adl", layer,
                                              diff[pos].astype(np.float32), norm))
         pca = self.path / "artifacts" / "pca" / "components.npy"
-        layer = (self.methods.get("pca", {}).get("headline") or {}).get("layer")
-        if pca.is_file() and layer is not None:
+        pca_layer = (self.methods.get("pca", {}).get("headline") or {}).get("layer")
+        if pca.is_file() and pca_layer is not None:
+            layer = int(pca_layer)
             comps = np.load(pca, allow_pickle=False)
             for i in range(min(len(comps), 10)):
                 out.append(Direction(f"pca: layer {layer}, component {i}", "pca", int(layer),
