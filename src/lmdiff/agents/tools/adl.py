@@ -83,9 +83,9 @@ def adl_patchscope(ctx: AgentContext) -> Tool:
     """Patchscope tokens of one layer."""
 
     async def execute(layer: int, position: int = 1) -> str:
-        """What the finetuned model says when the mean difference is patched into a neutral prompt.
+        """Patchscope: what the finetuned model says when the mean difference is patched into a neutral prompt.
 
-        (patchscope), per scale.
+        One line per sign and scale.
 
         Args:
             layer: The layer.
