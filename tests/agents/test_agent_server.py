@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.server, pytest.mark.real_model,
-              pytest.mark.xfail(reason="transformers serve 5.24 answers 400 to the chat request with tools (undiagnosed: "
-                                       "pinned-model name or the tool chat template)", strict=False)]
+              pytest.mark.xfail(reason="transformers serve 5.24 answers 400 to the chat request with tools "
+                                       "(undiagnosed: pinned-model name or the tool chat template)", strict=False)]
 
 CHAT_TEMPLATE = r"""{%- if tools %}<|im_start|>system
 You are an agent. You act only by calling tools. To call a tool, answer with exactly
