@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 pytest.importorskip("streamlit", reason="needs streamlit (pip install 'lmdiff[dashboard]')")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -128,12 +129,13 @@ def test_open_a_run_then_score_typed_text_in_a_real_browser(server: str, browser
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(text(), 'Loaded:')]")))
     _click(browser, _tab("KL on your text"))
     box = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "textarea[aria-label='text to score']")))
-    box.clear()
+    box.send_keys(Keys.CONTROL, "a")  # clear() does not reach Streamlit's React state
+    box.send_keys(Keys.DELETE)
     box.send_keys("Berlin is the capital of Germany.")
     _click(browser, _button("Score per-token KL"))
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".lmdiff-tok[title*='finetuned next']")) >= 5)
     toks = browser.find_elements(By.CSS_SELECTOR, ".lmdiff-tok[title*='finetuned next']")
-    assert "Berlin" in "".join(t.text for t in toks)
+    assert "".join(t.text for t in toks).strip().endswith("Berlin is the capital of Germany.")
     coloured = [t for t in toks if float(t.get_attribute("data-value")) > 0
                 and t.value_of_css_property("background-color") not in ("rgba(0, 0, 0, 0)", "rgba(220, 40, 40, 0)")]
     assert coloured, "no token is coloured by KL"

@@ -41,4 +41,7 @@ def progress_bar(label: str) -> tuple[Callable[[float, str], None], Callable[[],
     def update(share: float, msg: str) -> None:
         bar.progress(max(0.0, min(1.0, share)), text=f"{label}: {msg}")
 
-    return update, bar.empty
+    def clear() -> None:
+        bar.empty()
+
+    return update, clear
