@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 pytest.importorskip("streamlit", reason="needs streamlit (pip install 'lmdiff[dashboard]')")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -96,34 +97,45 @@ def browser():  # type: ignore[no-untyped-def]
         drv.quit()
 
 
-def _click_text(drv, tag: str, text: str, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]
-    xpath = f"//{tag}[.//*[normalize-space(text())='{text}'] or normalize-space(text())='{text}']"
+def _click(drv, xpath: str, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]
     el = WebDriverWait(drv, timeout).until(ec.element_to_be_clickable((By.XPATH, xpath)))
     drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
     el.click()
 
 
-def test_open_a_run_then_score_typed_text_in_a_real_browser(server: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _button(text: str) -> str:
+    return f"//button[contains(normalize-space(.), '{text}')]"
+
+
+def _tab(text: str) -> str:
+    return f"//*[@role='tab'][contains(normalize-space(.), '{text}')]"
+
+
+def test_open_a_run_then_score_typed_text_in_a_real_browser(server: str, browser, runs_root: Path,  # type: ignore[no-untyped-def]
+                                                            tmp_path: Path) -> None:
+    import json
+
+    first = json.loads((runs_root / "tiny" / "results.json").read_text())["findings"][0]["statement"]
     wait = WebDriverWait(browser, 600)
     browser.get(f"{server}/?run=tiny")
     wait.until(ec.presence_of_element_located((By.XPATH, "//h3[contains(., 'Findings')]")))
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".lmdiff-heatmap .lmdiff-tok")) > 10)
     body = browser.find_element(By.TAG_NAME, "body").text
-    # the Findings section is on the page (its entries depend on the tiny run's random tokens)
-    assert "Findings" in body
+    assert f"1. {first}" in body  # the run's first finding is on the page
     browser.save_screenshot(str(tmp_path / "run.png"))
 
     browser.get(f"{server}/?run=tiny&page=tools")
-    _click_text(browser, "button", "Load the pair")
+    _click(browser, _button("Load the pair"))
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(text(), 'Loaded:')]")))
-    _click_text(browser, "button", "KL on your text")
+    _click(browser, _tab("KL on your text"))
     box = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "textarea[aria-label='text to score']")))
-    box.clear()
+    box.send_keys(Keys.CONTROL, "a")  # clear() does not reach Streamlit's React state
+    box.send_keys(Keys.DELETE)
     box.send_keys("Berlin is the capital of Germany.")
-    _click_text(browser, "button", "Score per-token KL")
+    _click(browser, _button("Score per-token KL"))
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".lmdiff-tok[title*='finetuned next']")) >= 5)
     toks = browser.find_elements(By.CSS_SELECTOR, ".lmdiff-tok[title*='finetuned next']")
-    assert "Berlin" in "".join(t.text for t in toks)
+    assert "".join(t.text for t in toks).strip().endswith("Berlin is the capital of Germany.")
     coloured = [t for t in toks if float(t.get_attribute("data-value")) > 0
                 and t.value_of_css_property("background-color") not in ("rgba(0, 0, 0, 0)", "rgba(220, 40, 40, 0)")]
     assert coloured, "no token is coloured by KL"

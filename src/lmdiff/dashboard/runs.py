@@ -335,11 +335,13 @@ class RunData:
         pca = self.path / "artifacts" / "pca" / "components.npy"
         pca_layer = (self.methods.get("pca", {}).get("headline") or {}).get("layer")
         if pca.is_file() and pca_layer is not None:
-            layer = int(pca_layer)
             comps = np.load(pca, allow_pickle=False)
             for i in range(min(len(comps), 10)):
-                out.append(Direction(f"pca: layer {layer}, component {i}", "pca", int(layer),
-                                     comps[i].astype(np.float32), norms.get(int(layer), 0.0)))
+                known = norms.get(int(pca_layer), 0.0) > 0
+                out.append(Direction(f"pca: layer {pca_layer}, component {i}"
+                                     + ("" if known else " (typical norm unknown: strength in raw units)"),
+                                     "pca", int(pca_layer),
+                                     comps[i].astype(np.float32), norms.get(int(pca_layer), 0.0)))
         return out
 
 
