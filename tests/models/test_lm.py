@@ -113,18 +113,3 @@ def test_logit_lens_of_unembedding_row_ranks_token_first(tiny_lm):
     direction = tiny_lm.unembed.weight[token].detach() * 50
     lp = tiny_lm.logit_lens(direction)
     assert int(lp.argmax()) == token
-
-
-def test_top_k_zero_disables_top_k_sampling(tiny_lm, monkeypatch):
-    """Regression: top_k=0 ("off") used to reach transformers as None, which samples from its default top 50."""
-    seen = []
-    real = tiny_lm.core.generate
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["generation_config"].top_k)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_lm.core, "generate", spy)
-    tiny_lm.generate(["Hi"], GenerationConfig(temperature=1.0, top_k=0, max_new_tokens=2, seed=0))
-    tiny_lm.generate(["Hi"], GenerationConfig(temperature=1.0, top_k=7, max_new_tokens=2, seed=0))
-    assert seen == [0, 7]

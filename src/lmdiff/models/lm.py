@@ -33,6 +33,7 @@ from torch import nn
 from lmdiff.config import GenerationConfig
 from lmdiff.errors import ConfigError
 from lmdiff.models.architecture import Architecture, call_in_float32, resolve_architecture
+from lmdiff.models.decoding import decode_batch
 from lmdiff.models.spec import ModelSpec
 from lmdiff.progress import progress_bar
 
@@ -471,7 +472,7 @@ class LanguageModel:
         return self._activate()
 
     def forward_step(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any = None
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any = None, *, fp32_logits: bool = True
     ) -> tuple[torch.Tensor, Any]:
         """One incremental forward pass with a KV cache: float32 logits at the last position, and the cache.
 
@@ -479,6 +480,7 @@ class LanguageModel:
             input_ids: the new tokens [B, T] (the whole left-padded prompt on the first call, then one token).
             attention_mask: the mask of everything seen so far, cached tokens included [B, past + T].
             cache: the cache returned by the previous call (None on the first).
+            fp32_logits: compute the output head in float32 (:func:`fp32_head`); off, it runs in the weights' dtype.
 
         Returns:
             ``(logits [B, V] in float32, cache)``; positions follow the mask, so left padding is harmless.
@@ -487,7 +489,8 @@ class LanguageModel:
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -width:]
         # transformers 5 calls the KV cache ``cache``; 4.x called it ``past_key_values``.
         key = "cache" if "cache" in inspect.signature(self.core.forward).parameters else "past_key_values"
-        with torch.inference_mode(), self._activate(), fp32_head(self._output_embeddings()):
+        head = self._output_embeddings() if fp32_logits else None
+        with torch.inference_mode(), self._activate(), fp32_head(head):
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                              use_cache=True, logits_to_keep=1, **{key: cache})
         return out.logits[:, -1].float(), out.get(key)
@@ -517,13 +520,13 @@ class LanguageModel:
             system: system prompt (default ``config.system_prompt``).
             progress: a progress-bar description, or None for no bar.
             logits_processor: a factory called once per batch with the batch's left-padded prompt ids and
-                attention mask (on the model's device, one row per prompt); it returns a transformers
-                ``LogitsProcessor`` that edits each step's next-token scores before temperature and top-p
-                (see :mod:`lmdiff.amplify`). It must not draw random numbers, so seeds keep their meaning.
+                attention mask (on the model's device, one row per prompt); it returns a callable
+                ``(sequences, scores) -> scores`` (a transformers ``LogitsProcessor`` is one) that edits each
+                step's next-token scores before temperature and top-p (see :mod:`lmdiff.amplify`); with one,
+                the batch keeps its ended rows (:mod:`lmdiff.models.decoding`). It must not draw random
+                numbers, so seeds keep their meaning.
             fp32_logits: compute the output head in float32 (:func:`fp32_head`) during generation.
         """
-        from transformers import GenerationConfig as HfGenerationConfig
-
         cfg = config or GenerationConfig()
         system = cfg.system_prompt if system is None else system
         encoded = [
@@ -538,26 +541,10 @@ class LanguageModel:
             eos_ids.add(gen_eos)
         elif isinstance(gen_eos, list):
             eos_ids.update(int(e) for e in gen_eos)
-        hf_cfg = HfGenerationConfig(  # type: ignore[no-untyped-call]
-            max_new_tokens=cfg.max_new_tokens,
-            do_sample=cfg.temperature > 0,
-            temperature=cfg.temperature if cfg.temperature > 0 else None,
-            top_p=cfg.top_p if cfg.temperature > 0 else None,
-            # 0 must reach transformers as 0 (top-k off): None would take its default of 50
-            top_k=cfg.top_k if cfg.temperature > 0 else None,
-            repetition_penalty=cfg.repetition_penalty,
-            num_return_sequences=cfg.n,
-            pad_token_id=int(self.tokenizer.pad_token_id),
-            eos_token_id=sorted(eos_ids),
-        )
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: list[list[Generation]] = [[] for _ in prompts]
         pad = int(self.tokenizer.pad_token_id)
-        with (
-            progress_bar(progress or "", len(prompts) if progress else 0) as advance,
-            torch.inference_mode(),
-            self._activate(),
-        ):
+        with progress_bar(progress or "", len(prompts) if progress else 0) as advance, torch.inference_mode():
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
                 width = max(len(encoded[i]) for i in idx)
@@ -568,33 +555,19 @@ class LanguageModel:
                     ids[r, width - len(seq) :] = torch.as_tensor(seq)
                     mask[r, width - len(seq) :] = 1
                 ids, mask = ids.to(self.device), mask.to(self.device)
-                extra: dict[str, Any] = {}
-                if logits_processor is not None:
-                    from transformers import LogitsProcessorList
-
-                    extra["logits_processor"] = LogitsProcessorList([logits_processor(ids, mask)])
+                processor = logits_processor(ids, mask) if logits_processor is not None else None
                 torch.manual_seed(cfg.seed * 1_000_003 + min(idx))
-                # nn.Module does not declare the transformers/PEFT ``generate``.
-                with fp32_head(self._output_embeddings() if fp32_logits else None):
-                    out = cast(Any, self.model).generate(
-                        input_ids=ids, attention_mask=mask, generation_config=hf_cfg, **extra
-                    )
-                new = out[:, width:].cpu()
-                for r in range(new.shape[0]):
+                rows = decode_batch(self, ids, mask, cfg, sorted(eos_ids), pad_id=pad, processor=processor,
+                              fp32_logits=fp32_logits)
+                for r, row in enumerate(rows):
                     prompt_i = idx[r // cfg.n]
-                    toks = new[r].tolist()
-                    finished = False
-                    for j, t in enumerate(toks):
-                        if t in eos_ids:
-                            toks, finished = toks[:j], True
-                            break
                     results[prompt_i].append(
                         Generation(
                             prompt_index=prompt_i,
                             sample_index=r % cfg.n,
-                            text=self.decode(toks, skip_special_tokens=True).strip(),
-                            n_tokens=len(toks),
-                            finished=finished,
+                            text=self.decode(row.tokens, skip_special_tokens=True).strip(),
+                            n_tokens=len(row.tokens),
+                            finished=row.finished,
                         )
                     )
                 advance(len(idx))
