@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+
+# Under pytest-xdist (`make test` runs one worker per core) each worker computes on one thread: torch's
+# default of every core per worker would oversubscribe the machine. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +21,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LMDIFF_PROGRESS", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Convert the shipped model into the user cache once, before xdist's workers could race to do it."""
+    if hasattr(config, "workerinput"):
+        return
+    from lmdiff.models.registry import DEFAULT_CHAT_MODEL, get_shipped
+
+    shipped = get_shipped(DEFAULT_CHAT_MODEL)
+    if shipped is not None and shipped.source_path() is not None:
+        shipped.local_dir(progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -146,8 +146,9 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def set_threads(threads: int | None) -> None:
-    """Set torch's CPU threads (default: every core this process may use)."""
+    """Set torch's CPU threads (default: ``$OMP_NUM_THREADS`` when set, else every core this process may use)."""
     import os
 
-    n = threads or len(os.sched_getaffinity(0))
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    n = threads or (int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)))
     torch.set_num_threads(max(1, n))
