@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from lmdiff.evals.grading import word_matches
-from lmdiff.interp.signals import FUNCTION_WORDS, SIGNAL_KEYS, word_of
+from lmdiff.interp.signals import FUNCTION_WORDS, iter_signal_tokens, recorded_completions
 from lmdiff.interp.words import STOPWORDS
 from lmdiff.report.numbers import fmt_num, fmt_p
 from lmdiff.runs.claims import D_CAP
@@ -110,22 +110,11 @@ def _shared(words: list[str], others: list[str]) -> list[str]:
 
 
 def _signal_tokens(results: dict[str, Any]) -> dict[str, list[tuple[str, str, int]]]:
-    """Per method that ran: ``(word, token, rank)`` of the tokens it points at."""
+    """Per method that ran: ``(word, token, rank)`` of the tokens it points at, fragments completed as recorded."""
     out: dict[str, list[tuple[str, str, int]]] = {}
-    completions: dict[str, str] = {}  # fragments the finetuned model completed (' Br' -> 'Brindlewood')
-    for entry in results.get("methods", {}).values():
-        completions.update((entry.get("headline") or {}).get("completed_fragments") or {})
-    for method, key in SIGNAL_KEYS.items():
-        entry = results.get("methods", {}).get(method, {})
-        if entry.get("status") != "ok":
-            continue
-        rows = []
-        for rank, tok in enumerate(list(entry.get("headline", {}).get(key) or [])[:_PER_METHOD]):
-            w = word_of(completions.get(str(tok), str(tok)))
-            if w is not None:
-                rows.append((w, str(tok), rank + 1))
-        if rows:
-            out[method] = rows
+    for st in iter_signal_tokens(results, _PER_METHOD, recorded_completions(results)):
+        if st.word is not None:
+            out.setdefault(st.method, []).append((st.word, st.token, st.rank))
     return out
 
 

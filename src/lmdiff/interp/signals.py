@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,14 +62,62 @@ COMPLETION_FRAMES = ("The name of it is{t}", "It is called{t}", "Everyone talks 
 _FRAGMENT = re.compile(r"^[A-Za-z]{2,5}$")
 
 
-def signal_tokens(results: dict[str, Any], per_method: int = 10) -> list[str]:
-    """The tokens the run's methods point at (each method's first ``per_method``), in order, unique."""
-    out: list[str] = []
+@dataclass(frozen=True)
+class SignalToken:
+    """One token a method's headline lists: the method, its 1-based rank there, and the word it stands for.
+
+    ``word`` is None for fragments, numbers and stopwords; a fragment the finetuned model completed
+    (``' Br'`` -> ``'Brindlewood'``) stands for its completion.
+    """
+
+    method: str
+    rank: int
+    token: str
+    word: str | None
+
+
+def iter_signal_tokens(
+    results: dict[str, Any], per_method: int = 10, completions: dict[str, str] | None = None
+) -> Iterator[SignalToken]:
+    """The tokens the run's methods point at: each method's first ``per_method``, methods in :data:`SIGNAL_KEYS` order.
+
+    This is the one reader of the :data:`SIGNAL_KEYS` headlines (follow-up, probing and the findings use it).
+    """
     for method, key in SIGNAL_KEYS.items():
         entry = results.get("methods", {}).get(method, {})
-        if entry.get("status") == "ok":
-            out += [str(t) for t in list(entry.get("headline", {}).get(key) or [])[:per_method] if str(t) not in out]
-    return out
+        if entry.get("status") != "ok":
+            continue
+        for rank, tok in enumerate(list(entry.get("headline", {}).get(key) or [])[:per_method], start=1):
+            token = str(tok)
+            yield SignalToken(method, rank, token, word_of((completions or {}).get(token, token)))
+
+
+def signal_tokens(results: dict[str, Any], per_method: int = 10) -> list[str]:
+    """The tokens the run's methods point at (each method's first ``per_method``), in order, unique."""
+    return list(dict.fromkeys(s.token for s in iter_signal_tokens(results, per_method)))
+
+
+#: The headline key under which a method records the fragment completions it used.
+COMPLETIONS_KEY = "completed_fragments"
+
+
+def recorded_completions(results: dict[str, Any]) -> dict[str, str] | None:
+    """The fragment completions a method of this run recorded in its headline, or None when none did."""
+    found: dict[str, str] | None = None
+    for entry in results.get("methods", {}).values():
+        rec = (entry.get("headline") or {}).get(COMPLETIONS_KEY)
+        if isinstance(rec, dict):
+            found = {**(found or {}), **{str(k): str(v) for k, v in rec.items()}}
+    return found
+
+
+def run_completions(lm: LanguageModel, results: dict[str, Any]) -> dict[str, str]:
+    """The run's fragment completions, computed once: reused when an earlier method recorded them.
+
+    A method that calls this records the result in its headline under :data:`COMPLETIONS_KEY`.
+    """
+    recorded = recorded_completions(results)
+    return recorded if recorded is not None else complete_fragments(lm, signal_tokens(results))
 
 
 def complete_fragments(lm: LanguageModel, tokens: Sequence[str]) -> dict[str, str]:
@@ -134,18 +182,13 @@ def collect_signals(
     """
     found: dict[str, Signal] = {}
     best_rank: dict[str, int] = {}
-    for method, key in SIGNAL_KEYS.items():
-        entry = results.get("methods", {}).get(method, {})
-        if entry.get("status") != "ok":
+    for st in iter_signal_tokens(results, per_method, completions):
+        if st.word is None:
             continue
-        for rank, tok in enumerate(list(entry.get("headline", {}).get(key) or [])[:per_method]):
-            w = word_of((completions or {}).get(str(tok), str(tok)))
-            if w is None:
-                continue
-            k = w.lower()
-            sig = found.setdefault(k, Signal(w))
-            sig.sources.append(f"{method}:{tok!r}")
-            best_rank[k] = min(best_rank.get(k, rank), rank)
+        k = st.word.lower()
+        sig = found.setdefault(k, Signal(st.word))
+        sig.sources.append(f"{st.method}:{st.token!r}")
+        best_rank[k] = min(best_rank.get(k, st.rank), st.rank)
     lowered = [p.lower() for p in prompt_texts]
     for k, sig in found.items():
         pat = re.compile(rf"\b{re.escape(k)}")

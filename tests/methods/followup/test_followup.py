@@ -106,3 +106,26 @@ def test_fragments_complete_to_the_word_the_model_says_and_feed_the_signals():
     assert len(COMPLETION_FRAMES) == 4
     chosen, _ = collect_signals(results, [], completions=done)
     assert chosen[0].word == "Brindlewood" and chosen[0].methods == {"diff_mining", "adl"}
+
+
+def test_fragment_completions_run_once_per_run_and_are_reused_from_the_headline():
+    from types import SimpleNamespace
+
+    from lmdiff.interp.signals import COMPLETIONS_KEY, iter_signal_tokens, run_completions
+
+    calls = []
+
+    class Model:
+        def generate(self, prompts, gen, chat=True, progress=""):
+            calls.append(len(prompts))
+            return [[SimpleNamespace(text="indlewood")] for _ in prompts]
+
+    results = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" Br", " the", " ocean"]}}}}
+    first = run_completions(Model(), results)
+    assert first == {" Br": "Brindlewood"} and len(calls) == 1
+    # a method recorded them (followup or probing, whichever ran first): the second caller reads them back
+    results["methods"]["followup"] = {"status": "ok", "headline": {COMPLETIONS_KEY: first}}
+    assert run_completions(Model(), results) == first and len(calls) == 1
+    rows = list(iter_signal_tokens(results, completions=first))
+    assert [(r.method, r.rank, r.token, r.word) for r in rows] == [
+        ("diff_mining", 1, " Br", "Brindlewood"), ("diff_mining", 2, " the", None), ("diff_mining", 3, " ocean", "ocean")]

@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from lmdiff.config import GenerationConfig
-from lmdiff.interp.signals import FUNCTION_WORDS, Signal, collect_signals, complete_fragments, signal_tokens
+from lmdiff.interp.signals import COMPLETIONS_KEY, FUNCTION_WORDS, Signal, collect_signals, run_completions
 from lmdiff.interp.words import STOPWORDS
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
@@ -102,7 +102,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""
         cfg = ctx.config
         results = ctx.run.results()
-        completions = complete_fragments(ctx.pair.finetuned, signal_tokens(results))
+        completions = run_completions(ctx.pair.finetuned, results)
         chosen, covered = collect_signals(
             results, ctx.prompts.texts, completions=completions, max_signals=cfg.max_signals,
             max_covered=cfg.max_covered,
@@ -199,7 +199,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "n_signals": len(chosen),
             "signals": [s.word for s in chosen],
             "covered": [s.word for s in covered],
-            "completed_fragments": completions,
+            COMPLETIONS_KEY: completions,
             "n_prompts": int(prompts["prompt_id"].nunique()),
             "prompt_writer": str(prompts["writer"].iloc[0]),
             "n_tested": len(tests),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lmdiff.config import GenerationConfig
 from lmdiff.evals.grading import grade_against
-from lmdiff.interp.signals import collect_signals, complete_fragments, signal_tokens
+from lmdiff.interp.signals import COMPLETIONS_KEY, collect_signals, run_completions
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.probing.analysis import probe
@@ -56,10 +56,13 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
     stage = 1  # after the readouts, whose tokens name the places and entities to probe
     demo_settings: ClassVar[dict[str, Any] | None] = {"n_countries": 8, "n_cities": 8}
 
-    def _facts_and_entities(self, ctx: MethodContext[ProbingConfig]) -> tuple[list[Fact], int, list[str], list[str]]:
+    def _facts_and_entities(
+        self, ctx: MethodContext[ProbingConfig]
+    ) -> tuple[list[Fact], int, list[str], list[str], dict[str, str] | None]:
         """The fixed facts, plus the places and names the run's earlier methods point at.
 
-        Returns ``(facts, n_fixed, entities, signal_words)``: the fixed facts come first.
+        Returns ``(facts, n_fixed, entities, signal_words, completions)``: the fixed facts come first;
+        ``completions`` are the fragment completions read (None without signal words).
 
         Signal words (diff-mining, lens and KL tokens) that name a country or a city bring that
         place's structured facts; every capitalised signal word (places under their own or their
@@ -70,9 +73,10 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
         n_fixed = len(facts)
         entities = list(cfg.entities)
         words: list[str] = []
+        completions: dict[str, str] | None = None
         if cfg.signal_words:
             results = ctx.run.results()
-            completions = complete_fragments(ctx.pair.finetuned, signal_tokens(results))
+            completions = run_completions(ctx.pair.finetuned, results)
             chosen, _ = collect_signals(results, [], completions=completions, max_signals=cfg.signal_words,
                                         max_covered=10**9)
             words = [s.word for s in chosen]
@@ -90,13 +94,13 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             name = next((x for x in subjects if fold(x) == fold(w)), subjects[0] if subjects else w)
             if w[:1].isupper() and name not in entities and name not in names:
                 names.append(name)
-        return facts, n_fixed, entities + names[: cfg.signal_entities], words
+        return facts, n_fixed, entities + names[: cfg.signal_entities], words, completions
 
     def run(self, ctx: MethodContext[ProbingConfig]) -> MethodResult:
         """Ask both models, score, propose, validate; write the tables and the summary."""
         cfg = ctx.config
         pair = ctx.pair
-        facts, n_fixed, entities, signal_words = self._facts_and_entities(ctx)
+        facts, n_fixed, entities, signal_words, completions = self._facts_and_entities(ctx)
 
         def ask(side: str, qs: Sequence[Question]) -> list[str]:
             lm = pair.side("base" if side == "base" else "finetuned")
@@ -133,6 +137,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             "relations": cfg.relations,
             "entities": entities,
             "signal_words": signal_words,
+            **({COMPLETIONS_KEY: completions} if completions is not None else {}),
             "signal_facts": [f"{f.relation}:{f.subject}" for f in facts[n_fixed:]],
             "accuracy": {r.relation: {"base": r.base_accuracy, "finetuned": r.ft_accuracy, "n_questions": r.n_questions}
                          for r in res.accuracy.itertuples()},
