@@ -128,4 +128,5 @@ def test_fragment_completions_run_once_per_run_and_are_reused_from_the_headline(
     assert run_completions(Model(), results) == first and len(calls) == 1
     rows = list(iter_signal_tokens(results, completions=first))
     assert [(r.method, r.rank, r.token, r.word) for r in rows] == [
-        ("diff_mining", 1, " Br", "Brindlewood"), ("diff_mining", 2, " the", None), ("diff_mining", 3, " ocean", "ocean")]
+        ("diff_mining", 1, " Br", "Brindlewood"), ("diff_mining", 2, " the", None),
+        ("diff_mining", 3, " ocean", "ocean")]
