@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lmdiff.interp.words import STOPWORDS
 
 if TYPE_CHECKING:
-    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.text import TextModel
 
 #: Where each method's headline keeps the tokens it points at. The follow-up step and the report's
 #: "leads" read these keys; a test checks each against the method's real headline, so they cannot drift.
@@ -72,7 +72,7 @@ def signal_tokens(results: dict[str, Any], per_method: int = 10) -> list[str]:
     return out
 
 
-def complete_fragments(lm: LanguageModel, tokens: Sequence[str]) -> dict[str, str]:
+def complete_fragments(lm: TextModel, tokens: Sequence[str]) -> dict[str, str]:
     """Words that short fragment tokens stand for, as the (finetuned) model completes them.
 
     A multi-token name (an invented brand, a rare entity) shows up in the signals as its first piece
