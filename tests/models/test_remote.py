@@ -77,7 +77,7 @@ def test_chat_generation_sends_and_records_the_sampling_settings() -> None:
     assert all("top_k" not in r for r in chats)
     rec = model.record()
     assert rec["sent"]["chat"][0] | {"seed_rule": None} == {"temperature": 0.7, "top_p": 0.9, "max_tokens": 6, "n": 2,
-                                                           "seed": 5, "seed_rule": None}
+                                                           "seeds": [5], "seed_rule": None}
     assert rec["sent"]["not_sent"] == {"top_k": 40}
     assert rec["chat_usage"]["calls"] == 4 and rec["chat_usage"]["output_tokens"] == 24
 

@@ -278,21 +278,26 @@ class RemoteModel:
             raise self._explain(f"{len(failed)} of {len(replies)} requests failed; first: {failed[0].error or ''}")
 
     def _note_sent(self, cfg: GenerationConfig, chat: bool) -> None:
-        """Record the sampling settings sent (per kind of request), and those the API cannot carry."""
+        """Record the sampling settings sent (per kind of request, with every call seed), and those not sent."""
         kind = "chat" if chat else "completions"
         sent = {"temperature": cfg.temperature, "top_p": cfg.top_p if cfg.temperature > 0 else None,
-                "max_tokens": cfg.max_new_tokens, "n": cfg.n, "seed": cfg.seed,
+                "max_tokens": cfg.max_new_tokens, "n": cfg.n,
                 "seed_rule": f"seed * {SEED_STRIDE} + prompt * n + sample, one request per sample"}
         not_sent = {k: v for k, v in (("top_k", cfg.top_k), ("repetition_penalty", cfg.repetition_penalty))
                     if v not in (0, 1.0)}
         if not_sent and not self._sent.get("not_sent"):
             log.warning("%s: %s not sent (the OpenAI API has no such field); the server's defaults apply",
                         self.name, ", ".join(f"{k}={v}" for k, v in not_sent.items()))
-        self._sent.setdefault(kind, [])
-        if sent not in self._sent[kind]:
-            self._sent[kind].append(sent)
-        if not_sent:
-            self._sent["not_sent"] = {**self._sent.get("not_sent", {}), **not_sent}
+        with self._lock:
+            entries = self._sent.setdefault(kind, [])
+            entry = next((e for e in entries if {k: e[k] for k in sent} == sent), None)
+            if entry is None:
+                entry = {**sent, "seeds": []}
+                entries.append(entry)
+            if cfg.seed not in entry["seeds"]:
+                entry["seeds"].append(cfg.seed)
+            if not_sent:
+                self._sent["not_sent"] = {**self._sent.get("not_sent", {}), **not_sent}
 
     # ------------------------------------------------------------------ completions endpoint
     def _post_completions(self, body: dict[str, Any], retries: bool = True) -> dict[str, Any]:
