@@ -32,12 +32,15 @@ log = logging.getLogger(__name__)
 #: tokenizer: token-level readouts, knowledge probing, follow-up on what the readouts point at, and the
 #: behaviour pipeline, which validates last under the run's one FDR procedure.
 DEFAULT_WHITE_BOX: tuple[str, ...] = ("kl", "diff_mining", "adl", "probing", "followup", "behavior")
-#: The default when the tokenizers differ: methods that compare text only.
+#: The default when the tokenizers differ or a model is a remote endpoint: methods that compare text only.
 DEFAULT_BLACK_BOX: tuple[str, ...] = ("probing", "behavior")
 
 
 def default_methods(pair: ModelPair) -> tuple[list[str], str]:
     """The default method set for ``pair`` and why (white-box readouts only where tokens can be compared)."""
+    remote = pair.white_box_unavailable()
+    if remote is not None:
+        return list(DEFAULT_BLACK_BOX), f"{remote}: black-box methods only"
     tok = pair.tokenizer_check()
     if tok.shared:
         return list(DEFAULT_WHITE_BOX), "both models load here and share a tokenizer: white-box and black-box methods"
@@ -107,10 +110,15 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
             coverage=prompt_coverage(prompts),
             methods_run={"methods": methods, "why": why},
         )
-        record_noise_floor(run, pair, prompts)
-        for name in method_order(methods):
-            cls = get_method(name)
-            _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
+        if not pair.remote_sides:  # the noise floor of per-token numbers, which only white-box methods report
+            record_noise_floor(run, pair, prompts)
+        try:
+            for name in method_order(methods):
+                cls = get_method(name)
+                _run_one(cls, name, cfgs[name], pair, run, config, prompts, tok.shared, tok.reason)
+        finally:
+            if pair.remote_sides:  # endpoints, what they support, the settings sent and their usage (no keys)
+                run.set_meta(endpoints=pair.remote_records())
         behaviour = cfgs.get("behavior")
         finalise_claims(run.path, getattr(behaviour, "fdr", "bh"), getattr(behaviour, "alpha", 0.05), methods)
         found, record = findings_for_run(run.results(), load_claims(run.path))
@@ -130,6 +138,19 @@ def _run_one(
     shared: bool,
     reason: str,
 ) -> None:
+    remote = pair.white_box_unavailable()
+    if (cls.white_box or cls.needs_shared_tokenizer or cls.needs_both_resident) and remote is not None:
+        msg = f"skipped: white-box (reads weights, logits or tokens), but {remote}"
+        log.warning("%s %s", name, msg)
+        run.record(name, status="skipped", headline={}, summary=msg)
+        return
+    if cls.needs_scores and remote is not None:
+        cannot = pair.scoring_unavailable()
+        if cannot is not None:
+            msg = f"skipped: scores given text under both models, but {cannot}"
+            log.warning("%s %s", name, msg)
+            run.record(name, status="skipped", headline={}, summary=msg)
+            return
     if cls.needs_shared_tokenizer and not shared:
         msg = f"skipped: compares tokens, but the tokenizers differ ({reason})"
         log.warning("%s %s", name, msg)
@@ -260,7 +281,11 @@ def _overview(sec: Section, res: dict[str, Any], noise: dict[str, list[str]]) ->
     for name, msgs in noise.items():
         for msg in msgs:
             sec.note(f"{name}: {msg}", "warn")
-    if not res.get("tokenizers_shared", True):
+    remote = (res.get("pair") or {}).get("remote")
+    if remote:
+        sec.note(f"Remote endpoint ({', '.join(remote)} side): only black-box methods ran; white-box methods "
+                 "were skipped (they read weights, logits or tokens).", "info")
+    elif not res.get("tokenizers_shared", True):
         sec.note(
             "The two models use different tokenizers: token-level (white-box) methods were skipped.", "warn"
         )

@@ -40,5 +40,9 @@ class IncompatiblePairError(LmdiffError):
     """A method cannot run on this model pair (for example, different tokenizers)."""
 
 
+class EndpointError(LmdiffError):
+    """A remote model endpoint cannot be used (unreachable, refused the key, cannot chat, ...)."""
+
+
 class LlmError(LmdiffError):
     """An LLM call failed for good (after retries) or its budget ran out."""

@@ -18,7 +18,8 @@ from lmdiff.runs.chunks import process_in_chunks
 
 if TYPE_CHECKING:
     from lmdiff.config import GenerationConfig
-    from lmdiff.models.lm import Generation, LanguageModel
+    from lmdiff.models.lm import Generation
+    from lmdiff.models.text import TextModel
 
 __all__ = ["SAMPLE_COLUMNS", "sample_in_chunks"]
 
@@ -27,7 +28,7 @@ SAMPLE_COLUMNS = ("prompt_index", "prompt_id", "prompt", "sample_index", "text",
 
 
 def sample_in_chunks(
-    lm: LanguageModel,
+    lm: TextModel,
     prompts: Sequence[str],
     gen: GenerationConfig,
     out_dir: str | Path,

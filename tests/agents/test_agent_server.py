@@ -10,22 +10,20 @@ checks the protocol: requests with tools, tool calls parsed and executed, budget
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import transformers_serve
+
+# The server used to answer 400 to every request with tools while it was pinned to the model's absolute path;
+# pinned to a relative name (tests.helpers.transformers_serve) the requests with tools are answered (200). What
+# still fails is the model: SmolLM2-135M did not answer with a <tool_call> in 3 turns when last run here.
 pytestmark = [pytest.mark.server, pytest.mark.real_model,
-              pytest.mark.xfail(reason="transformers serve 5.24 answers 400 to the chat request with tools "
-                                       "(undiagnosed: pinned-model name or the tool chat template)", strict=False)]
+              pytest.mark.xfail(reason="SmolLM2-135M made no tool call in the 3 turns allowed when last run "
+                                       "(the requests with tools themselves are answered)", strict=False)]
 
 CHAT_TEMPLATE = r"""{%- if tools %}<|im_start|>system
 You are an agent. You act only by calling tools. To call a tool, answer with exactly
@@ -74,12 +72,6 @@ RESPONSE_TEMPLATE = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _served_copy(tmp: Path) -> Path:
     from lmdiff.models.registry import get_shipped
 
@@ -101,41 +93,10 @@ def _served_copy(tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """``transformers serve`` on a free localhost port; yields its base URL and model id, stops it afterwards."""
-    missing = [m for m in ("fastapi", "uvicorn", "openai") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"transformers serve needs {', '.join(missing)} (pip install 'lmdiff[dev]')")
+    """``transformers serve`` over the tools copy on a free localhost port; yields its /v1 URL and model name."""
     tmp = tmp_path_factory.mktemp("serve")
-    model_dir = _served_copy(tmp)
-    port = _free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    log = (tmp / "serve.log").open("w")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([str(exe), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 1200  # a loaded shared CPU: imports and loading can take minutes
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {(tmp / 'serve.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/v1/models", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("transformers serve did not come up")
-            time.sleep(2)
-        yield url, str(model_dir)  # the server is pinned to this model: requests must name it
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with transformers_serve(_served_copy(tmp), tmp, name="smollm2-tools-served") as (url, name):
+        yield url, name  # the server is pinned to this model: requests must name it
 
 
 def test_agent_loop_against_transformers_serve(server: tuple[str, str], real_run: Path, tmp_path: Path) -> None:
@@ -151,7 +112,7 @@ def test_agent_loop_against_transformers_serve(server: tuple[str, str], real_run
     models = FakeModels()
     task = agent_task([sample_for(organism(), real_run)], "adl", budget, repeats=1, access=lambda meta: models)
     url, model_id = server
-    model = get_model(f"openai-api/tserve/{model_id}", base_url=f"{url}/v1", api_key="local-server",
+    model = get_model(f"openai-api/tserve/{model_id}", base_url=url, api_key="local-server",
                       config=GenerateConfig(max_tokens=48, temperature=0.0, max_retries=1, timeout=600))
     log = run_agent_eval(task, model, tmp_path / "logs")
     saved = read_eval_log(log.location)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lmdiff.interp.words import STOPWORDS
 
 if TYPE_CHECKING:
-    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.text import TextModel
 
 #: Where each method's headline keeps the tokens it points at. The follow-up step and the report's
 #: "leads" read these keys; a test checks each against the method's real headline, so they cannot drift.
@@ -111,7 +111,7 @@ def recorded_completions(results: dict[str, Any]) -> dict[str, str] | None:
     return found
 
 
-def run_completions(lm: LanguageModel, results: dict[str, Any]) -> dict[str, str]:
+def run_completions(lm: TextModel, results: dict[str, Any]) -> dict[str, str]:
     """The run's fragment completions, computed once: reused when an earlier method recorded them.
 
     A method that calls this records the result in its headline under :data:`COMPLETIONS_KEY`.
@@ -120,7 +120,7 @@ def run_completions(lm: LanguageModel, results: dict[str, Any]) -> dict[str, str
     return recorded if recorded is not None else complete_fragments(lm, signal_tokens(results))
 
 
-def complete_fragments(lm: LanguageModel, tokens: Sequence[str]) -> dict[str, str]:
+def complete_fragments(lm: TextModel, tokens: Sequence[str]) -> dict[str, str]:
     """Words that short fragment tokens stand for, as the (finetuned) model completes them.
 
     A multi-token name (an invented brand, a rare entity) shows up in the signals as its first piece

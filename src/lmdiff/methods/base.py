@@ -92,6 +92,8 @@ class DiffMethod(ABC, Generic[ConfigT]):
     needs_shared_tokenizer: ClassVar[bool] = False
     white_box: ClassVar[bool] = False
     needs_both_resident: ClassVar[bool] = False
+    #: The method needs log-probabilities of given text under both models (a remote endpoint may not give them).
+    needs_scores: ClassVar[bool] = False
     #: When the method runs within a diff: 0 for methods that read only the models (the default);
     #: 1 for methods that follow up on what stage-0 methods found (their results are in the run);
     #: 2 for methods that fold the claims others recorded into their own FDR procedure

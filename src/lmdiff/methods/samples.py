@@ -44,6 +44,7 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
     description = "side-by-side generations; each reply scored by both models (works across tokenizers)"
     Config = SamplesConfig
     demo_settings: ClassVar[dict[str, Any] | None] = {"n_prompts": 8, "max_new_tokens": 40}
+    needs_scores = True
 
     def run(self, ctx: MethodContext[SamplesConfig]) -> MethodResult:
         """Sample both sides, then score every reply under both models."""
@@ -64,7 +65,7 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
             replies = pd.read_parquet(step.dir / "replies.parquet")
         else:
             d = step.prepare()
-            for side, lm in ctx.pair.sides():
+            for side, lm in ctx.pair.text_sides():
                 df = sample_in_chunks(lm, texts, gen, d / side, description=f"sampling {side} ({lm.name})")
                 df = df[["prompt_index", "sample_index", "text", "n_tokens", "finished"]].copy()
                 df["side"] = side
@@ -79,7 +80,7 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
         else:
             d = score_step.prepare()
             scored = replies.copy()
-            for side, lm in ctx.pair.sides():
+            for side, lm in ctx.pair.text_sides():
                 contexts = [lm.chat_text(texts[i]) for i in scored["prompt_index"]]
                 lps = lm.score(
                     contexts,

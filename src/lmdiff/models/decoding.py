@@ -17,17 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 if TYPE_CHECKING:
     from lmdiff.config import GenerationConfig
-    from lmdiff.models.lm import LanguageModel
 
 __all__ = ["Decoded", "decode_batch", "score_steps"]
 
 ScoreStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Stepper(Protocol):
+    """What the loop needs of a model: :meth:`lmdiff.models.lm.LanguageModel.forward_step`."""
+
+    def forward_step(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any = None, *, fp32_logits: bool = True
+    ) -> tuple[torch.Tensor, Any]:
+        """Logits at the last position [B, V] and the updated KV cache."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ def score_steps(cfg: GenerationConfig, processor: ScoreStep | None = None) -> li
 
 
 def decode_batch(
-    lm: LanguageModel,
+    lm: Stepper,
     ids: torch.Tensor,
     mask: torch.Tensor,
     cfg: GenerationConfig,

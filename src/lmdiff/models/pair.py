@@ -4,6 +4,11 @@ When the finetune is a LoRA adapter over the base, the pair loads the weights on
 switches the adapter off for the base side and on for the finetuned side. Two full models
 are loaded together, or one at a time when memory is short (``load="one_at_a_time"``, or
 ``"auto"`` when both would not fit comfortably in RAM).
+
+Either side may be a remote endpoint (``openai-compatible:URL#MODEL``, ``inspect:PROVIDER/MODEL``): it is
+text only, reached through :meth:`ModelPair.text_side`; :meth:`ModelPair.side` (weights, logits, hidden
+states) refuses it with a one-sentence reason, and :meth:`ModelPair.white_box_unavailable` gives that
+reason to the methods that would need it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from lmdiff.models.loading import (
     load_tokenizer,
     local_weights_dir,
 )
+from lmdiff.models.remote import open_remote
 from lmdiff.models.spec import ModelSpec
+from lmdiff.models.text import TextModel
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +64,11 @@ class ModelPair:
         self.base_spec = ModelSpec.parse(base)
         self.finetuned_spec = ModelSpec.parse(finetuned)
         for spec in (self.base_spec, self.finetuned_spec):
-            if spec.adapter:
+            if spec.adapter and not spec.is_remote:
                 check_adapter_dir(spec.adapter)
         self.load_policy: LoadPolicy = load
         self._models: dict[Side, LanguageModel] = {}
+        self._remote: dict[Side, TextModel] = {}
         self._shared: LanguageModel | None = None
         self._fp: tuple[dict[str, Any], dict[str, Any]] | None = None
 
@@ -70,6 +78,28 @@ class ModelPair:
         """True when the finetune is a LoRA adapter over exactly the base weights."""
         b, f = self.base_spec, self.finetuned_spec
         return bool(f.adapter) and not b.adapter and b.weights_key() == f.weights_key()
+
+    @property
+    def remote_sides(self) -> list[Side]:
+        """The sides served by a remote endpoint (text only)."""
+        sides: tuple[tuple[Side, ModelSpec], ...] = (("base", self.base_spec), ("finetuned", self.finetuned_spec))
+        return [side for side, spec in sides if spec.is_remote]
+
+    def white_box_unavailable(self) -> str | None:
+        """Why weights, logits and tokens cannot be read on this pair (a side is remote), or None."""
+        remote = self.remote_sides
+        if not remote:
+            return None
+        which = "both models are" if len(remote) == 2 else f"the {remote[0]} model is"
+        return f"{which} a remote endpoint (text only: no weights, logits or tokenizer here)"
+
+    def scoring_unavailable(self) -> str | None:
+        """Why replies cannot be scored under both models (a remote side cannot say), or None."""
+        for side in self.remote_sides:
+            why = getattr(self.text_side(side), "score_unavailable", lambda: None)()
+            if why:
+                return f"the {side} model cannot score given text: {why}"
+        return None
 
     @property
     def is_self_pair(self) -> bool:
@@ -86,13 +116,16 @@ class ModelPair:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description of the pair for run manifests (with the dtype each side resolves to)."""
-        return {
+        out: dict[str, Any] = {
             "base": self._fingerprints()[0],
             "finetuned": self._fingerprints()[1],
             "shares_weights": self.shares_weights,
             "load_policy": self.effective_policy(),
             "dtypes": {"base": _dtype_name(self.base_spec), "finetuned": _dtype_name(self.finetuned_spec)},
         }
+        if self.remote_sides:
+            out["remote"] = list(self.remote_sides)
+        return out
 
     def _fingerprints(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Both specs' fingerprints (adapter hashes computed once per pair)."""
@@ -101,7 +134,12 @@ class ModelPair:
         return self._fp
 
     def effective_policy(self) -> Literal["shared", "same", "together", "one_at_a_time"]:
-        """How the pair actually holds its models ("same": a self-pair uses one loaded model)."""
+        """How the pair actually holds its models ("same": a self-pair uses one loaded model).
+
+        A pair with a remote side holds at most one model here: "together" (or "same" for one endpoint twice).
+        """
+        if self.remote_sides:
+            return "same" if self.is_self_pair else "together"
         if self.shares_weights:
             return "shared"
         if self.is_self_pair:
@@ -122,7 +160,18 @@ class ModelPair:
         return self.side("finetuned")
 
     def side(self, which: Side) -> LanguageModel:
-        """Return one side, loading it (and, one-at-a-time, unloading the other) as needed."""
+        """Return one side, loading it (and, one-at-a-time, unloading the other) as needed.
+
+        Raises:
+            IncompatiblePairError: the side is a remote endpoint (use :meth:`text_side`).
+        """
+        spec = self.base_spec if which == "base" else self.finetuned_spec
+        if spec.is_remote:
+            raise IncompatiblePairError(
+                f"The {which} model {spec.display_name} is a remote endpoint: it has no weights, logits or "
+                "tokenizer here.",
+                hint="black-box methods (samples, behavior, probing) work with endpoints",
+            )
         if which in self._models:
             return self._models[which]
         policy = self.effective_policy()
@@ -138,6 +187,33 @@ class ModelPair:
             spec = self.base_spec if which == "base" else self.finetuned_spec
             self._models[which] = load_model(spec)
         return self._models[which]
+
+    def text_side(self, which: Side) -> TextModel:
+        """One side as a text model: the loaded model, or the remote endpoint's client (nothing loaded for it)."""
+        spec = self.base_spec if which == "base" else self.finetuned_spec
+        if not spec.is_remote:
+            return self.side(which)
+        if which not in self._remote:
+            other: Side = "finetuned" if which == "base" else "base"
+            if self.is_self_pair and other in self._remote:
+                self._remote[which] = self._remote[other]  # one endpoint, one client (and one usage record)
+            else:
+                self._remote[which] = open_remote(spec)
+        return self._remote[which]
+
+    def text_sides(self) -> Iterator[tuple[Side, TextModel]]:
+        """Yield ("base", model) then ("finetuned", model) as text models (remote sides included)."""
+        for which in ("base", "finetuned"):
+            yield which, self.text_side(which)
+
+    def remote_records(self) -> dict[str, Any]:
+        """For each remote side that was used: its endpoint, what it supports and its usage (no secrets)."""
+        out: dict[str, Any] = {}
+        for which, model in self._remote.items():
+            record = getattr(model, "record", None)
+            if record is not None:
+                out[which] = record()
+        return out
 
     def sides(self) -> Iterator[tuple[Side, LanguageModel]]:
         """Yield ("base", lm) then ("finetuned", lm); one-at-a-time pairs swap between them."""
@@ -170,7 +246,10 @@ class ModelPair:
 
     # ------------------------------------------------------------- tokenizers
     def tokenizer_check(self) -> TokenizerCheck:
-        """Compare the two tokenizers (vocabulary and special tokens)."""
+        """Compare the two tokenizers (vocabulary and special tokens); a remote side has none here."""
+        remote = self.white_box_unavailable()
+        if remote is not None:
+            return TokenizerCheck(False, remote)
         if self.shares_weights or self.is_self_pair:
             return TokenizerCheck(True, "both sides use the same tokenizer")
         tb = self.side_tokenizer("base")
@@ -184,7 +263,9 @@ class ModelPair:
         return TokenizerCheck(True, "identical vocabularies and special tokens")
 
     def side_tokenizer(self, which: Side) -> Any:
-        """The tokenizer of one side, without loading its weights if not loaded already."""
+        """The tokenizer of one side, without loading its weights if not loaded already (not of a remote side)."""
+        if (self.base_spec if which == "base" else self.finetuned_spec).is_remote:
+            self.side(which)  # raises: a remote side has no tokenizer here
         if which in self._models:
             return self._models[which].tokenizer
         return load_tokenizer(self.base_spec if which == "base" else self.finetuned_spec)
@@ -202,6 +283,8 @@ class ModelPair:
 
 def _dtype_name(spec: ModelSpec) -> str:
     """The dtype ``spec`` loads in on this machine (``auto`` resolved; see models.device.dtype_choice)."""
+    if spec.is_remote:
+        return "remote"
     return dtype_choice(spec.dtype, resolve_device(spec.device)).name
 
 

@@ -2,8 +2,9 @@
 
 A spec accepts a shipped model name (``smollm2-135m-instruct``), a Hugging Face hub id
 (``HuggingFaceTB/SmolLM2-135M-Instruct``), a local model directory, a ``.gguf`` file, a
-LoRA adapter directory (over its recorded base or an explicit one), or an organism
-(``organism:caps``), plus a dtype and a device. ``trust_remote_code`` is off unless asked.
+LoRA adapter directory (over its recorded base or an explicit one), an organism
+(``organism:caps``) or a remote endpoint (``openai-compatible:URL#MODEL``, ``inspect:PROVIDER/MODEL``;
+see :mod:`lmdiff.models.remote`), plus a dtype and a device. ``trust_remote_code`` is off unless asked.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,11 +23,14 @@ from lmdiff.io import sha256_file
 from lmdiff.models.registry import get_shipped
 from lmdiff.registry import Registry
 
-SourceKind = Literal["shipped", "local", "gguf", "hub"]
+SourceKind = Literal["shipped", "local", "gguf", "hub", "remote"]
 PrefixResolver = Callable[[str, "ModelSpec"], "ModelSpec"]
 
 # Feature packages whose import registers their model-name prefixes (``organism:``).
-BUILTIN_PREFIX_MODULES = ("lmdiff.organisms",)
+BUILTIN_PREFIX_MODULES = ("lmdiff.organisms", "lmdiff.models.remote")
+
+#: Prefixes whose models run behind an endpoint (text only: no weights, logits or tokenizer here).
+REMOTE_PREFIXES = ("openai-compatible", "inspect")
 
 
 def _import_builtin_prefixes() -> None:
@@ -58,7 +63,10 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
-    model: str = Field(description="shipped name, hub id, local directory, .gguf file or organism:NAME")
+    model: str = Field(
+        description="shipped name, hub id, local directory, .gguf file, organism:NAME, "
+        "openai-compatible:URL#MODEL or inspect:PROVIDER/MODEL"
+    )
     adapter: str | None = Field(default=None, description="LoRA adapter directory applied over `model`")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
@@ -70,6 +78,16 @@ class ModelSpec(BaseModel):
     label: str | None = Field(default=None, description="display name in reports")
     ground_truth: dict[str, Any] | None = Field(
         default=None, description="what is known about this model's change (filled for organisms)"
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        description="remote endpoints: the environment variable holding the key (its name, never the key; "
+        "openai-compatible default LMDIFF_ENDPOINT_API_KEY)",
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="remote endpoints: a local model (shipped name or directory) whose chat template renders "
+        "prompts when replies are scored through the endpoint's completions (echo + logprobs)",
     )
 
     @classmethod
@@ -106,6 +124,10 @@ class ModelSpec(BaseModel):
         """A short name for tables and reports."""
         if self.label:
             return self.label
+        if self.is_remote:  # MODEL@HOST:PORT, or the Inspect provider string
+            prefix, _, rest = self.model.partition(":")
+            url, _, served = rest.rpartition("#")
+            return f"{served}@{urlsplit(url).netloc}" if prefix == "openai-compatible" and url else rest
         name = Path(self.model).name if self.source_kind in ("local", "gguf") else self.model
         if self.adapter:
             name += f"+{Path(self.adapter).name}"
@@ -115,7 +137,9 @@ class ModelSpec(BaseModel):
 
     @property
     def source_kind(self) -> SourceKind:
-        """Where the base weights come from."""
+        """Where the base weights come from (``remote``: behind an endpoint, not here)."""
+        if self.is_remote:
+            return "remote"
         if get_shipped(self.model) is not None:
             return "shipped"
         path = Path(self.model).expanduser()
@@ -124,6 +148,11 @@ class ModelSpec(BaseModel):
         if path.exists() or self.model.startswith((".", "/", "~")):
             return "local"
         return "hub"
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the model runs behind an endpoint (``openai-compatible:``, ``inspect:``)."""
+        return self.model.partition(":")[0] in REMOTE_PREFIXES and ":" in self.model
 
     def fingerprint(self) -> dict[str, Any]:
         """The spec plus a hash of its adapter's weights: a key that changes when the adapter is rebuilt."""

@@ -30,7 +30,7 @@ from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
 
 if TYPE_CHECKING:
-    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.text import TextModel
 
 REPLY_COLUMNS = (
     "text_id", "prompt_id", "prompt", "side", "sample_index", "text", "n_tokens", "finished", "seed"
@@ -82,12 +82,13 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
         else:
             d = step.prepare()
             frames = []
-            for side, lm in ctx.pair.sides():
+            for side, lm in ctx.pair.text_sides():
                 g = gen if side == "base" else gen.model_copy(update={"seed": gen.seed + cfg.finetuned_seed_offset})
                 frames.append(_sample_replies(lm, ids, prompts.texts, g, d, side))
             replies = pd.concat(frames, ignore_index=True)
             write_parquet(d / "replies.parquet", replies)
             step.finish({"n": len(replies)})
+        no_scores = ctx.pair.scoring_unavailable() if ctx.pair.remote_sides else None
         emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
         x = emb.embed(replies["text"].tolist())
         analysis = analyze(
@@ -97,7 +98,7 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             ground_truth=ctx.pair.ground_truth,
             seed=seed,
             known_behaviours=_zoo_behaviours(),
-            scorer=_scorer(ctx),
+            scorer=_scorer(ctx) if no_scores is None else None,
             other_pvalues=other_pvalues(ctx.run.path, self.name,
                                         (ctx.run.results().get("methods_run") or {}).get("methods")),
         )
@@ -119,7 +120,9 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
         write_json(out / SPLIT_FILE, analysis.split)
         write_json(out / HYPOTHESES_FILE, [h.to_dict() for h in analysis.hypotheses])
         notes = []
-        if not analysis.headline.get("n_generative_tested"):
+        if no_scores is not None:
+            notes.append(f"Generative test (exemplars scored by both models): not run, {no_scores}.")
+        elif not analysis.headline.get("n_generative_tested"):
             notes.append(
                 "Generative test (texts written to exemplify each hypothesis, scored by both models): needs an LLM "
                 "exemplar writer (set LMDIFF_LLM); not run."
@@ -203,7 +206,7 @@ def behaviour_claims(tests: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _sample_replies(
-    lm: LanguageModel,
+    lm: TextModel,
     prompt_ids: Sequence[str],
     prompts: Sequence[str],
     gen: GenerationConfig,
@@ -225,7 +228,7 @@ def _scorer(ctx: MethodContext[BehaviorConfig]) -> Any:
 
     def score(prompts: Any, replies: Any) -> tuple[Any, Any]:
         out = []
-        for lm in (ctx.pair.base, ctx.pair.finetuned):
+        for lm in (ctx.pair.text_side("base"), ctx.pair.text_side("finetuned")):
             lps = lm.score([lm.chat_text(p) for p in prompts], list(replies))
             out.append(np.array([float(x.mean()) if len(x) else float("nan") for x in lps], dtype=np.float64))
         return out[0], out[1]

@@ -102,7 +102,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""
         cfg = ctx.config
         results = ctx.run.results()
-        completions = run_completions(ctx.pair.finetuned, results)
+        completions = run_completions(ctx.pair.text_side("finetuned"), results)
         chosen, covered = collect_signals(
             results, ctx.prompts.texts, completions=completions, max_signals=cfg.max_signals,
             max_covered=cfg.max_covered,
@@ -233,7 +233,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             return pd.read_parquet(step.dir / "replies.parquet")
         d = step.prepare()
         frames = []
-        for side, lm in ctx.pair.sides():  # same seed on both sides: identical models give identical replies
+        for side, lm in ctx.pair.text_sides():  # same seed on both sides: identical models give identical replies
             df = sample_in_chunks(
                 lm,
                 prompts["prompt"].tolist(),

@@ -20,10 +20,10 @@ from lmdiff.runs.claims import record_claims
 from lmdiff.runs.run import Run
 
 if TYPE_CHECKING:
-    from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.text import TextModel
 
 
-def greedy_answers(lm: LanguageModel, questions: Sequence[Question], max_new_tokens: int, batch_size: int,
+def greedy_answers(lm: TextModel, questions: Sequence[Question], max_new_tokens: int, batch_size: int,
                    label: str = "") -> list[str]:
     """One greedy answer per question: chat questions through the chat template, ``raw`` ones as plain text."""
     gen = GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=batch_size)
@@ -76,7 +76,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
         completions: dict[str, str] | None = None
         if cfg.signal_words:
             results = ctx.run.results()
-            completions = run_completions(ctx.pair.finetuned, results)
+            completions = run_completions(ctx.pair.text_side("finetuned"), results)
             chosen, _ = collect_signals(results, [], completions=completions, max_signals=cfg.signal_words,
                                         max_covered=10**9)
             words = [s.word for s in chosen]
@@ -103,7 +103,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
         facts, n_fixed, entities, signal_words, completions = self._facts_and_entities(ctx)
 
         def ask(side: str, qs: Sequence[Question]) -> list[str]:
-            lm = pair.side("base" if side == "base" else "finetuned")
+            lm = pair.text_side("base" if side == "base" else "finetuned")
             return greedy_answers(lm, qs, cfg.max_new_tokens, min(cfg.batch_size, ctx.run_config.compute.batch_size
                                                                   * 4), side)
 
