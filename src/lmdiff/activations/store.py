@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -337,8 +338,9 @@ def collect_activations(
         jobs = [ShardJob(side, [list(s) for s in sequences[bounds[i] : bounds[i + 1]]], layers, dtype, batch_size)
                 for i in todo]
         n_todo_seqs = sum(bounds[i + 1] - bounds[i] for i in todo)
-        with progress_bar(f"activations ({side})" if progress else "", n_todo_seqs if progress else 0) as adv:
-            for j, (bufs, stats) in (executor or LocalExecutor()).map(shard_activations, jobs, worker):
+        with progress_bar(f"activations ({side})" if progress else "", n_todo_seqs if progress else 0) as adv, \
+                closing((executor or LocalExecutor()).map(shard_activations, jobs, worker)) as results:
+            for j, (bufs, stats) in results:
                 if meta.get("d_model") is None:
                     meta["d_model"] = int(stats[layers[0]].mean.shape[0])
                     write_json(meta_path, meta)

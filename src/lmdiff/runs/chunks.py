@@ -9,6 +9,7 @@ arrives, so both executors write the same parts and a killed run redoes only the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -82,9 +83,10 @@ def map_chunks(
     shards = [(items[i * chunk_size : (i + 1) * chunk_size], i * chunk_size) for i in todo]
     with progress_bar(description, len(items)) as advance:
         advance(done_items)
-        for j, df in (executor or LocalExecutor()).map(_CallChunk(fn), shards, worker):
-            write_parquet(part_path(out, todo[j]), df)
-            advance(len(shards[j][0]))
+        with closing((executor or LocalExecutor()).map(_CallChunk(fn), shards, worker)) as results:
+            for j, df in results:
+                write_parquet(part_path(out, todo[j]), df)
+                advance(len(shards[j][0]))
     frames: list[Any] = [pd.read_parquet(part_path(out, i)) for i in range(n_chunks)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -22,7 +22,7 @@ import logging
 import os
 import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Generic, Protocol, TypeVar
@@ -35,11 +35,15 @@ W = TypeVar("W")
 A = TypeVar("A")
 R = TypeVar("R")
 
+#: What :meth:`Executor.map` returns: ``(shard index, result)`` pairs as shards finish.
+Results = Generator[tuple[int, R], None, None]
+
 __all__ = [
     "Executor",
     "ExecutorSettings",
     "LocalExecutor",
     "RayExecutor",
+    "Results",
     "Worker",
     "executor_for",
     "make_executor",
@@ -69,8 +73,10 @@ class Executor(ABC):
     name: str = ""
 
     @abstractmethod
-    def map(self, fn: Callable[[W, A], R], shards: Sequence[A], worker: Worker[W]) -> Iterator[tuple[int, R]]:
+    def map(self, fn: Callable[[W, A], R], shards: Sequence[A], worker: Worker[W]) -> Results[R]:
         """Yield ``(i, fn(state, shards[i]))`` for every shard, in the order they finish.
+
+        Close the generator (``contextlib.closing``) when stopping early: that stops the shards still running.
 
         Args:
             fn: a module-level function (or a ``functools.partial`` of one): it is pickled for other processes.
@@ -88,7 +94,7 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def map(self, fn: Callable[[W, A], R], shards: Sequence[A], worker: Worker[W]) -> Iterator[tuple[int, R]]:
+    def map(self, fn: Callable[[W, A], R], shards: Sequence[A], worker: Worker[W]) -> Results[R]:
         """Yield ``(i, fn(worker.local, shards[i]))`` in order."""
         for i, shard in enumerate(shards):
             yield i, fn(worker.local, shard)
@@ -251,7 +257,7 @@ class RayExecutor(Executor):
         self._key = None
 
     # ----------------------------------------------------------------- map
-    def map(self, fn: Callable[[W, A], R], shards: Sequence[A], worker: Worker[W]) -> Iterator[tuple[int, R]]:
+    def map(self, fn: Callable[[W, A], R], shards: Sequence[A], worker: Worker[W]) -> Results[R]:
         """Yield ``(i, fn(state, shards[i]))`` as the actors finish them (one shard in flight per actor)."""
         if worker.build is None:
             log.info("this work cannot be rebuilt in a Ray actor; it runs in process")
