@@ -213,3 +213,39 @@ def test_a_failing_shard_raises_its_own_error(ray_local, tiny_pair, seqs, tmp_pa
         _kl(tiny_pair, bad, tmp_path / "bad", make_executor("ray"))
     kept = {p.name for p in (tmp_path / "bad").glob("part-*.parquet")}
     assert kept and kept <= {"part-00000.parquet", "part-00001.parquet"}  # good shards that finished are kept
+
+
+# ---------------------------------------------------------- the real model
+
+
+KL_SETTINGS = ["method.kl.corpus=generic", "method.kl.max_texts=6", "method.kl.max_tokens=32",
+               "method.kl.chunk_size=2", "method.kl.batch_size=2"]
+
+
+def _diff(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1", "LMDIFF_PROGRESS": "0", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "lmdiff.cli.main", "diff", "smollm2-135m-instruct", "organism:caps",
+                           *extra, "--methods", "kl", *KL_SETTINGS, "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.mark.real_model
+def test_real_diff_kl_on_ray_equals_in_process(tmp_path):
+    """The done-when: `lmdiff diff smollm2-135m-instruct organism:caps compute.executor=ray --methods kl`."""
+    pytest.importorskip("ray")
+    from lmdiff.io import read_json
+    from lmdiff.organisms.zoo import find_organism
+
+    if find_organism("caps") is None:
+        pytest.skip("organism caps is not prebuilt")
+    local = _diff(tmp_path / "local")
+    assert local.returncode == 0, local.stderr[-3000:]
+    remote = _diff(tmp_path / "ray", "compute.executor=ray", "compute.ray_workers=2")
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    tokens = "artifacts/kl/kl_tokens.parquet"
+    a, b = pd.read_parquet(tmp_path / "local" / tokens), pd.read_parquet(tmp_path / "ray" / tokens)
+    assert len(a) > 100 and a["kl"].mean() > 0
+    pd.testing.assert_frame_equal(b, a, check_exact=True)
+    ha = read_json(tmp_path / "local" / "results.json")["methods"]["kl"]["headline"]
+    hb = read_json(tmp_path / "ray" / "results.json")["methods"]["kl"]["headline"]
+    assert ha == hb

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from lmdiff.errors import ConfigError
@@ -214,7 +215,10 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR,
                                       "log_to_driver": False}
             if self.address is None:
-                ray.init(dashboard_host="127.0.0.1", **kwargs)
+                # the local workers import the lmdiff this process runs (not another one on their default path)
+                here = str(Path(__file__).resolve().parents[2])
+                path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+                ray.init(dashboard_host="127.0.0.1", runtime_env={"env_vars": {"PYTHONPATH": path}}, **kwargs)
             else:
                 ray.init(address=self.address, **kwargs)
         return ray
