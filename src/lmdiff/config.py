@@ -53,6 +53,22 @@ class ComputeConfig(StrictModel):
         description="tokens per activation-store shard: bounds memory during collection and the work a kill "
         "loses (a killed collection resumes at the first unfinished shard)",
     )
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description="where sampling, activation collection and KL compute their shards: 'local' in this "
+        "process, 'ray' on Ray actors (one model pair per actor; needs the 'ray' extra)",
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to connect to (e.g. 'auto' or 'ray://host:10001'); None starts a local one"
+    )
+    ray_workers: int | None = Field(
+        None, ge=1, description="Ray actors; None: one per GPU of the cluster, else one per ray_worker_cpus CPUs"
+    )
+    ray_worker_cpus: int | None = Field(
+        None, ge=1,
+        description="CPUs (torch threads) per Ray actor on CPU-only clusters; None: the cluster's CPUs divided "
+        "by ray_workers when that is set, else 1",
+    )
 
 
 class PromptsConfig(StrictModel):

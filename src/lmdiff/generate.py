@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from lmdiff.io import write_parquet
 from lmdiff.models.device import set_threads
+from lmdiff.models.lm import LanguageModel
 from lmdiff.models.loading import load_model
 from lmdiff.models.pair import ModelPair
+from lmdiff.models.recipe import ModelRecipe, side_recipe
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
 from lmdiff.run_config import GenerateRunConfig
+from lmdiff.runs.executor import executor_for
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
 
@@ -25,10 +29,13 @@ def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.Da
         if len(config.models) == 2:
             pair = ModelPair(config.models[0], config.models[1], load=config.compute.load)
             sides = [(f"{i}:{lm.name}", lm) for i, (_, lm) in enumerate(pair.sides())]
+            recipes: list[Callable[[], LanguageModel] | None] = [side_recipe(pair, s) for s in ("base", "finetuned")]
         else:
             sides = [(f"{i}:{spec.display_name}", load_model(spec)) for i, spec in enumerate(config.models)]
+            recipes = [ModelRecipe(spec) for spec in config.models]
+        executor = executor_for(config.compute)
         frames = []
-        for label, lm in sides:
+        for (label, lm), recipe in zip(sides, recipes, strict=True):
             step = run.step(
                 f"generate-{label.split(':')[0]}",
                 {
@@ -41,7 +48,8 @@ def run_generate(config: GenerateRunConfig, out: str | Path) -> tuple[Run, pd.Da
                 df = pd.read_parquet(step.dir / "generations.parquet")
             else:
                 d = step.prepare()
-                df = sample_in_chunks(lm, config.prompts, gen, d / "parts", description=f"generating with {lm.name}")
+                df = sample_in_chunks(lm, config.prompts, gen, d / "parts", description=f"generating with {lm.name}",
+                                      executor=executor, build=recipe)
                 df = df[["prompt_index", "sample_index", "text", "n_tokens", "finished"]].copy()
                 df["model"] = label.split(":", 1)[1]
                 write_parquet(d / "generations.parquet", df)

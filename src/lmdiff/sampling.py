@@ -8,13 +8,16 @@ same everywhere.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lmdiff.runs.chunks import process_in_chunks
+from lmdiff.runs.chunks import map_chunks
+from lmdiff.runs.executor import Executor, Worker
 
 if TYPE_CHECKING:
     from lmdiff.config import GenerationConfig
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
     from lmdiff.models.text import TextModel
 
 __all__ = ["SAMPLE_COLUMNS", "sample_in_chunks"]
+
+#: What samples a list of prompts: ``lm.generate`` or a custom sampler.
+Sampler = Callable[[list[str], "GenerationConfig"], list[list["Generation"]]]
 
 SAMPLE_COLUMNS = ("prompt_index", "prompt_id", "prompt", "sample_index", "text", "n_tokens", "finished", "seed")
 """The columns of :func:`sample_in_chunks`'s table, in order."""
@@ -36,7 +42,9 @@ def sample_in_chunks(
     prompt_ids: Sequence[str] | None = None,
     chunk_size: int | None = None,
     description: str = "sampling",
-    generate: Callable[[list[str], GenerationConfig], list[list[Generation]]] | None = None,
+    generate: Sampler | None = None,
+    executor: Executor | None = None,
+    build: Callable[[], TextModel] | None = None,
 ) -> pd.DataFrame:
     """Sample ``gen.n`` completions per prompt in resumable chunks (of ``gen.batch_size`` prompts by default).
 
@@ -55,7 +63,12 @@ def sample_in_chunks(
             batches of ``gen.batch_size``.
         description: label of the progress bar.
         generate: what samples a chunk (default ``lm.generate``), e.g. an amplified sampler
-            (:func:`lmdiff.amplify.amplified_generate` with its other arguments bound).
+            (:func:`lmdiff.amplify.amplified_generate` with its other arguments bound); a custom
+            sampler always runs in this process.
+        executor: where chunks are sampled (default: in process); the parts and the table are the
+            same whichever executor samples them.
+        build: a picklable recipe that loads ``lm`` in another process
+            (:mod:`lmdiff.models.recipe`); without it the chunks are sampled in this process.
 
     Returns:
         One row per completion, prompts in order and samples in order within a prompt, with the
@@ -70,28 +83,47 @@ def sample_in_chunks(
     if len(ids) != len(prompts):
         raise ValueError(f"sample_in_chunks got {len(ids)} prompt ids for {len(prompts)} prompts")
     items = list(zip(ids, prompts, strict=True))
-    sample = generate or (lambda texts, g: lm.generate(texts, g))
     if not items:
         return pd.DataFrame(columns=list(SAMPLE_COLUMNS))
-
-    def chunk_fn(chunk: Sequence[tuple[str, str]], offset: int) -> pd.DataFrame:
-        seed = gen.seed + offset
-        outs = sample([p for _, p in chunk], gen.model_copy(update={"seed": seed}))
-        rows = [
-            {
-                "prompt_index": offset + g.prompt_index,
-                "prompt_id": chunk[g.prompt_index][0],
-                "prompt": chunk[g.prompt_index][1],
-                "sample_index": g.sample_index,
-                "text": g.text,
-                "n_tokens": g.n_tokens,
-                "finished": g.finished,
-                "seed": seed,
-            }
-            for per in outs
-            for g in per
-        ]
-        return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))
-
+    if generate is not None:
+        worker: Worker[Sampler] = Worker(generate)
+    else:
+        worker = Worker(lm.generate, _GenerateOf(build) if build is not None else None)
     size = chunk_size or gen.batch_size
-    return process_in_chunks(items, chunk_fn, out_dir, chunk_size=size, description=description)
+    return map_chunks(items, functools.partial(sample_chunk, gen=gen), out_dir, size, worker, executor,
+                      description=description)
+
+
+@dataclass(frozen=True)
+class _GenerateOf:
+    """Loads a model from its recipe and returns its ``generate`` (the state of a sampling actor)."""
+
+    build: Callable[[], TextModel]
+
+    def __call__(self) -> Sampler:
+        return self.build().generate
+
+
+def sample_chunk(sample: Sampler, chunk: Sequence[tuple[str, str]], offset: int, *,
+                 gen: GenerationConfig) -> pd.DataFrame:
+    """Sample one chunk of (prompt id, prompt) pairs starting at prompt ``offset`` (seed ``gen.seed + offset``).
+
+    The shard function of :func:`sample_in_chunks`: its rows have the columns :data:`SAMPLE_COLUMNS`.
+    """
+    seed = gen.seed + offset
+    outs = sample([p for _, p in chunk], gen.model_copy(update={"seed": seed}))
+    rows = [
+        {
+            "prompt_index": offset + g.prompt_index,
+            "prompt_id": chunk[g.prompt_index][0],
+            "prompt": chunk[g.prompt_index][1],
+            "sample_index": g.sample_index,
+            "text": g.text,
+            "n_tokens": g.n_tokens,
+            "finished": g.finished,
+            "seed": seed,
+        }
+        for per in outs
+        for g in per
+    ]
+    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))

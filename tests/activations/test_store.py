@@ -68,7 +68,7 @@ def test_kill_and_resume(tiny_pair, tmp_path, monkeypatch):
 
     seqs = _seqs(tiny_pair)
     calls = {"n": 0}
-    real = mod._collect_shard
+    real = mod.shard_activations
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -76,7 +76,7 @@ def test_kill_and_resume(tiny_pair, tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mod, "_collect_shard", flaky)
+    monkeypatch.setattr(mod, "shard_activations", flaky)
     with pytest.raises(KeyboardInterrupt):
         collect_activations(tiny_pair, seqs, [1], tmp_path / "r", shard_tokens=60, progress=False)
     done_before = sorted(p.parent.name for p in (tmp_path / "r").glob("shard_*/base.done"))
@@ -88,7 +88,7 @@ def test_kill_and_resume(tiny_pair, tmp_path, monkeypatch):
         counted["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mod, "_collect_shard", counting)
+    monkeypatch.setattr(mod, "shard_activations", counting)
     store = collect_activations(tiny_pair, seqs, [1], tmp_path / "r", shard_tokens=60, progress=False)
     assert counted["n"] == 2 * store.n_shards - 2
     for n, t in mtimes.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -31,7 +32,9 @@ import torch
 
 from lmdiff.activations.stats import RunningStats
 from lmdiff.io import atomic_path, read_json, sha256_json, write_json
+from lmdiff.models.recipe import pair_recipe
 from lmdiff.progress import progress_bar
+from lmdiff.runs.executor import Executor, LocalExecutor, Worker
 
 if TYPE_CHECKING:
     from lmdiff.models.lm import LanguageModel
@@ -261,6 +264,7 @@ def collect_activations(
     shard_tokens: int = 65536,
     key: dict[str, Any] | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> ActivationStore:
     """Collect both sides' hidden states at ``layers`` on ``sequences`` into a store at ``path``.
 
@@ -268,7 +272,8 @@ def collect_activations(
     with a different key is replaced.
 
     Args:
-        pair: a ModelPair (anything with ``sides()`` yielding (name, LanguageModel)).
+        pair: a ModelPair (anything with ``side(name)`` giving a LanguageModel; only a ModelPair can be
+            rebuilt in a Ray actor, anything else is collected in process).
         sequences: token id lists, identical for both sides.
         layers: resolved layer indices.
         path: the store directory.
@@ -277,6 +282,8 @@ def collect_activations(
         shard_tokens: tokens per shard (bounds memory).
         key: the store's identity (defaults to a hash of the sequences and layers).
         progress: show progress bars.
+        executor: where shards are computed (default: in process); this process writes every shard
+            as it arrives, so the store is the same whichever executor computed it.
 
     Returns:
         The complete store.
@@ -320,22 +327,25 @@ def collect_activations(
     meta = dict(read_json(meta_path))
     bounds: list[int] = meta["shard_seq_bounds"]
     n_shards = len(bounds) - 1
-    for side, lm in pair.sides():
+    worker = Worker(pair, pair_recipe(pair))
+    for side in SIDES:
         todo = [i for i in range(n_shards) if not (root / f"shard_{i:05d}" / f"{side}.done").exists()]
         if not todo:
             continue
         if len(todo) < n_shards:
             log.info("activations (%s): resuming, %d of %d shards already collected", side, n_shards - len(todo),
                      n_shards)
-        if meta.get("d_model") is None:
-            meta["d_model"] = int(lm.d_model)
-            write_json(meta_path, meta)
+        jobs = [ShardJob(side, [list(s) for s in sequences[bounds[i] : bounds[i + 1]]], layers, dtype, batch_size)
+                for i in todo]
         n_todo_seqs = sum(bounds[i + 1] - bounds[i] for i in todo)
-        with progress_bar(f"activations ({side})" if progress else "", n_todo_seqs if progress else 0) as adv:
-            for i in todo:
-                _collect_shard(lm, sequences, bounds[i], bounds[i + 1], layers, root / f"shard_{i:05d}", side,
-                               dtype, batch_size)
-                adv(bounds[i + 1] - bounds[i])
+        with progress_bar(f"activations ({side})" if progress else "", n_todo_seqs if progress else 0) as adv, \
+                closing((executor or LocalExecutor()).map(shard_activations, jobs, worker)) as results:
+            for j, (bufs, stats) in results:
+                if meta.get("d_model") is None:
+                    meta["d_model"] = int(stats[layers[0]].mean.shape[0])
+                    write_json(meta_path, meta)
+                _write_shard(root / f"shard_{todo[j]:05d}", side, bufs, stats)
+                adv(len(jobs[j].sequences))
     store = ActivationStore(root)
     for i in range(n_shards):
         for layer in layers:
@@ -350,34 +360,47 @@ def collect_activations(
     return store
 
 
-def _collect_shard(
-    lm: LanguageModel,
-    sequences: Sequence[Sequence[int]],
-    seq_start: int,
-    seq_stop: int,
-    layers: list[int],
-    shard_dir: Path,
-    side: str,
-    dtype: StorageDtype,
-    batch_size: int,
-) -> None:
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    (shard_dir / f"{side}.done").unlink(missing_ok=True)
-    seqs = sequences[seq_start:seq_stop]
+@dataclass(frozen=True)
+class ShardJob:
+    """One side of one store shard to collect: the shard's sequences and what to keep of them."""
+
+    side: SideName
+    sequences: list[list[int]]
+    layers: list[int]
+    dtype: StorageDtype
+    batch_size: int
+
+
+def shard_activations(pair: ModelPair, job: ShardJob) -> tuple[dict[int, np.ndarray], dict[int, RunningStats]]:
+    """Hidden states of one side on one shard's sequences (a shard function).
+
+    Returns:
+        Per layer, the shard's rows in the storage dtype ``[tokens_in_shard, d]`` and the float64
+        running statistics of the unrounded activations.
+    """
+    lm = pair.side(job.side)
+    seqs = job.sequences
     offs = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
     d = int(lm.d_model)
-    bufs = {layer: np.empty((int(offs[-1]), d), dtype=_NP_DTYPES[dtype]) for layer in layers}
-    stats = {layer: RunningStats.empty(d) for layer in layers}
-    for batch in lm.iter_forward(seqs, batch_size=batch_size, layers=layers, logits=False):
-        for layer in layers:
+    bufs = {layer: np.empty((int(offs[-1]), d), dtype=_NP_DTYPES[job.dtype]) for layer in job.layers}
+    stats = {layer: RunningStats.empty(d) for layer in job.layers}
+    for batch in lm.iter_forward(seqs, batch_size=job.batch_size, layers=job.layers, logits=False):
+        for layer in job.layers:
             h = batch.hidden[layer]
             rows = [h[r, : batch.lengths[r]] for r in range(len(batch.indices))]
             stats[layer].update(torch.cat(rows).float())
             for r, i in enumerate(batch.indices):
-                bufs[layer][offs[i] : offs[i + 1]] = _to_storage(rows[r], dtype)
-    for layer in layers:
+                bufs[layer][offs[i] : offs[i + 1]] = _to_storage(rows[r], job.dtype)
+    return bufs, stats
+
+
+def _write_shard(shard_dir: Path, side: str, bufs: dict[int, np.ndarray], stats: dict[int, RunningStats]) -> None:
+    """Write one side of a shard (arrays atomically, then statistics, then the ``.done`` marker)."""
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / f"{side}.done").unlink(missing_ok=True)
+    for layer, buf in bufs.items():
         with atomic_path(shard_dir / f"{side}_L{layer}.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, bufs[layer])
+            np.save(fh, buf)
         stats[layer].save(shard_dir / f"{side}_L{layer}.stats.npz")
     (shard_dir / f"{side}.done").write_text("ok")
 
@@ -393,6 +416,7 @@ def open_store(
     batch_size: int = 8,
     shard_tokens: int = 65536,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> ActivationStore:
     """The store for (pair, corpus, layers, max_tokens, dtype) under ``root``, collected if needed.
 
@@ -407,7 +431,7 @@ def open_store(
             return ActivationStore(path)
     seqs = corpus.encode(pair.base, max_tokens=max_tokens)
     return collect_activations(pair, seqs, layers, path, dtype=dtype, batch_size=batch_size,
-                               shard_tokens=shard_tokens, key=key, progress=progress)
+                               shard_tokens=shard_tokens, key=key, progress=progress, executor=executor)
 
 
 def store_from_arrays(

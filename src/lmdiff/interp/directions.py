@@ -21,6 +21,7 @@ from lmdiff.corpora import Corpus, load_corpus
 
 if TYPE_CHECKING:
     from lmdiff.models.pair import ModelPair
+    from lmdiff.runs.executor import Executor
 
 #: Texts read when ``n_texts`` is None: on a GPU and on CPU.
 DEFAULT_TEXTS_GPU = 10000
@@ -72,10 +73,11 @@ class DirectionConfig(BaseModel):
 
 def open_direction_store(
     cfg: DirectionConfig, pair: ModelPair, corpus: Corpus, layers: list[int], root: Path, *, shard_tokens: int,
+    executor: Executor | None = None,
 ) -> ActivationStore:
-    """Open (collecting if needed) the store for ``cfg`` on ``corpus`` at ``layers`` under ``root``."""
+    """Open (collecting if needed; shards computed by ``executor``) the store for ``cfg`` on ``corpus``."""
     return open_store(pair, corpus, layers, root, max_tokens=cfg.store_tokens, dtype=cfg.dtype,  # type: ignore[arg-type]
-                      batch_size=cfg.batch_size, shard_tokens=shard_tokens)
+                      batch_size=cfg.batch_size, shard_tokens=shard_tokens, executor=executor)
 
 
 def mean_differences(store: ActivationStore, layer: int, k: int) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class ActivationStatsMethod(DiffMethod[ActivationStatsConfig]):
         layer = pair.base.resolve_layer(cfg.layer)
         store = open_store(pair, corpus, [layer], ctx.run.path / "activations", max_tokens=cfg.max_tokens,
                            dtype=cfg.dtype, batch_size=cfg.batch_size,  # type: ignore[arg-type]
-                           shard_tokens=ctx.run_config.compute.activation_shard_tokens)
+                           shard_tokens=ctx.run_config.compute.activation_shard_tokens, executor=ctx.executor)
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("norm_diff", "cosine", "norm_base", "norm_ft")}
         for chunk in store.iter_chunks(layer):
             for k, v in token_metrics(chunk.base, chunk.finetuned).items():

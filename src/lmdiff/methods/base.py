@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from lmdiff.models.pair import ModelPair
     from lmdiff.report.builder import Section
     from lmdiff.run_config import DiffRunConfig
+    from lmdiff.runs.executor import Executor
     from lmdiff.runs.run import Run, Step
 
 
@@ -53,6 +54,13 @@ class MethodContext(Generic[ConfigT]):
         config = self.config.model_dump(mode="json") if whole_config else None
         key_all = {"method_config": config, "pair": self.pair.describe(), "key": key}
         return self.run.step(f"{self.method_name}-{name}", key_all)
+
+    @property
+    def executor(self) -> Executor:
+        """Where sharded work (sampling, activations, KL) runs: ``compute.executor`` of the run."""
+        from lmdiff.runs.executor import executor_for
+
+        return executor_for(self.run_config.compute)
 
     @property
     def artifact_dir(self) -> Path:

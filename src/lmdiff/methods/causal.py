@@ -336,7 +336,8 @@ class CausalMethod(DiffMethod[CausalConfig]):
         layer = pair.finetuned.resolve_layer(cfg.layer)
         corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.artifact_dir)
         store = open_direction_store(cfg, pair, corpus, cfg.store_layers(pair, layer), ctx.run.path / "activations",
-                                     shard_tokens=ctx.run_config.compute.activation_shard_tokens)
+                                     shard_tokens=ctx.run_config.compute.activation_shard_tokens,
+                                     executor=ctx.executor)
         means = mean_differences(store, layer, max(cfg.k, 2, (cfg.position or 0) + 1))
         try:
             vec = sink_free_direction(means, cfg.position)

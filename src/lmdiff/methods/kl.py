@@ -13,6 +13,7 @@ there, so the headline reports that share and the top tokens and mean KL of the 
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +30,10 @@ from lmdiff.interp.logprobs import per_token_kl
 from lmdiff.io import write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
+from lmdiff.models.recipe import pair_recipe
 from lmdiff.report.builder import Section
-from lmdiff.runs.chunks import process_in_chunks
+from lmdiff.runs.chunks import map_chunks
+from lmdiff.runs.executor import Worker
 from lmdiff.runs.run import Run
 
 #: Files the kl method writes into its artifact directory (agents and reports read them by these names).
@@ -42,6 +45,7 @@ KL_TOP_CONTENT_TOKENS_FILE = "kl_top_content_tokens.parquet"
 
 if TYPE_CHECKING:
     from lmdiff.models.lm import LanguageModel
+    from lmdiff.models.pair import ModelPair
 
 
 class KLConfig(MethodConfig):
@@ -55,6 +59,12 @@ class KLConfig(MethodConfig):
     batch_size: int = Field(4, ge=1)
     chunk_size: int = Field(32, ge=1, description="texts per resumable chunk")
     reply_tokens: int = Field(48, ge=1, description="reply length for chat+replies")
+
+
+def kl_chunk(pair: ModelPair, chunk: Sequence[Sequence[int]], offset: int, *, batch_size: int,
+             reverse: bool) -> pd.DataFrame:
+    """Per-token KL rows of one chunk of token sequences (texts numbered from ``offset``); a shard function."""
+    return per_token_kl(pair, chunk, batch_size=batch_size, reverse=reverse, offset=offset)
 
 
 def kl_html(tokens: Sequence[str], values: Sequence[float], vmax: float) -> str:
@@ -130,12 +140,13 @@ class KLMethod(DiffMethod[KLConfig]):
             df = pd.read_parquet(step.dir / KL_TOKENS_FILE)
         else:
             d = step.prepare()
-            df = process_in_chunks(
+            df = map_chunks(
                 seqs,
-                lambda chunk, off: per_token_kl(pair, chunk, batch_size=cfg.batch_size, reverse=cfg.reverse,
-                                                offset=off),
+                functools.partial(kl_chunk, batch_size=cfg.batch_size, reverse=cfg.reverse),
                 d / "parts",
                 chunk_size=cfg.chunk_size,
+                worker=Worker(pair, pair_recipe(pair)),
+                executor=ctx.executor,
                 description="per-token KL",
             )
             write_parquet(d / KL_TOKENS_FILE, df)

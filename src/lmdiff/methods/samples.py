@@ -18,6 +18,7 @@ from lmdiff.config import GenerationConfig
 from lmdiff.io import write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.registry import register_method
+from lmdiff.models.recipe import side_recipe
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
@@ -66,7 +67,8 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
         else:
             d = step.prepare()
             for side, lm in ctx.pair.text_sides():
-                df = sample_in_chunks(lm, texts, gen, d / side, description=f"sampling {side} ({lm.name})")
+                df = sample_in_chunks(lm, texts, gen, d / side, description=f"sampling {side} ({lm.name})",
+                                      executor=ctx.executor, build=side_recipe(ctx.pair, side))
                 df = df[["prompt_index", "sample_index", "text", "n_tokens", "finished"]].copy()
                 df["side"] = side
                 frames.append(df)

@@ -60,7 +60,8 @@ class ADLMethod(DiffMethod[ADLConfig]):
             raise ConfigError(f"steering_layer {cfg.steering_layer} (block {steer_layer}) is not among the layers "
                               f"read out ({layers}).", hint="add it to method.adl.layers")
         store = open_direction_store(cfg, pair, corpus, layers, ctx.run.path / "activations",
-                                     shard_tokens=ctx.run_config.compute.activation_shard_tokens)
+                                     shard_tokens=ctx.run_config.compute.activation_shard_tokens,
+                                     executor=ctx.executor)
         art = ctx.artifact_dir
         gt = pair.ground_truth
         means_by_layer = {layer: mean_differences(store, layer, cfg.k) for layer in layers}

@@ -6,7 +6,7 @@ module samples, embeds, saves and renders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +23,7 @@ from lmdiff.methods.behavior.config import DEMO_SETTINGS, BehaviorConfig
 from lmdiff.methods.behavior.pipeline import analyze
 from lmdiff.methods.behavior.report import render_section
 from lmdiff.methods.registry import register_method
+from lmdiff.models.recipe import side_recipe
 from lmdiff.organisms.zoo import RECIPES
 from lmdiff.report.builder import Section
 from lmdiff.runs.claims import other_pvalues, record_claims
@@ -31,6 +32,7 @@ from lmdiff.sampling import sample_in_chunks
 
 if TYPE_CHECKING:
     from lmdiff.models.text import TextModel
+    from lmdiff.runs.executor import Executor
 
 REPLY_COLUMNS = (
     "text_id", "prompt_id", "prompt", "side", "sample_index", "text", "n_tokens", "finished", "seed"
@@ -84,7 +86,8 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             frames = []
             for side, lm in ctx.pair.text_sides():
                 g = gen if side == "base" else gen.model_copy(update={"seed": gen.seed + cfg.finetuned_seed_offset})
-                frames.append(_sample_replies(lm, ids, prompts.texts, g, d, side))
+                frames.append(_sample_replies(lm, ids, prompts.texts, g, d, side, executor=ctx.executor,
+                                              build=side_recipe(ctx.pair, side)))
             replies = pd.concat(frames, ignore_index=True)
             write_parquet(d / "replies.parquet", replies)
             step.finish({"n": len(replies)})
@@ -212,12 +215,17 @@ def _sample_replies(
     gen: GenerationConfig,
     out_dir: Path,
     side: str,
+    *,
+    executor: Executor | None = None,
+    build: Callable[[], TextModel] | None = None,
 ) -> pd.DataFrame:
     """One side's replies (resumable chunks under ``out_dir/side``) with the columns :data:`REPLY_COLUMNS`.
 
-    ``text_id`` is ``<side>:<prompt id>:<sample index>``; ``seed`` is the chunk's seed.
+    ``text_id`` is ``<side>:<prompt id>:<sample index>``; ``seed`` is the chunk's seed. ``executor`` and
+    ``build`` are passed to :func:`lmdiff.sampling.sample_in_chunks`.
     """
-    df = sample_in_chunks(lm, prompts, gen, out_dir / side, prompt_ids=prompt_ids, description=f"sampling {side}")
+    df = sample_in_chunks(lm, prompts, gen, out_dir / side, prompt_ids=prompt_ids, description=f"sampling {side}",
+                          executor=executor, build=build)
     df["side"] = side
     df["text_id"] = [f"{side}:{p}:{i}" for p, i in zip(df["prompt_id"], df["sample_index"], strict=True)]
     return df[list(REPLY_COLUMNS)]

@@ -59,7 +59,8 @@ def open_dictionary_store(ctx: MethodContext[Any]) -> StoreContext:
     layer = pair.finetuned.resolve_layer(cfg.layer)
     store = open_store(pair, corpus, [layer], ctx.run.path / "activations", max_tokens=cfg.n_tokens,
                        dtype=cfg.dtype,  # type: ignore[arg-type]
-                       batch_size=cfg.batch_size, shard_tokens=ctx.run_config.compute.activation_shard_tokens)
+                       batch_size=cfg.batch_size, shard_tokens=ctx.run_config.compute.activation_shard_tokens,
+                       executor=ctx.executor)
     total, sq, n = np.zeros(store.d_model), 0.0, 0
     d_sum, d_sq = np.zeros(store.d_model), 0.0
     for chunk in store.iter_chunks(layer, 8192):
