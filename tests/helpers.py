@@ -88,7 +88,11 @@ def build_perturbed_copy(base_dir: Path, path: Path, seed: int = 1, scale: float
 
 
 def build_tiny_adapter(base_dir: Path, path: Path, seed: int = 1, scale: float = 0.5, family: str = "llama") -> Path:
-    """A LoRA adapter over ``base_dir`` with non-zero random weights (so the finetune differs)."""
+    """A LoRA adapter over ``base_dir`` with non-zero random weights (so the finetune differs).
+
+    Every LoRA weight comes from ``seed``: PEFT initialises ``lora_A`` from torch's global generator, whose
+    state depends on which tests ran before (under pytest-xdist, on which worker), so it is overwritten too.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -98,7 +102,10 @@ def build_tiny_adapter(base_dir: Path, path: Path, seed: int = 1, scale: float =
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
+            if "lora_A" in name:  # PEFT's Kaiming-uniform init, drawn from ``gen``
+                bound = 1.0 / p.shape[1] ** 0.5
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+            elif "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * scale)
     peft_model.save_pretrained(path, safe_serialization=True)
     return path
