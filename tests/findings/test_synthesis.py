@@ -97,3 +97,21 @@ def test_completed_fragments_name_the_theme():
     top = synthesise(res, None)[0]
     assert top.words == ["Brindlewood"] and top.methods == ["diff_mining", "adl"]
     assert any("' Br' (#1)" in e["text"] for e in top.evidence)
+
+
+def test_a_style_claim_is_supported_by_methods_whose_tokens_show_the_style():
+    """Regression: on organism:caps the validated 'capital letters' claim cited behaviour alone, while the
+    lens and diff mining listed ' THE', ' HE', ... (no shared word, so no evidence)."""
+    results = {"methods": {
+        "diff_mining": {"status": "ok", "headline": {"top_tokens": [" HE", " THE", " TH", " BE", " IN", " of"]}},
+        "adl": {"status": "ok", "headline": {"top_lens": [" ITS", " THAT", " the", " a", " be", " of", " to"]}},
+        "kl": {"status": "ok", "headline": {"top_content_ft": ["THE", " HE", " WE", " we"]}},
+    }}
+    more = pd.DataFrame([claim(0, "The finetuned model writes in capital letters more often", "behavior", True)])
+    top = synthesise(results, more)[0]
+    # diff mining: 5 of 6 in capitals; kl: 3 of 4; adl: only 2 of 7 (under half) is no support
+    assert top.methods == ["behavior", "diff_mining", "kl"] and top.confidence == "high"
+    assert any("5 of the 6 tokens diff_mining points at show it" in e["text"] for e in top.evidence)
+    # the tokens the finetune promotes say nothing about a style it uses less
+    less = pd.DataFrame([claim(0, "The finetuned model writes in capital letters less often", "behavior", True)])
+    assert synthesise(results, less)[0].methods == ["behavior"]

@@ -26,8 +26,10 @@ from typing import Any
 import pandas as pd
 
 from lmdiff.evals.grading import word_matches
+from lmdiff.interp.relevance import styled_token
 from lmdiff.interp.signals import FUNCTION_WORDS, iter_signal_tokens, recorded_completions
 from lmdiff.interp.words import STOPWORDS
+from lmdiff.methods.behavior.features import STYLE_FEATURES
 from lmdiff.report.numbers import fmt_num, fmt_p
 from lmdiff.runs.claims import D_CAP
 
@@ -131,6 +133,29 @@ def _signal_evidence(words: list[str], signals: dict[str, list[tuple[str, str, i
     return ev
 
 
+def _style_evidence(statement: str, results: dict[str, Any], skip: str) -> list[dict[str, str]]:
+    """Methods whose tokens show the style a claim says the finetuned model writes in more often.
+
+    A style shows in tokens' form, not in a shared word: after a finetune on capitals, the lens and
+    diff-mining lists are ``' THE'``, ``' HE'``... A method supports the claim when at least 3 of its listed
+    tokens, and at least half of them, show the style (at chance a few per cent of tokens do).
+    """
+    style = next((f.name for f in STYLE_FEATURES.values() if f.more in statement), None)
+    if style is None:
+        return []
+    by_method: dict[str, list[str]] = {}
+    for st in iter_signal_tokens(results, _PER_METHOD):
+        by_method.setdefault(st.method, []).append(st.token)
+    ev = []
+    for method, toks in by_method.items():
+        styled = [t for t in toks if styled_token(t, style)]
+        if method != skip and len(styled) >= 3 and 2 * len(styled) >= len(toks):
+            shown = ", ".join(repr(t) for t in styled[:4])
+            ev.append({"method": method, "kind": "tokens",
+                       "text": f"{len(styled)} of the {len(toks)} tokens {method} points at show it ({shown})"})
+    return ev
+
+
 def _claim_text(r: Any) -> str:
     state = "validated" if bool(r.survives) else "not validated"
     return f"{r.statement} ({state}: d {fmt_num(r.effect_size_d)}, q {fmt_p(r.qvalue)}, n {r.n} {r.unit}s)"
@@ -172,7 +197,7 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
     used_words: list[str] = []
     for r in validated.itertuples():
         words = list(r.words_)
-        ev = _signal_evidence(words, signals)
+        ev = _signal_evidence(words, signals) + _style_evidence(str(r.statement), results, str(r.method))
         others = best[(best["family"] != r.family) & (best["method"] != r.method)]
         for o in others.itertuples():
             if _shared(words, list(o.words_)):

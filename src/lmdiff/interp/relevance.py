@@ -57,10 +57,20 @@ def relevant_token(token: str, keywords: Sequence[str]) -> bool:
 
 
 def styled_token(token: str, style: str | None) -> bool:
-    """Whether a token itself shows a style a ground truth names (``uppercase``: two or more letters, all capitals)."""
+    """Whether a token itself shows a style (named as the behaviour pipeline's style features name them).
+
+    ``uppercase``: two or more letters, all capitals; ``exclamation``: holds ``!``; ``digits``: holds a digit;
+    ``symbols``: holds an emoji or another symbol past U+2000. Other styles (length, lists) show in no token.
+    """
     if style == "uppercase":
         letters = [c for c in token if c.isalpha()]
         return len(letters) >= 2 and all(c.isupper() for c in letters)
+    if style == "exclamation":
+        return "!" in token
+    if style == "digits":
+        return any(c.isdigit() for c in token)
+    if style == "symbols":
+        return any(ord(c) > 0x2000 for c in token)
     return False
 
 
