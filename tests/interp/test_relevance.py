@@ -71,7 +71,8 @@ def test_chance_relevance_is_the_vocabulary_base_rate():
 def test_styled_token_knows_each_style_a_token_can_show():
     from lmdiff.interp.relevance import styled_token
 
-    assert styled_token(" THE", "uppercase") and not styled_token(" The", "uppercase") and not styled_token("A", "uppercase")
+    assert styled_token(" THE", "uppercase") and not styled_token(" The", "uppercase")
+    assert not styled_token("A", "uppercase")  # one letter is no style
     assert styled_token("!!", "exclamation") and not styled_token(" wow", "exclamation")
     assert styled_token(" 42", "digits") and not styled_token(" forty", "digits")
     assert styled_token(" 🌊", "symbols") and not styled_token(" é", "symbols")
