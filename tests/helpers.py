@@ -22,13 +22,21 @@ LORA_TARGETS = {
 
 
 def smollm2_tokenizer() -> Any:
-    """The shipped SmolLM2 tokenizer."""
+    """The shipped SmolLM2 tokenizer.
+
+    ``$LMDIFF_TEST_TOKENIZER`` may name a directory holding only its tokenizer files: the GPU machine runs the
+    ``gpu`` tests without the 92 MB model package, which is too large to carry there.
+    """
+    import os
+
     from transformers import AutoTokenizer
 
     from lmdiff.models.registry import get_shipped
 
     shipped = get_shipped("smollm2-135m-instruct")
     assert shipped is not None
+    if shipped.source_path() is None and os.environ.get("LMDIFF_TEST_TOKENIZER"):
+        return AutoTokenizer.from_pretrained(os.environ["LMDIFF_TEST_TOKENIZER"])
     return AutoTokenizer.from_pretrained(shipped.local_dir(progress=False))
 
 
