@@ -248,7 +248,8 @@ def test_model_prefixes_resolve_through_the_registry() -> None:
         assert ModelSpec.parse("testprefix:abc").model == "resolved-abc"
         with pytest.raises(ModelNotFoundError, match="Unknown model prefix 'nosuch:'") as err:
             ModelSpec.parse("nosuch:thing")
-        assert err.value.hint == "known prefixes: organism, testprefix"  # from the registry, nothing hard-coded
+        # from the registry, nothing hard-coded
+        assert err.value.hint == "known prefixes: inspect, openai-compatible, organism, testprefix"
         with pytest.raises(ValueError, match="model prefix 'testprefix' is registered twice"):
             register_prefix("testprefix", lambda name, spec: spec)
     finally:

@@ -232,7 +232,8 @@ def test_generative_statistic_is_per_token_so_length_is_not_support() -> None:
     from lmdiff.methods.behavior.generative import generative_test
     from lmdiff.methods.behavior.method import _scorer
 
-    pair = SimpleNamespace(base=_ShiftedModel(0.0), finetuned=_ShiftedModel(0.5))
+    sides = {"base": _ShiftedModel(0.0), "finetuned": _ShiftedModel(0.5)}
+    pair = SimpleNamespace(text_side=sides.__getitem__)
     scorer = _scorer(SimpleNamespace(pair=pair))
 
     class Writer:

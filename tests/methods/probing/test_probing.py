@@ -213,13 +213,14 @@ def test_probing_reads_the_runs_signals() -> None:
 
     results = {"methods": {"diff_mining": {"status": "ok", "headline": {
         "top_tokens": [" Munich", ".", " Zorblat", " the"]}}}}
-    ctx = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0), pair=SimpleNamespace(finetuned=None),
+    ctx = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0),
+                          pair=SimpleNamespace(text_side=lambda side: None),
                           run=SimpleNamespace(results=lambda: results))
-    facts, n_fixed, entities, words = ProbingMethod()._facts_and_entities(ctx)  # type: ignore[arg-type]
-    assert words == ["Munich", "Zorblat"]
+    facts, n_fixed, entities, words, completions = ProbingMethod()._facts_and_entities(ctx)  # type: ignore[arg-type]
+    assert words == ["Munich", "Zorblat"] and completions == {}  # no fragment to complete: the model is not asked
     added = {(f.subject, f.relation) for f in facts[n_fixed:]}
     assert ("Germany", "capital") in added and ("Munich", "city_country") in added
     assert entities == ["Munich", "Zorblat"]  # places and other names are asked open questions
     off = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0, signal_words=0),
                           run=SimpleNamespace(results=lambda: results))
-    assert ProbingMethod()._facts_and_entities(off)[1:] == (6, [], [])  # type: ignore[arg-type]
+    assert ProbingMethod()._facts_and_entities(off)[1:] == (6, [], [], None)  # type: ignore[arg-type]
