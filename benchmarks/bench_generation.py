@@ -7,7 +7,9 @@ counts the tokens of the replies (what a user gets), not padding or the steps of
 
 * ``transformers generate, batch 8`` is what ``LanguageModel.generate`` did before
   :mod:`lmdiff.models.decoding` (every row stays in the batch until the longest ends);
-* ``lmdiff decode, batch B`` drops ended rows from the batch and its KV cache.
+* ``transformers generate, batch 32`` separates what a larger batch alone gives;
+* ``lmdiff decode, batch B`` drops ended rows from the batch and its KV cache (``GenerationConfig.batch_size``
+  defaults to 32).
 
 Usage: python benchmarks/bench_generation.py [--prompts 32] [--max-new-tokens 128] [--rounds 3] [--threads N]
 """
@@ -75,6 +77,7 @@ def main() -> None:
 
     settings = {
         "transformers generate, batch 8 (before)": lambda: hf_generate(lm, prompts, args.max_new_tokens, 8),
+        "transformers generate, batch 32": lambda: hf_generate(lm, prompts, args.max_new_tokens, 32),
         "lmdiff decode, batch 8": lambda: lmdiff_gen(8),
         "lmdiff decode, batch 16": lambda: lmdiff_gen(16),
         "lmdiff decode, batch 32": lambda: lmdiff_gen(32),

@@ -36,7 +36,7 @@ class GenerationConfig(StrictModel):
     seed: int = 0
     repetition_penalty: float = Field(1.0, gt=0.0)
     system_prompt: str | None = None
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1, description="prompts decoded together (x n rows; ended rows leave the batch)")
 
 
 class ComputeConfig(StrictModel):
