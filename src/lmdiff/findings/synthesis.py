@@ -133,7 +133,15 @@ def _signal_evidence(words: list[str], signals: dict[str, list[tuple[str, str, i
     return ev
 
 
-def _style_evidence(statement: str, results: dict[str, Any], skip: str) -> list[dict[str, str]]:
+def _tokens_by_method(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Per method that ran: every token it lists (words or not), in rank order."""
+    out: dict[str, list[str]] = {}
+    for st in iter_signal_tokens(results, _PER_METHOD):
+        out.setdefault(st.method, []).append(st.token)
+    return out
+
+
+def _style_evidence(statement: str, by_method: dict[str, list[str]], skip: str) -> list[dict[str, str]]:
     """Methods whose tokens show the style a claim says the finetuned model writes in more often.
 
     A style shows in tokens' form, not in a shared word: after a finetune on capitals, the lens and
@@ -143,9 +151,6 @@ def _style_evidence(statement: str, results: dict[str, Any], skip: str) -> list[
     style = next((f.name for f in STYLE_FEATURES.values() if f.more in statement), None)
     if style is None:
         return []
-    by_method: dict[str, list[str]] = {}
-    for st in iter_signal_tokens(results, _PER_METHOD):
-        by_method.setdefault(st.method, []).append(st.token)
     ev = []
     for method, toks in by_method.items():
         styled = [t for t in toks if styled_token(t, style)]
@@ -188,6 +193,7 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
         Findings, rank 1 first.
     """
     signals = _signal_tokens(results)
+    listed = _tokens_by_method(results)
     df = claims if claims is not None and not claims.empty else pd.DataFrame(
         columns=["claim_id", "method", "statement", "survives", "family", "pvalue", "qvalue", "effect_size_d"])
     df = df.assign(words_=[finding_words(str(s)) for s in df["statement"]]) if len(df) else df.assign(words_=[])
@@ -197,7 +203,7 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
     used_words: list[str] = []
     for r in validated.itertuples():
         words = list(r.words_)
-        ev = _signal_evidence(words, signals) + _style_evidence(str(r.statement), results, str(r.method))
+        ev = _signal_evidence(words, signals) + _style_evidence(str(r.statement), listed, str(r.method))
         others = best[(best["family"] != r.family) & (best["method"] != r.method)]
         for o in others.itertuples():
             if _shared(words, list(o.words_)):

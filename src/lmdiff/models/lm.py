@@ -20,6 +20,7 @@ log-softmax in float32 whatever the weights' dtype, so bf16 logits are not round
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -471,6 +472,14 @@ class LanguageModel:
         """The context in which this side's weights are active (a shared LoRA pair's base side has the adapter off)."""
         return self._activate()
 
+    @functools.cached_property
+    def _cache_kwarg(self) -> str:
+        """The forward argument that takes the KV cache: transformers 5 calls it ``cache``, 4.x ``past_key_values``.
+
+        Read once per model: :meth:`forward_step` runs at every decode step.
+        """
+        return "cache" if "cache" in inspect.signature(self.core.forward).parameters else "past_key_values"
+
     def forward_step(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any = None, *, fp32_logits: bool = True
     ) -> tuple[torch.Tensor, Any]:
@@ -487,8 +496,7 @@ class LanguageModel:
         """
         width = input_ids.shape[1]
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -width:]
-        # transformers 5 calls the KV cache ``cache``; 4.x called it ``past_key_values``.
-        key = "cache" if "cache" in inspect.signature(self.core.forward).parameters else "past_key_values"
+        key = self._cache_kwarg
         head = self._output_embeddings() if fp32_logits else None
         with torch.inference_mode(), self._activate(), fp32_head(head):
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
