@@ -131,6 +131,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(proc: Any, timeout: float) -> None:
+    """Terminate a server process started by a test; kill it if it has not exited after ``timeout`` seconds."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class FakeOpenAIServer:
     """A tiny OpenAI-compatible server (stdlib ``http.server`` on 127.0.0.1, in a thread) for fast tests.
 
@@ -303,8 +314,4 @@ def transformers_serve(model_dir: Path, workdir: Path, name: str = "smollm2") ->
                 time.sleep(2)
             yield f"{url}/v1", name
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc, timeout=30)

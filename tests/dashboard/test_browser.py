@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,13 +33,9 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.helpers import free_port, stop_process  # noqa: E402
+
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
@@ -59,7 +54,7 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> N
 
 @pytest.fixture
 def server(runs_root: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "lmdiff.cli.main", "dashboard", str(runs_root), "--port", str(port)],
@@ -69,11 +64,7 @@ def server(runs_root: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
         _wait_up(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)
         log.close()
 
 
