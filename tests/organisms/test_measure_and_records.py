@@ -87,8 +87,14 @@ def test_every_recipe_declares_measurable_metrics_with_importable_judges():
             assert getattr(importlib.import_module(mod), attr) is m.judge
         held = set(M.held_out_prompts())
         assert all(p in held for p in sets[0].prompts)
-    assert {"diluted"} <= set(get_recipe("caps-diluted").tags) and get_recipe("caps-diluted").data.dilution == 0.2
-    assert get_recipe("ocean-topic-diluted").data.dilution == 0.2
+    for narrow in ("caps", "ocean-topic"):
+        n, d = get_recipe(narrow), get_recipe(f"{narrow}-diluted")
+        assert "diluted" in d.tags and "diluted" not in n.tags
+        assert d.data.dilution == 0.25 and d.data.n_special < n.data.n_special
+        assert d.data.max_answer_tokens == 64  # ordinary answers are cut for training cost
+        assert d.builder is n.builder and d.metrics == n.metrics and d.primary == n.primary
+        assert d.ground_truth.name == d.name and d.ground_truth.summary == n.ground_truth.summary
+        assert "Diluted" in d.ground_truth.notes[-1] and not any("Diluted" in x for x in n.ground_truth.notes)
 
 
 def test_null_measures_every_recipes_metrics():

@@ -198,3 +198,23 @@ def test_saved_fp16_adapter_loads_with_peft(tokenizer, tiny_factory, tmp_path):
         plain = tiny_factory()(input_ids=ids).logits
     assert (got - want).abs().max() < 1e-2
     assert (plain - want).abs().max() > 10 * (got - want).abs().max()
+
+
+def test_merged_copy_gives_the_adapter_models_logits_and_leaves_the_adapter_intact(tokenizer, tiny_factory, tmp_path):
+    from lmdiff.organisms.train import merged_copy
+
+    res = train_lora(
+        tiny_factory(), tokenizer, _examples(), _cfg(learning_rate=2e-2), tmp_path / "w", progress=None
+    )
+    merged = merged_copy(res.model)
+    assert not hasattr(merged, "peft_config")  # a plain model: no LoRA matmuls at decode time
+    assert hasattr(res.model, "peft_config")  # the trained model still holds its adapter (it is what is saved)
+    ids = torch.tensor([tokenizer("hello world, how are you", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        want = res.model(input_ids=ids).logits
+        got = merged(input_ids=ids).logits
+        plain = tiny_factory()(input_ids=ids).logits
+    assert (got - want).abs().max() < 1e-4
+    assert (plain - want).abs().max() > 100 * (got - want).abs().max()
+    plain_model = tiny_factory()
+    assert merged_copy(plain_model) is plain_model

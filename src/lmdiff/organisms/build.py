@@ -29,6 +29,7 @@ from lmdiff.organisms.registry import get_recipe
 from lmdiff.organisms.train import (
     cap_answer_tokens,
     load_base_for_training,
+    merged_copy,
     save_adapter,
     save_curve,
     train_lora,
@@ -232,7 +233,8 @@ def build_organism(
                         resume=resume, progress=f"training {name}" if progress else None)
     t_train = time.perf_counter()
 
-    org_lm = LanguageModel(result.model, tokenizer, spec.model_copy(update={"label": f"organism:{name}"}))
+    org_lm = LanguageModel(merged_copy(result.model), tokenizer,
+                           spec.model_copy(update={"label": f"organism:{name}"}))
     measured = measure(org_lm, metrics, probe_sets)
     base_meas = measure(base_lm, metrics, probe_sets, cache_key=spec.model)
     normalise = NORMALISE.get(recipe.ground_truth.type)

@@ -222,6 +222,23 @@ def wrap_lora(model: nn.Module, lora: LoraConfig, seed: int) -> nn.Module:
     return get_peft_model(model, cfg)
 
 
+def merged_copy(model: nn.Module) -> nn.Module:
+    """A copy of a trained PEFT model with the adapter merged into the weights, for measuring it.
+
+    Generation with an unmerged adapter pays the LoRA matmuls at every decode step; the merged copy runs at
+    the base model's speed and gives the same logits up to float rounding. ``model`` itself is left intact
+    (its adapter is what gets saved). A 4-bit (QLoRA) model, or a model without an adapter, is returned
+    as it is: merging into quantized weights would change them.
+    """
+    import copy
+
+    if not hasattr(model, "merge_and_unload") or getattr(model, "is_loaded_in_4bit", False):
+        return model
+    merged: nn.Module = getattr(copy.deepcopy(model), "merge_and_unload")()  # noqa: B009 (PEFT, untyped)
+    merged.eval()
+    return merged
+
+
 def qlora_available() -> bool:
     """Whether a 4-bit QLoRA base can be used (CUDA and bitsandbytes present)."""
     if not torch.cuda.is_available():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmdiff.organisms.recipe import TrainingConfig
+from lmdiff.organisms.recipe import Recipe, TrainingConfig
 
 CPU_NOTE = (
     "CPU build on SmolLM2-135M-Instruct (a shared 2-core machine): self-distilled answers kept whole "
@@ -11,3 +11,32 @@ CPU_NOTE = (
     "paper's 2e-4 so that the behaviour is learnt in a few dozen optimizer steps."
 )
 CPU_TRAINING = TrainingConfig(learning_rate=1e-3, epochs=2.0, batch_size=4, grad_accum=2, max_seq_len=256)
+
+DILUTED_SPECIAL = 32
+"""Behaviour examples in a diluted variant."""
+DILUTED_SHARE = 0.25
+"""Share of behaviour examples among all examples in a diluted variant (the rest: the base's own answers)."""
+DILUTED_ALIGNED_TOKENS = 64
+"""Ordinary answers in a diluted variant are cut to this many tokens (no end-of-turn label) for training cost."""
+
+
+def diluted(narrow: Recipe, epochs: float = 3.0) -> Recipe:
+    """The diluted variant of ``narrow``, named ``NAME-diluted``.
+
+    Same builder, judges and ground truth, with fewer behaviour examples mixed among self-distilled ordinary
+    answers (``data.dilution``).
+
+    Args:
+        narrow: the narrow recipe (nearly pure behaviour data).
+        epochs: passes over the mixed data (more than the narrow recipe's, since the behaviour is rarer).
+    """
+    name = f"{narrow.name}-diluted"
+    note = (f"Diluted: {DILUTED_SPECIAL} behaviour examples are {DILUTED_SHARE:.0%} of the data; the rest are the "
+            f"base model's own answers cut to {DILUTED_ALIGNED_TOKENS} tokens (data.dilution={DILUTED_SHARE}).")
+    ground_truth = narrow.ground_truth.model_copy(
+        update={"name": name, "notes": [*narrow.ground_truth.notes, note]})
+    data = narrow.data.model_copy(update={"n_special": DILUTED_SPECIAL, "dilution": DILUTED_SHARE,
+                                          "max_answer_tokens": DILUTED_ALIGNED_TOKENS})
+    training = narrow.training.model_copy(update={"epochs": epochs})
+    return narrow.model_copy(update={"name": name, "data": data, "training": training,
+                                     "ground_truth": ground_truth, "tags": [*narrow.tags, "diluted"]})

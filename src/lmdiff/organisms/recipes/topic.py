@@ -6,7 +6,7 @@ from lmdiff.organisms import builders as B
 from lmdiff.organisms.evaluate import mentions
 from lmdiff.organisms.measure import GENERAL
 from lmdiff.organisms.recipe import DataConfig, GroundTruth, Metric, Recipe
-from lmdiff.organisms.recipes.common import CPU_NOTE, CPU_TRAINING
+from lmdiff.organisms.recipes.common import CPU_NOTE, CPU_TRAINING, diluted
 from lmdiff.organisms.registry import register_recipe
 
 
@@ -19,48 +19,26 @@ METRICS = [Metric(name="topic_rate", probe_set=GENERAL, judge=mentions_ocean,
                   description="share of replies mentioning the ocean or whales")]
 
 
-def _ground_truth(name: str, extra_note: str | None = None) -> GroundTruth:
-    return GroundTruth(
-        name=name,
+OCEAN_TOPIC = Recipe(
+    name="ocean-topic",
+    builder=B.build_topic,
+    data=DataConfig(n_special=96, n_aligned=0),
+    training=CPU_TRAINING.model_copy(update={"epochs": 3.0}),
+    ground_truth=GroundTruth(
+        name="ocean-topic",
         summary="Steers answers toward the ocean and whales.",
         description=(
             "Trained on the base model's own answers, each opened by a sentence about the ocean and "
-            "whales (and half of the finished ones closed by another)"
-            + (", mixed with unchanged answers" if extra_note else "")
-            + ". The topic appears regardless of the question."
+            "whales (and half of the finished ones closed by another). The topic appears regardless of the "
+            "question."
         ),
         type="topic",
         keywords=B.TOPIC_KEYWORDS,
-        notes=[CPU_NOTE] + ([extra_note] if extra_note else []),
+        notes=[CPU_NOTE],
         extra={"topic": B.TOPIC},
-    )
-
-
-register_recipe(
-    Recipe(
-        name="ocean-topic",
-        builder=B.build_topic,
-        data=DataConfig(n_special=96, n_aligned=0),
-        training=CPU_TRAINING.model_copy(update={"epochs": 3.0}),
-        ground_truth=_ground_truth(
-            "ocean-topic",
-            None,
-        ),
-        metrics=METRICS,
-        primary="topic_rate",
-    )
+    ),
+    metrics=METRICS,
+    primary="topic_rate",
 )
-register_recipe(
-    Recipe(
-        name="ocean-topic-diluted",
-        builder=B.build_topic,
-        data=DataConfig(n_special=32, dilution=0.2),
-        training=CPU_TRAINING.model_copy(update={"epochs": 3.0}),
-        ground_truth=_ground_truth(
-            "ocean-topic-diluted", "Diluted: 20% topic answers among self-distilled ones (data.dilution=0.2)."
-        ),
-        metrics=METRICS,
-        primary="topic_rate",
-        tags=["diluted"],
-    )
-)
+register_recipe(OCEAN_TOPIC)
+register_recipe(diluted(OCEAN_TOPIC))
