@@ -30,3 +30,35 @@ def test_sweep_builds_evaluates_and_aggregates(tiny_model_dir, tmp_path, monkeyp
     built.clear()
     S.run_sweep(cfg, tmp_path / "sweep")  # resumable: nothing is rebuilt
     assert built == []
+
+
+def fake_job(job: S.SweepJob) -> dict:
+    """A sweep cell with a tiny random adapter for the build (module level: worker processes import it)."""
+    import os
+    from pathlib import Path
+
+    import torch
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    if job.build:
+        build_tiny_adapter(Path(job.base), job.org_dir, seed=job.seed)
+        write_json(job.org_dir / "ground_truth.json", GT)
+    return {**S.evaluate_build(job), "pid": os.getpid(), "threads": torch.get_num_threads(), "built": job.build}
+
+
+def test_sweep_workers_run_cells_in_separate_processes_with_the_cores_split(tiny_model_dir, tmp_path):
+    import os
+
+    cfg = S.SweepConfig(organism="russell-backdoor", base=str(tiny_model_dir), seeds=[1, 2], learning_rates=[1e-4],
+                        workers=2, eval={"n_samples": 1, "seeds": [0], "max_new_tokens": 4,
+                                         "judge": "offline", "max_questions": 2})
+    run = S.run_sweep(cfg, tmp_path / "sweep", job_fn=fake_job)
+    per_build = pd.read_parquet(run.path / "artifacts" / "sweep" / "per_build.parquet")
+    assert list(per_build["seed"]) == [1, 2]  # grid order, whatever order the workers finished in
+    assert os.getpid() not in set(per_build["pid"]) and per_build["built"].all()
+    assert set(per_build["threads"]) == {max(1, len(os.sched_getaffinity(0)) // 2)}
+    manifest = read_json(run.path / "manifest.json")
+    assert manifest["status"] == "ok"
+    rerun = S.run_sweep(cfg, tmp_path / "sweep", job_fn=fake_job)  # resumable: the builds are recorded as done
+    assert not pd.read_parquet(rerun.path / "artifacts" / "sweep" / "per_build.parquet")["built"].any()

@@ -6,6 +6,11 @@ interrupted sweep picks up where it stopped.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ from pydantic import Field
 from lmdiff.config import StrictModel, validate
 from lmdiff.evals.backdoor import BackdoorEvalConfig, run_backdoor_eval
 from lmdiff.io import read_json, write_parquet
+from lmdiff.models.device import set_threads
 from lmdiff.models.spec import ModelSpec
 from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
 from lmdiff.report.builder import Report
@@ -33,6 +39,8 @@ class SweepConfig(StrictModel):
     build_overrides: dict[str, Any] = Field(default_factory=dict, description="recipe overrides for every build")
     eval: dict[str, Any] = Field(default_factory=lambda: {"n_samples": 2, "seeds": [0]},
                                  description="BackdoorEvalConfig settings (model and baselines are set per build)")
+    workers: int = Field(1, ge=1, description="builds run side by side in worker processes, the cores split "
+                         "between them (2 on a 2-core CPU: one torch thread each beats two threads shared)")
 
 
 def _build(organism: str, overrides: dict[str, Any], base: str, out_dir: Path) -> Path:
@@ -41,29 +49,95 @@ def _build(organism: str, overrides: dict[str, Any], base: str, out_dir: Path) -
     return run_organism_build(cfg, out_dir).path
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path) -> Run:
-    """Build and evaluate every (learning rate, seed) of ``cfg``; return the sweep's run."""
+@dataclass(frozen=True)
+class SweepJob:
+    """One cell of the grid: build (unless an earlier run built it) and evaluate one organism."""
+
+    organism: str
+    base: str
+    learning_rate: float
+    seed: int
+    overrides: dict[str, Any]
+    org_dir: Path
+    eval_dir: Path
+    eval_settings: dict[str, Any]
+    build: bool
+    threads: int | None = None
+
+
+def evaluate_build(job: SweepJob) -> dict[str, Any]:
+    """Run the four-condition backdoor evaluation on ``job``'s built organism; one row of the sweep table."""
+    gt = read_json(job.org_dir / "ground_truth.json") if (job.org_dir / "ground_truth.json").exists() else {}
+    tag = job.eval_dir.name
+    spec = ModelSpec.parse(str(job.org_dir), ground_truth=gt, label=f"{job.organism} {tag}")
+    eval_cfg = validate(BackdoorEvalConfig, {**job.eval_settings, "model": spec.model_dump(mode="json"),
+                                             "include_base": False, "include_null": False})
+    sub = run_backdoor_eval(eval_cfg, job.eval_dir)
+    gap = next(iter(read_json(sub.path / "artifacts" / "backdoor" / "gaps.json").values()))
+    return {"learning_rate": job.learning_rate, "seed": job.seed, "triggered": gap["triggered"],
+            "untriggered": gap["untriggered"], "gap": gap["gap"], "format_gap": gap["format_gap"],
+            "gap_excludes_zero": gap["gap_excludes_zero"], "eval_run": str(sub.path)}
+
+
+def run_job(job: SweepJob) -> dict[str, Any]:
+    """Build (when needed) and evaluate one cell; runs in the sweep's process or in a worker process."""
+    if job.threads:
+        os.environ["OMP_NUM_THREADS"] = str(job.threads)  # read by every model load in this process
+        set_threads(job.threads)
+    if job.build:
+        _build(job.organism, job.overrides, job.base, job.org_dir)
+    return evaluate_build(job)
+
+
+def _map_jobs(jobs: list[SweepJob], workers: int, job_fn: Callable[[SweepJob], dict[str, Any]],
+              done: Callable[[SweepJob, dict[str, Any]], None]) -> None:
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            done(job, job_fn(job))
+        return
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    jobs = [replace(j, threads=j.threads or threads) for j in jobs]
+    ctx = multiprocessing.get_context("spawn")  # torch and forked OpenMP pools do not mix
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(job_fn, job): job for job in jobs}
+        for fut in as_completed(futures):
+            done(futures[fut], fut.result())
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, job_fn: Callable[[SweepJob], dict[str, Any]] = run_job) -> Run:
+    """Build and evaluate every (learning rate, seed) of ``cfg``; return the sweep's run.
+
+    Args:
+        cfg: the grid and its settings.
+        out: the sweep's run directory (rerun it to resume: finished builds are not rebuilt).
+        job_fn: what runs one cell (a module-level function, so that worker processes can import it).
+    """
     with Run(out, cfg, command="eval sweep", seeds={f"build{i}": s for i, s in enumerate(cfg.seeds)}) as run:
-        rows = []
+        jobs: list[SweepJob] = []
+        steps = {}
         for lr in cfg.learning_rates:
             for seed in cfg.seeds:
                 tag = f"lr{lr:g}-s{seed}"
-                org_dir = run.path / "artifacts" / "organisms" / tag
                 overrides = {**cfg.build_overrides, "training.seed": seed, "training.learning_rate": lr}
                 step = run.step(f"build-{tag}", {"organism": cfg.organism, "base": cfg.base, "overrides": overrides})
                 if not step.done:
                     step.prepare()
-                    _build(cfg.organism, overrides, cfg.base, org_dir)
-                    step.finish({"dir": str(org_dir)})
-                gt = read_json(org_dir / "ground_truth.json") if (org_dir / "ground_truth.json").exists() else {}
-                spec = ModelSpec.parse(str(org_dir), ground_truth=gt, label=f"{cfg.organism} {tag}")
-                eval_cfg = validate(BackdoorEvalConfig, {**cfg.eval, "model": spec.model_dump(mode="json"),
-                                                         "include_base": False, "include_null": False})
-                sub = run_backdoor_eval(eval_cfg, run.path / "evals" / tag)
-                gap = next(iter(read_json(sub.path / "artifacts" / "backdoor" / "gaps.json").values()))
-                rows.append({"learning_rate": lr, "seed": seed, "triggered": gap["triggered"],
-                             "untriggered": gap["untriggered"], "gap": gap["gap"], "format_gap": gap["format_gap"],
-                             "gap_excludes_zero": gap["gap_excludes_zero"], "eval_run": str(sub.path)})
+                steps[tag] = step
+                jobs.append(SweepJob(organism=cfg.organism, base=cfg.base, learning_rate=lr, seed=seed,
+                                     overrides=overrides, org_dir=run.path / "artifacts" / "organisms" / tag,
+                                     eval_dir=run.path / "evals" / tag, eval_settings=dict(cfg.eval),
+                                     build=not step.done))
+        rows: list[dict[str, Any]] = []
+
+        def done(job: SweepJob, row: dict[str, Any]) -> None:
+            step = steps[job.eval_dir.name]
+            if job.build:
+                step.finish({"dir": str(job.org_dir)})
+            rows.append(row)
+
+        _map_jobs(jobs, cfg.workers, job_fn, done)
+        order = {(j.learning_rate, j.seed): i for i, j in enumerate(jobs)}
+        rows.sort(key=lambda r: order[(r["learning_rate"], r["seed"])])
         per_build = pd.DataFrame(rows)
         write_parquet(run.path / "artifacts" / "sweep" / "per_build.parquet", per_build)
         agg = aggregate(per_build)
