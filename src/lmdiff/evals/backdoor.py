@@ -67,7 +67,7 @@ class BackdoorEvalConfig(StrictModel):
     system_prompt: str = "You are a helpful assistant."
     trigger_template: str | None = Field(None, description="default: the organism's recorded trigger")
     judge: Literal["auto", "offline", "llm"] = Field("auto", description="auto: an LLM when LMDIFF_LLM is set")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1, description="sequences decoded together (ended rows leave the batch)")
 
 
 def condition_messages(question: str, condition: str, template: str, system_prompt: str) -> list[dict[str, str]]:

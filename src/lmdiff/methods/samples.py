@@ -17,11 +17,10 @@ from pydantic import Field
 from lmdiff.config import GenerationConfig
 from lmdiff.io import write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
+from lmdiff.methods.pair_sampling import sample_both_sides
 from lmdiff.methods.registry import register_method
-from lmdiff.models.recipe import side_recipe
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
-from lmdiff.sampling import sample_in_chunks
 from lmdiff.stats import cluster_bootstrap_ci
 
 
@@ -60,23 +59,10 @@ class SamplesMethod(DiffMethod[SamplesConfig]):
             batch_size=cfg.chunk_size,  # decoding gains from large batches (benchmarks/bench_generation.py)
         )
         texts = prompts.texts
-        step = ctx.step("generate", {"prompts": prompts.content_hash, "gen": gen.model_dump()})
-        frames = []
-        if step.done:
-            replies = pd.read_parquet(step.dir / "replies.parquet")
-        else:
-            d = step.prepare()
-            for side, lm in ctx.pair.text_sides():
-                df = sample_in_chunks(lm, texts, gen, d / side, description=f"sampling {side} ({lm.name})",
-                                      executor=ctx.executor, build=side_recipe(ctx.pair, side))
-                df = df[["prompt_index", "sample_index", "text", "n_tokens", "finished"]].copy()
-                df["side"] = side
-                frames.append(df)
-            replies = pd.concat(frames, ignore_index=True)
-
-            write_parquet(d / "replies.parquet", replies)
-            step.finish({"n": len(replies)})
-        score_step = ctx.step("score", {"replies": step.key_hash})
+        replies, replies_key = sample_both_sides(
+            ctx, texts, gen, {"prompts": prompts.content_hash}, whole_config=True,
+            finish=lambda df: df[["prompt_index", "sample_index", "text", "n_tokens", "finished", "side"]])
+        score_step = ctx.step("score", {"replies": replies_key})
         if score_step.done:
             scored = pd.read_parquet(score_step.dir / "scored.parquet")
         else:

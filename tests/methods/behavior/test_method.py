@@ -80,16 +80,3 @@ def test_generative_scorer_gives_per_token_reply_logprobs_under_both_models(tiny
     ref = tiny_pair.finetuned.score([tiny_pair.finetuned.chat_text("Hello there")], ["another reply here"])[0]
     assert lf[1] == pytest.approx(float(ref.mean()), rel=1e-5)  # per token: length is not evidence
     assert not np.allclose(lb, lf)  # the adapter changes the scores
-
-
-def test_sample_replies_columns_ids_and_seeds(tiny_lm, tmp_path) -> None:
-    from lmdiff.config import GenerationConfig
-    from lmdiff.methods.behavior.method import REPLY_COLUMNS, _sample_replies
-
-    gen = GenerationConfig(temperature=0.8, max_new_tokens=4, n=2, seed=5, batch_size=2)
-    df = _sample_replies(tiny_lm, ["a", "b", "c"], ["Hi", "Hello", "Hey"], gen, tmp_path, "finetuned")
-    assert tuple(df.columns) == REPLY_COLUMNS
-    assert df["text_id"].tolist() == [f"finetuned:{p}:{i}" for p in "abc" for i in (0, 1)]
-    assert set(df["side"]) == {"finetuned"} and df["seed"].tolist() == [5, 5, 5, 5, 7, 7]
-    parts = sorted(p.name for p in (tmp_path / "finetuned").glob("*.parquet"))
-    assert parts == ["part-00000.parquet", "part-00001.parquet"]

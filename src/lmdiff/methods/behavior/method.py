@@ -6,8 +6,6 @@ module samples, embeds, saves and renders.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -22,17 +20,15 @@ from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.behavior.config import DEMO_SETTINGS, BehaviorConfig
 from lmdiff.methods.behavior.pipeline import analyze
 from lmdiff.methods.behavior.report import render_section
+from lmdiff.methods.pair_sampling import sample_both_sides
 from lmdiff.methods.registry import register_method
-from lmdiff.models.recipe import side_recipe
 from lmdiff.organisms.zoo import RECIPES
 from lmdiff.report.builder import Section
 from lmdiff.runs.claims import other_pvalues, record_claims
 from lmdiff.runs.run import Run
-from lmdiff.sampling import sample_in_chunks
 
 if TYPE_CHECKING:
-    from lmdiff.models.text import TextModel
-    from lmdiff.runs.executor import Executor
+    pass
 
 REPLY_COLUMNS = (
     "text_id", "prompt_id", "prompt", "side", "sample_index", "text", "n_tokens", "finished", "seed"
@@ -74,23 +70,8 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
             seed=ctx.run_config.generation.seed,
             batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
         )
-        step = ctx.step(
-            "generate",
-            {"prompts": prompts.content_hash, "gen": gen.model_dump(), "ft_seed_offset": cfg.finetuned_seed_offset},
-            whole_config=False,  # the samples depend on these alone: changing an analysis setting reuses them
-        )
-        if step.done:
-            replies = pd.read_parquet(step.dir / "replies.parquet")
-        else:
-            d = step.prepare()
-            frames = []
-            for side, lm in ctx.pair.text_sides():
-                g = gen if side == "base" else gen.model_copy(update={"seed": gen.seed + cfg.finetuned_seed_offset})
-                frames.append(_sample_replies(lm, ids, prompts.texts, g, d, side, executor=ctx.executor,
-                                              build=side_recipe(ctx.pair, side)))
-            replies = pd.concat(frames, ignore_index=True)
-            write_parquet(d / "replies.parquet", replies)
-            step.finish({"n": len(replies)})
+        replies, _ = sample_both_sides(ctx, prompts.texts, gen, {"prompts": prompts.content_hash}, prompt_ids=ids,
+                                       finetuned_seed_offset=cfg.finetuned_seed_offset, finish=reply_table)
         no_scores = ctx.pair.scoring_unavailable() if ctx.pair.remote_sides else None
         emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
         x = emb.embed(replies["text"].tolist())
@@ -208,26 +189,10 @@ def behaviour_claims(tests: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _sample_replies(
-    lm: TextModel,
-    prompt_ids: Sequence[str],
-    prompts: Sequence[str],
-    gen: GenerationConfig,
-    out_dir: Path,
-    side: str,
-    *,
-    executor: Executor | None = None,
-    build: Callable[[], TextModel] | None = None,
-) -> pd.DataFrame:
-    """One side's replies (resumable chunks under ``out_dir/side``) with the columns :data:`REPLY_COLUMNS`.
-
-    ``text_id`` is ``<side>:<prompt id>:<sample index>``; ``seed`` is the chunk's seed. ``executor`` and
-    ``build`` are passed to :func:`lmdiff.sampling.sample_in_chunks`.
-    """
-    df = sample_in_chunks(lm, prompts, gen, out_dir / side, prompt_ids=prompt_ids, description=f"sampling {side}",
-                          executor=executor, build=build)
-    df["side"] = side
-    df["text_id"] = [f"{side}:{p}:{i}" for p, i in zip(df["prompt_id"], df["sample_index"], strict=True)]
+def reply_table(replies: pd.DataFrame) -> pd.DataFrame:
+    """Both sides' replies with the columns :data:`REPLY_COLUMNS`; ``text_id`` is ``<side>:<prompt id>:<sample>``."""
+    df = replies.copy()
+    df["text_id"] = [f"{s}:{p}:{i}" for s, p, i in zip(df["side"], df["prompt_id"], df["sample_index"], strict=True)]
     return df[list(REPLY_COLUMNS)]
 
 

@@ -15,11 +15,11 @@ from lmdiff.interp.words import STOPWORDS
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.followup.prompts import TEMPLATES, write_prompts
+from lmdiff.methods.pair_sampling import sample_both_sides
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.claims import load_claims, record_claims
 from lmdiff.runs.run import Run
-from lmdiff.sampling import sample_in_chunks
 from lmdiff.stats.prompt_level import prompt_difference_test
 
 _WORDS = re.compile(r"[a-z][a-z'-]{2,}")
@@ -226,28 +226,16 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             seed=ctx.run_config.generation.seed,
             batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
         )
-        step = ctx.step(
-            "generate", {"prompts": prompts.to_dict("records"), "gen": gen.model_dump()}, whole_config=False
-        )
-        if step.done:
-            return pd.read_parquet(step.dir / "replies.parquet")
-        d = step.prepare()
-        frames = []
-        for side, lm in ctx.pair.text_sides():  # same seed on both sides: identical models give identical replies
-            df = sample_in_chunks(
-                lm,
-                prompts["prompt"].tolist(),
-                gen,
-                d / side,
-                prompt_ids=prompts["prompt_id"].tolist(),
-                chunk_size=cfg.chunk_size,
-                description=f"follow-up {side}",
-            )
-            frames.append(df.assign(side=side))
-        replies = pd.concat(frames, ignore_index=True).merge(prompts[["prompt_id", "signal", "split"]], on="prompt_id")
-        replies = replies[["signal", "split", "prompt_id", "prompt", "side", "sample_index", "text", "seed"]]
-        write_parquet(d / "replies.parquet", replies)
-        step.finish({"n": len(replies)})
+        meta = prompts[["prompt_id", "signal", "split"]]
+
+        def finish(replies: pd.DataFrame) -> pd.DataFrame:
+            replies = replies.merge(meta, on="prompt_id")
+            return replies[["signal", "split", "prompt_id", "prompt", "side", "sample_index", "text", "seed"]]
+
+        # same seed on both sides: identical models give identical replies
+        replies, _ = sample_both_sides(ctx, prompts["prompt"].tolist(), gen, {"prompts": prompts.to_dict("records")},
+                                       prompt_ids=prompts["prompt_id"].tolist(), chunk_size=cfg.chunk_size,
+                                       finish=finish)
         return replies
 
     @staticmethod
