@@ -49,3 +49,15 @@ def test_a_missing_artifact_is_a_tool_error_not_a_crash(tmp_path: Path) -> None:
     overview = FAMILIES["adl"].method_tools(ctx)[0]  # type: ignore[misc]
     with pytest.raises(ToolError, match="did adl run"):
         asyncio.run(overview())
+
+
+def test_steering_text_names_the_unit_when_there_is_one_and_caps_the_count() -> None:
+    from lmdiff.agents.tools.common import steering_text
+
+    adl = [{"prompt": f"p{i}", "unsteered": "u", "steered": "s", "alpha": 2.0} for i in range(12)]
+    text = steering_text(adl, 50)
+    assert text.count("prompt: ") == 10 and "unit" not in text and "steered (alpha 2.0): s" in text
+    assert steering_text(adl, 0).count("prompt: ") == 1
+    units = [{"unit": 0, "prompt": "p", "unsteered": "u", "steered": "s", "alpha": 4}]
+    assert steering_text(units, 3).startswith("unit 0 | prompt: p\nunsteered: u\nsteered (alpha 4): s")
+    assert steering_text([], 3) == "Steering did not run (no samples)."

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from inspect_ai.tool import Tool, ToolError, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted, tokens_text
+from lmdiff.agents.tools.common import AgentContext, clip, counted, steering_text, tokens_text
 from lmdiff.methods.adl.method import LOGIT_LENS_FILE, PATCHSCOPE_FILE, STEERING_FILE
 
 METHOD = "adl"
@@ -119,12 +119,7 @@ def adl_steering(ctx: AgentContext) -> Tool:
             Prompt, unsteered and steered replies.
         """
         counted(ctx, "adl_steering")
-        steer = ctx.json(METHOD, STEERING_FILE)
-        samples = steer.get("samples", [])[: max(1, min(int(n), 10))]
-        if not samples:
-            return "Steering did not run (no samples)."
-        return clip("\n\n".join(f"prompt: {s.get('prompt')}\nunsteered: {s.get('unsteered')}\n"
-                                f"steered (alpha {s.get('alpha')}): {s.get('steered')}" for s in samples))
+        return steering_text(ctx.json(METHOD, STEERING_FILE).get("samples") or [], n)
 
     return execute
 

@@ -71,6 +71,18 @@ def tokens_text(tokens: list[Any]) -> str:
     return ", ".join(repr(str(t)) for t in tokens)
 
 
+def steering_text(samples: list[dict[str, Any]], n: int) -> str:
+    """Up to ``n`` (1 to 10) steered replies, each beside the unsteered one; a unit is named when there is one."""
+    chosen = samples[: max(1, min(int(n), 10))]
+    if not chosen:
+        return "Steering did not run (no samples)."
+    return clip("\n\n".join(
+        ("" if s.get("unit") is None else f"unit {s['unit']} | ")
+        + f"prompt: {s.get('prompt')}\nunsteered: {s.get('unsteered')}\n"
+        f"steered (alpha {s.get('alpha')}): {s.get('steered')}"
+        for s in chosen))
+
+
 def counted(ctx: AgentContext, name: str) -> None:
     """Count a call of tool ``name`` in the episode."""
     ctx.episode.count_tool(name)

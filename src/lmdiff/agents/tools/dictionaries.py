@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inspect_ai.tool import Tool, ToolError, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted, tokens_text
+from lmdiff.agents.tools.common import AgentContext, clip, counted, steering_text, tokens_text
 from lmdiff.methods.dictionaries.readouts import STEERING_FILE, UNITS_FILE
 
 #: Dictionary methods in the order an agent prefers them (the first the run has is read).
@@ -64,11 +64,7 @@ def dictionary_steering(ctx: AgentContext) -> Tool:
         """
         counted(ctx, "dictionary_steering")
         m = _method(ctx)
-        samples = (ctx.json(m, STEERING_FILE).get("samples") or [])[: max(1, min(int(n), 10))]
-        if not samples:
-            return "Steering did not run (no samples)."
-        return clip("\n\n".join(f"unit {s.get('unit')} alpha {s.get('alpha')} | prompt: {s.get('prompt')}\n"
-                                f"unsteered: {s.get('unsteered')}\nsteered: {s.get('steered')}" for s in samples))
+        return steering_text(ctx.json(m, STEERING_FILE).get("samples") or [], n)
 
     return execute
 
