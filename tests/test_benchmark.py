@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lmdiff.benchmark import ALL, grade_run, null_rate, run_benchmark, summarise
+from lmdiff.benchmark import ALL, BenchmarkJob, grade_run, null_rate, run_benchmark, summarise
 from lmdiff.config import validate
 from lmdiff.io import read_json, write_json
 from lmdiff.run_config import DiffRunConfig
@@ -72,3 +72,30 @@ def test_finished_runs_are_reused_and_graded(tmp_path):
     saved = read_json(tmp_path / "benchmark.json")
     assert saved["seeds"] == [0, 1] and saved["table"][0]["row"] == ALL
     assert len(pd.read_parquet(tmp_path / "runs.parquet")) == len(out.runs)
+
+
+def fake_diff(job: BenchmarkJob) -> float:
+    """A benchmark job that writes a finished run directory (module level: worker processes import it)."""
+    import os
+
+    org = str(job.config.finetuned.model).removeprefix("organism:")
+    job.run_dir.mkdir(parents=True)
+    toks = [" ocean", " sea"] if org == "ocean" else [" the"]
+    res = results({"diff_mining": toks, "adl": toks})
+    write_json(job.run_dir / "results.json", {**res, "ground_truth": GT[org], "findings": [], "pid": os.getpid(),
+                                              "seed": job.config.seed})
+    return 1.0
+
+
+def test_workers_run_the_diffs_in_other_processes_then_grade_every_run(tmp_path):
+    import os
+
+    cfg = validate(DiffRunConfig, {"base": {"model": "nowhere"}, "finetuned": {"model": "nowhere"}})
+    out = run_benchmark(cfg, ["ocean", "null"], [0, 1], tmp_path, workers=2, job_fn=fake_diff)
+    written = {(o, s): read_json(tmp_path / o / f"seed{s}" / "results.json") for o in ("ocean", "null") for s in (0, 1)}
+    assert all(r["seed"] == s for (_, s), r in written.items())
+    assert os.getpid() not in {r["pid"] for r in written.values()}
+    all_row = out.table[out.table["row"] == ALL].iloc[0]
+    assert all_row["runs"] == 2 and all_row["acc@1"] == 1.0 and out.null is not None and out.null["runs"] == 2
+    again = run_benchmark(cfg, ["ocean", "null"], [0, 1], tmp_path, workers=2, job_fn=fake_diff)  # all reused
+    assert len(again.runs) == len(out.runs)

@@ -18,7 +18,7 @@ the share of its runs with at least one validated finding (Wilson interval over 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from lmdiff.progress import progress_bar
 from lmdiff.report.numbers import fmt_pct
 from lmdiff.run_config import DiffRunConfig
 from lmdiff.runs.claims import load_claims
+from lmdiff.runs.parallel import map_in_processes
 from lmdiff.stats import hierarchical_bootstrap_ci, wilson_interval
 
 __all__ = ["BenchmarkResult", "grade_run", "run_benchmark", "summarise"]
@@ -141,8 +142,24 @@ def _done(run_dir: Path) -> bool:
     return isinstance(res.get("findings"), list)
 
 
+@dataclass(frozen=True)
+class BenchmarkJob:
+    """One diff run of the benchmark: its configuration and directory."""
+
+    config: DiffRunConfig
+    run_dir: Path
+
+
+def run_job(job: BenchmarkJob) -> float:
+    """Run one diff (module level: worker processes import it); its wall time in seconds."""
+    t0 = time.perf_counter()
+    run_diff(job.config, job.run_dir)  # a plain diff run directory, reusable by `lmdiff diff --out`
+    return time.perf_counter() - t0
+
+
 def run_benchmark(config: DiffRunConfig, organisms: Sequence[str], seeds: Sequence[int], out: str | Path,
-                  ks: Sequence[int] = (1, 5, 10)) -> BenchmarkResult:
+                  ks: Sequence[int] = (1, 5, 10), workers: int = 1,
+                  job_fn: Callable[[BenchmarkJob], float] = run_job) -> BenchmarkResult:
     """Run (or reuse) each organism x seed, grade the findings, write ``benchmark.json`` and ``runs.parquet``.
 
     Args:
@@ -151,28 +168,38 @@ def run_benchmark(config: DiffRunConfig, organisms: Sequence[str], seeds: Sequen
         seeds: run seeds.
         out: the benchmark directory.
         ks: the k of acc@k recorded per run.
+        workers: diff runs side by side in worker processes, the cores split between them
+            (:mod:`lmdiff.runs.parallel`).
+        job_fn: what runs one diff (a module-level function, so that worker processes can import it).
     """
     root = Path(out)
     rows: list[dict[str, Any]] = []
-    jobs = [(o, s) for o in organisms for s in seeds]
-    with progress_bar("benchmark runs", len(jobs)) as advance:
-        for org, seed in jobs:
-            run_dir = root / org / f"seed{seed}"
-            t0 = time.perf_counter()
-            if not _done(run_dir):
-                cfg = config.model_copy(update={"seed": seed, "finetuned": config.finetuned.model_copy(
-                    update={"model": f"organism:{org}", "adapter": None})})
-                run_diff(cfg, run_dir)  # a plain diff run directory, reusable by `lmdiff diff --out`
-            res = read_json(run_dir / "results.json")
-            seconds = float(sum(float(e.get("seconds") or 0) for e in res.get("methods", {}).values())) or (
-                time.perf_counter() - t0)
-            gt = res.get("ground_truth") or {}
-            is_null = gt.get("type") == "null" or org == "null"
-            for r in grade_run(res, load_claims(run_dir), gt, ks):
-                rows.append({"organism": org, "seed": seed, "is_null": is_null, "seconds": seconds,
-                             "llm_calls": sum(int((e.get("llm") or {}).get("calls", 0))
-                                              for e in res.get("methods", {}).values()), **r})
+    pairs = [(o, s) for o in organisms for s in seeds]
+    wall: dict[Path, float] = {}
+    todo = [
+        BenchmarkJob(config.model_copy(update={"seed": seed, "finetuned": config.finetuned.model_copy(
+            update={"model": f"organism:{org}", "adapter": None})}), root / org / f"seed{seed}")
+        for org, seed in pairs if not _done(root / org / f"seed{seed}")
+    ]
+    with progress_bar("benchmark runs", len(pairs)) as advance:
+        advance(len(pairs) - len(todo))
+
+        def done(job: BenchmarkJob, seconds: float) -> None:
+            wall[job.run_dir] = seconds
             advance(1)
+
+        map_in_processes(job_fn, todo, workers, done)
+    for org, seed in pairs:
+        run_dir = root / org / f"seed{seed}"
+        res = read_json(run_dir / "results.json")
+        seconds = float(sum(float(e.get("seconds") or 0) for e in res.get("methods", {}).values())) or wall.get(
+            run_dir, float("nan"))
+        gt = res.get("ground_truth") or {}
+        is_null = gt.get("type") == "null" or org == "null"
+        for r in grade_run(res, load_claims(run_dir), gt, ks):
+            rows.append({"organism": org, "seed": seed, "is_null": is_null, "seconds": seconds,
+                         "llm_calls": sum(int((e.get("llm") or {}).get("calls", 0))
+                                          for e in res.get("methods", {}).values()), **r})
     runs = pd.DataFrame(rows)
     table = summarise(runs, [k for k in ks if k in (1, 5)] or list(ks)[:1])
     null = null_rate(runs)

@@ -39,12 +39,11 @@ def fake_job(job: S.SweepJob) -> dict:
 
     import torch
 
-    if job.threads:
-        torch.set_num_threads(job.threads)
     if job.build:
         build_tiny_adapter(Path(job.base), job.org_dir, seed=job.seed)
         write_json(job.org_dir / "ground_truth.json", GT)
-    return {**S.evaluate_build(job), "pid": os.getpid(), "threads": torch.get_num_threads(), "built": job.build}
+    return {**S.evaluate_build(job), "pid": os.getpid(), "threads": torch.get_num_threads(), "built": job.build,
+            "omp": os.environ.get("OMP_NUM_THREADS")}
 
 
 def test_sweep_workers_run_cells_in_separate_processes_with_the_cores_split(tiny_model_dir, tmp_path):
@@ -57,7 +56,8 @@ def test_sweep_workers_run_cells_in_separate_processes_with_the_cores_split(tiny
     per_build = pd.read_parquet(run.path / "artifacts" / "sweep" / "per_build.parquet")
     assert list(per_build["seed"]) == [1, 2]  # grid order, whatever order the workers finished in
     assert os.getpid() not in set(per_build["pid"]) and per_build["built"].all()
-    assert set(per_build["threads"]) == {max(1, len(os.sched_getaffinity(0)) // 2)}
+    half = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert set(per_build["threads"]) == {half} and set(per_build["omp"]) == {str(half)}
     manifest = read_json(run.path / "manifest.json")
     assert manifest["status"] == "ok"
     rerun = S.run_sweep(cfg, tmp_path / "sweep", job_fn=fake_job)  # resumable: the builds are recorded as done

@@ -20,6 +20,8 @@ def benchmark(
     base: Annotated[str, typer.Option(help="the base model")] = "smollm2-135m-instruct",
     out: Annotated[Path, typer.Option(help="benchmark directory (run directories are reused)")] = Path(
         "lmdiff-runs/benchmark"),
+    workers: Annotated[int, typer.Option(min=1, help="diff runs side by side, the cores split between them "
+                                         "(on a 2-core CPU, 2 one-thread runs beat one two-thread run)")] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the diff over organisms x seeds and print acc@1/acc@5 with CIs, per method, and the null's rate."""
@@ -42,7 +44,7 @@ def benchmark(
         defaults["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
     cfg = load_config(DiffRunConfig, None, overrides or [], defaults=defaults)
     check_llm()
-    res = run_benchmark(cfg, names, list(range(seeds)), out)
+    res = run_benchmark(cfg, names, list(range(seeds)), out, workers=workers)
     if as_json:
         print_json([*res.table.to_dict("records"), *([{"row": "null", **res.null}] if res.null else [])])
         return

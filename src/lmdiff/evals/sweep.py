@@ -6,11 +6,8 @@ interrupted sweep picks up where it stopped.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +18,11 @@ from pydantic import Field
 from lmdiff.config import StrictModel, validate
 from lmdiff.evals.backdoor import BackdoorEvalConfig, run_backdoor_eval
 from lmdiff.io import read_json, write_parquet
-from lmdiff.models.device import set_threads
 from lmdiff.models.spec import ModelSpec
 from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
+from lmdiff.runs.parallel import map_in_processes
 from lmdiff.runs.run import Run
 
 
@@ -62,7 +59,6 @@ class SweepJob:
     eval_dir: Path
     eval_settings: dict[str, Any]
     build: bool
-    threads: int | None = None
 
 
 def evaluate_build(job: SweepJob) -> dict[str, Any]:
@@ -81,27 +77,9 @@ def evaluate_build(job: SweepJob) -> dict[str, Any]:
 
 def run_job(job: SweepJob) -> dict[str, Any]:
     """Build (when needed) and evaluate one cell; runs in the sweep's process or in a worker process."""
-    if job.threads:
-        os.environ["OMP_NUM_THREADS"] = str(job.threads)  # read by every model load in this process
-        set_threads(job.threads)
     if job.build:
         _build(job.organism, job.overrides, job.base, job.org_dir)
     return evaluate_build(job)
-
-
-def _map_jobs(jobs: list[SweepJob], workers: int, job_fn: Callable[[SweepJob], dict[str, Any]],
-              done: Callable[[SweepJob, dict[str, Any]], None]) -> None:
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            done(job, job_fn(job))
-        return
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    jobs = [replace(j, threads=j.threads or threads) for j in jobs]
-    ctx = multiprocessing.get_context("spawn")  # torch and forked OpenMP pools do not mix
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(job_fn, job): job for job in jobs}
-        for fut in as_completed(futures):
-            done(futures[fut], fut.result())
 
 
 def run_sweep(cfg: SweepConfig, out: str | Path, job_fn: Callable[[SweepJob], dict[str, Any]] = run_job) -> Run:
@@ -135,7 +113,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, job_fn: Callable[[SweepJob], di
                 step.finish({"dir": str(job.org_dir)})
             rows.append(row)
 
-        _map_jobs(jobs, cfg.workers, job_fn, done)
+        map_in_processes(job_fn, jobs, cfg.workers, done)
         order = {(j.learning_rate, j.seed): i for i, j in enumerate(jobs)}
         rows.sort(key=lambda r: order[(r["learning_rate"], r["seed"])])
         per_build = pd.DataFrame(rows)
