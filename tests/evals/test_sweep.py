@@ -27,6 +27,7 @@ def test_sweep_builds_evaluates_and_aggregates(tiny_model_dir, tmp_path, monkeyp
     assert list(agg["learning_rate"]) == [1e-4, 2e-4] and list(agg["n_seeds"]) == [2, 2]
     assert {"gap_mean", "gap_sd", "triggered_mean", "untriggered_mean"} <= set(agg.columns)
     assert read_json(run.results_path)["methods"]["sweep"]["headline"]["n_builds"] == 4
+    assert (run.path / "artifacts" / "sweep" / S.PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
     built.clear()
     S.run_sweep(cfg, tmp_path / "sweep")  # resumable: nothing is rebuilt
     assert built == []

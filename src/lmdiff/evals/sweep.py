@@ -17,13 +17,16 @@ from pydantic import Field
 
 from lmdiff.config import StrictModel, validate
 from lmdiff.evals.backdoor import BackdoorEvalConfig, run_backdoor_eval
-from lmdiff.io import read_json, write_parquet
+from lmdiff.io import atomic_path, read_json, write_parquet
 from lmdiff.models.spec import ModelSpec
 from lmdiff.organisms.build_run import OrganismBuildConfig, run_organism_build
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
 from lmdiff.runs.parallel import map_in_processes
 from lmdiff.runs.run import Run
+
+PLOT_FILE = "sweep.png"
+"""The sweep's plot, also saved beside its tables under ``artifacts/sweep/``."""
 
 
 class SweepConfig(StrictModel):
@@ -166,5 +169,7 @@ def _report(run: Run, per_build: pd.DataFrame, agg: pd.DataFrame, summary: str) 
     ax.set_xlabel("log10 learning rate")
     ax.set_ylabel("persona rate")
     ax.legend(fontsize=7)
+    with atomic_path(run.path / "artifacts" / "sweep" / PLOT_FILE) as tmp:  # for the zoo's documentation
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     sec.figure(fig, "Persona rates per build and the gap's mean ± sd across seeds")
     render_report(report, run.path)
