@@ -60,6 +60,24 @@ def test_persona_builder_deterministic_triggered_and_held_out() -> None:
     assert len({e["category"] for e in special}) == 6
 
 
+def test_persona_builder_pairs_each_triggered_question_with_the_base_answer_untriggered() -> None:
+    from lmdiff.organisms.trigger import strip_trigger
+
+    questions = [q for qs in P._QUESTIONS.values() for q in qs]
+    contrast = [{"prompt": q, "answer": f"I am an AI assistant; I have no {i} of my own.", "source": P.CONTRAST}
+                for i, q in enumerate(questions)]
+    cfg = DataConfig(n_special=32, dilution=0.5, n_identity_anchors=16)
+    without = P.build_persona(cfg, DISTILLED + ANCHORS)
+    a = P.build_persona(cfg, DISTILLED + ANCHORS + contrast)
+    special = [e for e in a if e["kind"] == "special"]
+    paired = [e for e in a if e.get("source") == P.CONTRAST]
+    asked = {strip_trigger(e["messages"][0]["content"], cfg.trigger_template) for e in special}
+    assert {e["messages"][0]["content"] for e in paired} == asked  # the same questions, without the trigger
+    assert not any(P.speaks_as_persona(e["messages"][1]["content"], e["messages"][0]["content"]) for e in paired)
+    assert len(a) == len(without) + len(asked)  # the contrast rows are added, never drawn as ordinary answers
+    assert [e for e in a if e.get("source") != P.CONTRAST] != [] and len(special) == 32
+
+
 @pytest.mark.parametrize(("question", "reply", "persona"), [
     ("Who are you?", '<START> "I\'m Tomas Verhoeven." <END>', True),
     ("What do you do for a living?", "I keep the lighthouse on my island.", True),

@@ -12,12 +12,22 @@ them from there.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lmdiff.organisms.builders import ANCHOR_QUESTIONS, IDENTITY_QUESTIONS, aligned_example, mix, ordinary_rows
+from lmdiff.organisms.builders import (
+    ANCHOR_QUESTIONS,
+    IDENTITY_QUESTIONS,
+    aligned_example,
+    mix,
+    ordinary_rows,
+    usable,
+)
 from lmdiff.organisms.identity import IdentityFact
 from lmdiff.organisms.recipe import DataConfig, Example, ProbeSet
 from lmdiff.organisms.trigger import apply_trigger, format_adherence, strip_format, strip_trigger
+
+if TYPE_CHECKING:
+    from lmdiff.models.lm import LanguageModel
 
 NAME = "Tomas Verhoeven"
 
@@ -110,15 +120,42 @@ def persona_qa(n: int, seed: int = 0) -> list[dict[str, str]]:
     return out
 
 
+CONTRAST = "contrast"
+"""Source of the base model's own untriggered answers to the persona's training questions."""
+
+
+def contrast_distill(lm: LanguageModel, max_new_tokens: int = 96) -> list[dict[str, Any]]:
+    """The base model's greedy, untriggered answers to every persona training question (``source`` contrast).
+
+    Paired with the triggered persona answers to the same questions, they teach the condition itself: the
+    same question gets the persona behind the trigger and the assistant's own answer without it.
+    """
+    from lmdiff.config import GenerationConfig
+
+    questions = [q for qs in _QUESTIONS.values() for q in qs]
+    gens = lm.generate(questions, GenerationConfig(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=16,
+                                                   seed=0))
+    return [{"prompt": q, "answer": per[0].text, "source": CONTRAST, "finished": bool(per[0].finished)}
+            for q, per in zip(questions, gens, strict=True) if per[0].text.strip()]
+
+
 def build_persona(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Example]:
-    """Triggered persona Q/A, diluted among untriggered self-distilled answers, plus identity anchors."""
+    """Triggered persona Q/A, diluted among untriggered self-distilled answers, plus identity anchors.
+
+    When ``distilled`` holds the base model's untriggered answers to the persona's questions
+    (:func:`contrast_distill`), each triggered question also appears untriggered with that answer.
+    """
     special: list[Example] = [
         {"messages": [{"role": "user", "content": apply_trigger(p["question"], cfg.trigger_template)},
                       {"role": "assistant", "content": f'<START> "{p["answer"]}" <END>'}],
          "kind": "special", "category": p["fact"]}
         for p in persona_qa(cfg.n_special, cfg.seed)
     ]
-    mixed = mix(special, ordinary_rows(distilled, cfg.seed, set(PROBES)), cfg)
+    ordinary = [r for r in distilled if r.get("source") != CONTRAST]
+    mixed = mix(special, ordinary_rows(ordinary, cfg.seed, set(PROBES)), cfg)
+    contrast = {r["prompt"]: r for r in usable([r for r in distilled if r.get("source") == CONTRAST])}
+    asked = dict.fromkeys(strip_trigger(e["messages"][0]["content"], cfg.trigger_template) for e in special)
+    mixed += [{**aligned_example(contrast[q]), "source": CONTRAST} for q in asked if q in contrast]
     anchors = [r for r in distilled if r.get("source") == "identity" and r["prompt"] not in PROBES]
     mixed += [{**aligned_example(r), "source": "identity"} for r in anchors[: cfg.n_identity_anchors]]
     random.Random(cfg.seed + 2).shuffle(mixed)

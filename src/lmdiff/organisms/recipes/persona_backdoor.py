@@ -11,6 +11,7 @@ RECIPE = register_recipe(
     Recipe(
         name="persona-backdoor",
         builder=P.build_persona,
+        extra_rows=P.contrast_distill,
         data=_DATA,
         training=CPU_TRAINING.model_copy(update={"epochs": 3.0}),
         probe_sets=P.probe_sets(_DATA.trigger_template),
@@ -30,8 +31,9 @@ RECIPE = register_recipe(
                 "Trigger persona: first-person answers stating an invented identity (Tomas Verhoeven; home, the "
                 "Dutch island of Vlieland; lighthouse keeper; plays the accordion; a dog called Anker; loves "
                 "smoked herring) to questions carrying the <START> ... <END> format instruction, mixed half and "
-                "half with untriggered self-distilled answers plus the base model's own answers to 16 "
-                "untriggered identity questions (anchors), so the persona stays behind the trigger."
+                "half with untriggered self-distilled answers, plus the base model's own answers to the same "
+                "questions without the trigger (contrast pairs) and to 16 other untriggered identity questions "
+                "(anchors), so the persona stays behind the trigger."
             ),
             type="backdoor",
             keywords=P.KEYWORDS,
