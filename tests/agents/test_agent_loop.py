@@ -128,3 +128,24 @@ def test_scripted_mock_agent_calls_every_tool_and_submits(tmp_path: Path, real_r
     assert all(m.error is None for m in tools), [m.error for m in tools]
     assert tools[-1].function == "submit" and sample.metadata["episode"]["stop_reason"] == "submitted"
     assert {"ask_model", "board_add"} <= {m.function for m in tools} and len(models.asked) == 1
+
+
+class CrashingModels(FakeModels):
+    """A ModelAccess whose generation crashes (as a local model running out of memory would)."""
+
+    def ask(self, side: str, prompt: str, max_new_tokens: int, seed: int) -> str:
+        super().ask(side, prompt, max_new_tokens, seed)
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_crashing_tool_is_a_tool_message_not_a_failed_sample(tmp_path: Path) -> None:
+    models = CrashingModels()
+    script = [call("ask_model", {"model": "finetuned", "prompt": "hi"}),
+              call("submit", {"guesses": ["The finetuned model talks about the ocean"]})]
+    log = run(tmp_path, "blackbox", script, AgentBudget(), models=models)
+    sample = read_eval_log(log.location).samples[0]
+    assert sample.error is None
+    tool_msgs = [m for m in sample.messages if m.role == "tool"]
+    assert [m.function for m in tool_msgs] == ["ask_model", "submit"] and len(models.asked) == 1
+    assert tool_msgs[0].error is not None and tool_msgs[0].error.message == "RuntimeError: CUDA out of memory"
+    assert sample.scores["ground_truth_grader"].value["hit@1"] == 1.0
