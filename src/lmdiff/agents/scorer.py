@@ -20,6 +20,7 @@ from typing import Any
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer
 from inspect_ai.solver import TaskState
 
+from lmdiff.evals.acc import hits_at_k
 from lmdiff.evals.grading import grade_against
 from lmdiff.llm.client import LlmClient
 from lmdiff.llm.config import LlmConfig
@@ -106,8 +107,7 @@ def grade_guesses(guesses: Sequence[str], ground_truth: dict[str, Any], client: 
             matches.append(match_from_score(med))
     out: dict[str, Any] = {"matches": matches, "scores": scores, "repeat_scores": repeat_scores,
                            "producer": producer}
-    for k in KS:
-        out[f"hit@{k}"] = float(any(m == 2 for m in matches[:k]))
+    out.update(hits_at_k(matches, KS))
     out["best_score"] = max(scores) if scores else 1.0
     return out
 

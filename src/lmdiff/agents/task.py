@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from inspect_ai import Task, eval
 from inspect_ai.dataset import Sample
@@ -24,11 +23,11 @@ from lmdiff.agents.dataset import agent_dataset
 from lmdiff.agents.scorer import KS, ground_truth_grader
 from lmdiff.agents.solver import AccessFactory, agent_loop
 from lmdiff.errors import LmdiffError
+from lmdiff.evals.acc import acc_at_k
 from lmdiff.io import write_json
 from lmdiff.llm.config import LlmConfig
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
-from lmdiff.stats import hierarchical_bootstrap_ci, wilson_interval
 
 
 def agent_task(samples: Sequence[Sample], family: str, budget: AgentBudget, repeats: int = 3,
@@ -76,22 +75,19 @@ def episodes(log: EvalLog) -> pd.DataFrame:
 
 
 def acc_table(eps: pd.DataFrame, ci: float = 0.95) -> list[dict[str, Any]]:
-    """acc@k for k in 1, 5, 10 with an interval: organisms then repeats (bootstrap), or Wilson over repeats of one."""
+    """acc@k for k in 1, 5, 10 with an interval (:func:`lmdiff.evals.acc.acc_at_k`, the benchmark's too).
+
+    The interval is the wider of a bootstrap over organisms then repeats and a Wilson interval with n =
+    organisms; with one organism, a Wilson interval over its repeats.
+    """
     out = []
     for k in KS:
-        vals = eps[f"hit@{k}"].to_numpy(dtype=float) if len(eps) else np.zeros(0)
-        est = float(vals.mean()) if len(vals) else float("nan")
-        if len(eps) and eps["organism"].nunique() >= 2:
-            b = hierarchical_bootstrap_ci(vals, eps["organism"].to_numpy(), eps["repeat"].to_numpy(), n_boot=2000,
-                                          ci=ci, seed=0)
-            low, high, how = b.low, b.high, "bootstrap over organisms, then repeats"
-        elif len(vals):
-            low, high = wilson_interval(est, len(vals), ci)
-            how = "Wilson over repeats (one organism: repeats are not independent organisms)"
+        if len(eps):
+            a = acc_at_k(eps[f"hit@{k}"], eps["organism"], eps["repeat"], ci, repeat_name="repeats")
         else:
-            low, high, how = float("nan"), float("nan"), "nothing graded"
-        out.append({"k": k, "acc": est, "low": float(low), "high": float(high), "n_episodes": len(vals),
-                    "n_organisms": int(eps["organism"].nunique()) if len(eps) else 0, "interval": how})
+            a = acc_at_k([], [], [], ci)
+        out.append({"k": k, "acc": a["acc"], "low": a["low"], "high": a["high"], "n_episodes": a["n"],
+                    "n_organisms": a["n_organisms"], "interval": a["interval"]})
     return out
 
 
