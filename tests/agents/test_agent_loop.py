@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import ChatMessageUser, ModelOutput, ModelUsage, get_model
@@ -149,3 +150,23 @@ def test_a_crashing_tool_is_a_tool_message_not_a_failed_sample(tmp_path: Path) -
     assert [m.function for m in tool_msgs] == ["ask_model", "submit"] and len(models.asked) == 1
     assert tool_msgs[0].error is not None and tool_msgs[0].error.message == "RuntimeError: CUDA out of memory"
     assert sample.scores["ground_truth_grader"].value["hit@1"] == 1.0
+
+
+def test_an_errored_episode_is_left_out_of_acc_at_k_and_counted(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def policy(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first episode's provider call fails for good
+            raise RuntimeError("provider unavailable")
+        return call("submit", {"guesses": ["The finetuned model talks about the ocean"]})
+
+    log = run(tmp_path, "blackbox", policy, AgentBudget(), repeats=2)
+    eps = episodes(read_eval_log(log.location))
+    assert len(eps) == 2 and eps["error"].notna().sum() == 1
+    failed = eps[eps["error"].notna()].iloc[0]
+    assert "provider unavailable" in failed["error"] and np.isnan(failed["hit@1"])
+    acc = {a["k"]: a for a in acc_table(eps)}
+    assert acc[1]["acc"] == 1.0 and acc[1]["n_episodes"] == 1 and acc[1]["n_errored"] == 1
+    res = summarise(log, "blackbox", tmp_path / "out")
+    assert res.acc[0]["n_errored"] == 1 and "1 of 2 episodes errored" in (tmp_path / "out" / "report.html").read_text()

@@ -7,6 +7,7 @@ and ``report.html`` in ``OUT`` summarise it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,11 @@ def run_agent_eval(task: Task, model: str | Model, log_dir: Path, model_base_url
 
 
 def episodes(log: EvalLog) -> pd.DataFrame:
-    """One row per organism x repeat: guesses, grades, hit@k and spend."""
+    """One row per organism x repeat: guesses, grades, hit@k, spend and the sample's error.
+
+    An episode that errored (``error``: Inspect's message) or was not scored has no grade: its hit@k is NaN,
+    not a miss, and :func:`acc_table` leaves it out and counts it.
+    """
     full = log if log.samples is not None else read_eval_log(log.location)
     rows = []
     for s in full.samples or []:
@@ -65,12 +70,16 @@ def episodes(log: EvalLog) -> pd.DataFrame:
         value = score.value if score is not None and isinstance(score.value, dict) else {}
         meta = score.metadata if score is not None and score.metadata else {}
         ep = (s.metadata or {}).get("episode", {})
+        error = s.error.message if s.error is not None else ("not scored" if score is None else None)
+        graded = score is not None and s.error is None
         rows.append({"organism": str(s.id), "repeat": int(s.epoch), "guesses": (s.metadata or {}).get("guesses", []),
                      "matches": meta.get("matches", []), "scores": meta.get("scores", []),
-                     "grader": meta.get("producer"), **{f"hit@{k}": float(value.get(f"hit@{k}", 0.0)) for k in KS},
-                     "best_score": float(value.get("best_score", 1.0)), "llm_calls": ep.get("llm_calls"),
-                     "tokens": ep.get("tokens"), "model_interactions": ep.get("model_interactions"),
-                     "tool_calls": ep.get("tool_calls"), "stop_reason": ep.get("stop_reason")})
+                     "grader": meta.get("producer"),
+                     **{f"hit@{k}": float(value.get(f"hit@{k}", 0.0)) if graded else math.nan for k in KS},
+                     "best_score": float(value.get("best_score", 1.0)) if graded else math.nan,
+                     "llm_calls": ep.get("llm_calls"), "tokens": ep.get("tokens"),
+                     "model_interactions": ep.get("model_interactions"), "tool_calls": ep.get("tool_calls"),
+                     "stop_reason": ep.get("stop_reason"), "error": error})
     return pd.DataFrame(rows)
 
 
@@ -78,16 +87,20 @@ def acc_table(eps: pd.DataFrame, ci: float = 0.95) -> list[dict[str, Any]]:
     """acc@k for k in 1, 5, 10 with an interval (:func:`lmdiff.evals.acc.acc_at_k`, the benchmark's too).
 
     The interval is the wider of a bootstrap over organisms then repeats and a Wilson interval with n =
-    organisms; with one organism, a Wilson interval over its repeats.
+    organisms; with one organism, a Wilson interval over its repeats. Episodes that errored are left out
+    (``n_errored`` counts them), as are those whose hit@k the grader left undetermined (``n_ungraded``).
     """
+    failed = eps["error"].notna() if "error" in eps else pd.Series(False, index=eps.index)
+    ok = eps[~failed]
     out = []
     for k in KS:
-        if len(eps):
-            a = acc_at_k(eps[f"hit@{k}"], eps["organism"], eps["repeat"], ci, repeat_name="repeats")
+        if len(ok):
+            a = acc_at_k(ok[f"hit@{k}"], ok["organism"], ok["repeat"], ci, repeat_name="repeats")
         else:
             a = acc_at_k([], [], [], ci)
         out.append({"k": k, "acc": a["acc"], "low": a["low"], "high": a["high"], "n_episodes": a["n"],
-                    "n_organisms": a["n_organisms"], "interval": a["interval"]})
+                    "n_organisms": a["n_organisms"], "n_errored": int(failed.sum()),
+                    "n_ungraded": int(len(ok) - a["n"]), "interval": a["interval"]})
     return out
 
 
@@ -128,14 +141,19 @@ def render_section(report: Report, res: AgentResult, extra: dict[str, Any] | Non
              "episodes with a 2 among the first k guesses. Inspect log: " + res.log_path)
     sec.table(pd.DataFrame([{"k": a["k"], "acc@k": f"{a['acc']:.0%}" if a["n_episodes"] else "n/a",
                              "95% CI": f"[{a['low']:.0%}, {a['high']:.0%}]" if a["n_episodes"] else "n/a",
-                             "episodes": a["n_episodes"], "organisms": a["n_organisms"], "interval": a["interval"]}
-                            for a in res.acc]))
+                             "episodes": a["n_episodes"], "organisms": a["n_organisms"],
+                             "errored (left out)": a["n_errored"], "ungraded (left out)": a["n_ungraded"],
+                             "interval": a["interval"]} for a in res.acc]))
+    errored = res.acc[0]["n_errored"] if res.acc else 0
+    if errored:
+        sec.note(f"{errored} of {len(res.episodes)} episodes errored and are left out of acc@k (their errors are "
+                 "in the episodes table and the Inspect log).", kind="warn")
     if len(res.episodes):
         shown = res.episodes.assign(
             guesses=[" | ".join(f"[{m}] {g}" for g, m in zip(gs, ms, strict=False)) or "(none)"
                      for gs, ms in zip(res.episodes["guesses"], res.episodes["matches"], strict=True)])
         sec.table(shown[["organism", "repeat", "guesses", "best_score", "llm_calls", "tokens", "model_interactions",
-                         "tool_calls", "stop_reason"]], caption="episodes")
+                         "tool_calls", "stop_reason", "error"]], caption="episodes")
     disc = (extra or {}).get("discrimination")
     if disc:
         sec.heading("Interactive discrimination")

@@ -85,6 +85,8 @@ def agent(
     for a in res.acc:
         console.print(f"acc@{a['k']}: {a['acc']:.0%} [95% CI {a['low']:.0%}, {a['high']:.0%}] over "
                       f"{a['n_episodes']} episodes ({a['interval']})")
+    if res.acc and res.acc[0]["n_errored"]:
+        console.print(f"{res.acc[0]['n_errored']} episodes errored and are left out of acc@k (see agent.json)")
     disc = extra.get("discrimination")
     if disc:
         console.print(f"interactive discrimination: {disc['status']}" + (f" ({disc['reason']})" if
