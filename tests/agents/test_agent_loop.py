@@ -170,3 +170,19 @@ def test_an_errored_episode_is_left_out_of_acc_at_k_and_counted(tmp_path: Path) 
     assert acc[1]["acc"] == 1.0 and acc[1]["n_episodes"] == 1 and acc[1]["n_errored"] == 1
     res = summarise(log, "blackbox", tmp_path / "out")
     assert res.acc[0]["n_errored"] == 1 and "1 of 2 episodes errored" in (tmp_path / "out" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("url", ["http://user:sk-secret@127.0.0.1:9/v1", "http://127.0.0.1:9/v1?api_key=sk-secret",
+                                 "http://127.0.0.1:9/v1#sk-secret"])
+def test_a_base_url_with_credentials_is_refused_before_anything_is_logged(tmp_path: Path, url: str) -> None:
+    from lmdiff.agents.task import check_base_url
+    from lmdiff.errors import LmdiffError
+
+    task = agent_task([sample_for(organism(), None)], "blackbox", AgentBudget())
+    with pytest.raises(LmdiffError, match="carries credentials") as err:
+        run_agent_eval(task, get_model("mockllm/model", base_url=url), tmp_path / "logs")
+    assert "sk-secret" not in err.value.message and not (tmp_path / "logs").exists()
+    with pytest.raises(LmdiffError, match="carries credentials"):
+        run_agent_eval(task, "mockllm/model", tmp_path / "logs", model_base_url=url)
+    check_base_url("http://127.0.0.1:9/v1")  # no credentials: accepted
+    check_base_url("http://[::1]:8000/v1/")

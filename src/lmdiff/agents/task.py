@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 from inspect_ai import Task, eval
@@ -27,6 +28,7 @@ from lmdiff.errors import LmdiffError
 from lmdiff.evals.acc import acc_at_k
 from lmdiff.io import write_json
 from lmdiff.llm.config import LlmConfig
+from lmdiff.llm.secrets import redact, safe_url
 from lmdiff.report.builder import Report
 from lmdiff.report.render import render_report
 
@@ -41,15 +43,47 @@ def agent_task(samples: Sequence[Sample], family: str, budget: AgentBudget, repe
                 metadata={"family": family, "budget": budget.model_dump()})
 
 
-def run_agent_eval(task: Task, model: str | Model, log_dir: Path, model_base_url: str | None = None,
-                   model_args: dict[str, Any] | None = None) -> EvalLog:
-    """Run the task with ``model`` as the agent's LLM; the log goes to ``log_dir``.
+def check_base_url(url: str | None) -> None:
+    """Refuse a base URL that carries credentials (user info, a query string, a fragment or a key's value).
+
+    Inspect writes the agent model's base URL into the ``.eval`` log; lmdiff records only what
+    :func:`lmdiff.llm.secrets.safe_url` keeps of a URL, so a URL it would change is refused, not logged.
 
     Raises:
-        LmdiffError: The evaluation did not finish (the log's error says why).
+        LmdiffError: The URL carries credentials.
     """
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query or parts.fragment or redact(url) != url:
+        raise LmdiffError(f"The agent LLM's base URL {safe_url(url)} carries credentials, which the Inspect log "
+                          "would record.",
+                          hint="give the key in the provider's API-key environment variable and a base URL without "
+                               "user info, query string or fragment")
+
+
+def run_agent_eval(task: Task, model: str | Model, log_dir: Path, model_base_url: str | None = None,
+                   model_args: dict[str, Any] | None = None, max_retries: int | None = None) -> EvalLog:
+    """Run the task with ``model`` as the agent's LLM; the log goes to ``log_dir``.
+
+    Args:
+        task: The task (:func:`agent_task`).
+        model: The agent's model (an Inspect model string or model).
+        log_dir: Where the ``.eval`` log goes.
+        model_base_url: The provider's base URL (Inspect records it in the log; one with credentials is refused).
+        model_args: Provider arguments.
+        max_retries: Retries of a failed provider call (None: the model's own setting).
+
+    Raises:
+        LmdiffError: A base URL carries credentials, or the evaluation did not finish (the log's error says why).
+    """
+    check_base_url(model_base_url)
+    if not isinstance(model, str):
+        check_base_url(model.explicit_base_url)
+    retries: dict[str, Any] = {} if max_retries is None else {"max_retries": max_retries}
     logs = eval(task, model=model, model_base_url=model_base_url, model_args=model_args or {},
-                log_dir=str(log_dir), display="none", max_samples=1, fail_on_error=False, score_display=False)
+                log_dir=str(log_dir), display="none", max_samples=1, fail_on_error=False, score_display=False,
+                **retries)
     log = logs[0]
     if log.status != "success":
         err = log.error.message if log.error else log.status
