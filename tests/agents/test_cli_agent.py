@@ -51,3 +51,21 @@ def test_unknown_family_and_missing_llm_fail_in_one_sentence() -> None:
     assert isinstance(r.exception, ConfigError) and "Unknown agent method" in r.exception.message
     r = CliRunner().invoke(app, ["agent", "organism:ocean-topic"])
     assert isinstance(r.exception, ConfigError) and "needs an LLM" in r.exception.message
+
+
+def test_the_agent_model_is_built_by_the_llm_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmdiff.cli.agent import build_agent_model
+    from lmdiff.errors import ConfigError
+    from lmdiff.llm.config import LlmConfig
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
+    llm = LlmConfig(model="openai/gpt-4.1-mini", base_url="http://127.0.0.1:9/v1", timeout=7.0,
+                    cache_dir=tmp_path / "cache")
+    model = build_agent_model(llm)
+    # LlmClient's model: its attempt timeout, the configured endpoint, offline token estimates
+    assert model.config.attempt_timeout == 7 and model.explicit_base_url == "http://127.0.0.1:9/v1"
+    assert getattr(model.api, "_lmdiff_offline_counts", False)
+    other = build_agent_model(llm, "openai/gpt-4.1")  # --agent-model: the configured endpoint is not its own
+    assert other.name == "gpt-4.1" and other.explicit_base_url is None and other.config.attempt_timeout == 7
+    with pytest.raises(ConfigError, match="agent model 'gpt' is invalid"):
+        build_agent_model(llm, "gpt")
