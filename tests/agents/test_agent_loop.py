@@ -81,11 +81,37 @@ def test_llm_call_budget_binds_and_the_last_turn_asks_for_submit(tmp_path: Path)
     assert sample.metadata["guesses"] == [] and sample.scores["ground_truth_grader"].value["hit@10"] == 0.0
 
 
-def test_token_budget_stops_before_the_next_call(tmp_path: Path) -> None:
-    log = run(tmp_path, "blackbox", [call("board_view", {}) for _ in range(10)],
-              AgentBudget(llm_calls=10, tokens=2 * TOKENS_PER_CALL + 1))
+def test_token_budget_caps_each_reply_and_the_spend(tmp_path: Path) -> None:
+    caps: list[int | None] = []  # max_tokens of each call
+
+    def greedy(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        """Writes as long a reply as it may (500 tokens unbounded); counts the prompt without the tool schemas."""
+        prompt = sum(len(m.text) for m in messages) // 4
+        out = ModelOutput.for_tool_call("mockllm", "board_view", {})
+        reply = 500 if config.max_tokens is None else min(500, config.max_tokens)
+        caps.append(config.max_tokens)
+        out.usage = ModelUsage(input_tokens=prompt, output_tokens=reply, total_tokens=prompt + reply)
+        return out
+
+    budget = AgentBudget(llm_calls=10, tokens=1500)
+    log = run(tmp_path, "blackbox", greedy, budget)
     ep = read_eval_log(log.location).samples[0].metadata["episode"]
-    assert ep["llm_calls"] == 3 and ep["tokens"] == 3 * TOKENS_PER_CALL and "token budget" in ep["stop_reason"]
+    assert ep["tokens"] <= budget.tokens and "token budget spent" in ep["stop_reason"] and ep["llm_calls"] >= 2
+    assert len(caps) == ep["llm_calls"] and all(m is not None and 0 < m < budget.tokens for m in caps)
+    assert caps == sorted(caps, reverse=True)
+    # the last call's reply used all the room it was given: the budget, not the model, stopped the episode
+    assert budget.tokens - ep["tokens"] < 600
+
+
+def test_a_reply_without_usage_still_spends_the_budget() -> None:
+    from lmdiff.agents.solver import prompt_tokens, spent_tokens
+
+    messages = [ChatMessageUser(content="x" * 400)]
+    assert prompt_tokens(messages) == 100 and prompt_tokens(messages, schema_chars=40) == 110
+    bare = ModelOutput.from_content(model="m", content="y" * 80)
+    assert bare.usage is None and spent_tokens(bare, 100) == 120
+    reported = call("board_view", {})
+    assert spent_tokens(reported, 100) == TOKENS_PER_CALL
 
 
 def test_model_interaction_budget_refuses_past_the_limit(tmp_path: Path) -> None:
