@@ -18,7 +18,7 @@ def test_agent_command_with_the_mock_model(tmp_path: Path, tiny_dirs: tuple[Path
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from lmdiff.organisms import zoo
 
-    _, adapter = tiny_dirs
+    base, adapter = tiny_dirs
     users = tmp_path / "organisms"
     org = users / "tiny-ocean"
     shutil.copytree(adapter, org)
@@ -30,10 +30,10 @@ def test_agent_command_with_the_mock_model(tmp_path: Path, tiny_dirs: tuple[Path
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["agent", "organism:tiny-ocean", "--method", "kl", "--agent-model",
                                       "mockllm/model", "--repeats", "2", "--runs", str(runs), "--out", str(out),
-                                      "--model-interactions", "1"])
+                                      "--model-interactions", "1", "--base", str(base)])
     assert result.exit_code == 0, result.output
     graded = json.loads((out / "agent.json").read_text())
-    assert graded["family"] == "kl" and len(graded["episodes"]) == 2
+    assert graded["family"] == "kl" and len(graded["episodes"]) == 2 and graded["run_dir"] == str(runs / "tiny-ocean")
     assert [a["k"] for a in graded["acc"]] == [1, 5, 10] and graded["acc"][0]["n_episodes"] == 2
     assert graded["discrimination"]["status"] == "skipped"  # offline: the reason is recorded
     log = read_eval_log(graded["log"])

@@ -53,7 +53,8 @@ def agent(
     out: Annotated[Path | None, typer.Option(help="output directory (default lmdiff-runs/agent-NAME-METHOD)")] = None,
     runs: Annotated[Path | None, typer.Option(help="where the diff run directories live (reused); default OUT/runs")]
     = None,
-    base: Annotated[str, typer.Option(help="the base model")] = "smollm2-135m-instruct",
+    base: Annotated[str, typer.Option(help="the base model (the organism built on it is audited)")] = \
+        "smollm2-135m-instruct",
     agent_model: Annotated[str | None, typer.Option(
         help="the agent's Inspect model (default $LMDIFF_LLM); mockllm/model runs a scripted agent without a key")]
     = None,
