@@ -9,6 +9,9 @@ import typer
 
 from lmdiff.cli.common import check_llm, console
 
+#: The base model an organism is built on unless --base says otherwise.
+DEFAULT_BASE = "smollm2-135m-instruct"
+
 if TYPE_CHECKING:
     from inspect_ai.model import Model
 
@@ -53,8 +56,7 @@ def agent(
     out: Annotated[Path | None, typer.Option(help="output directory (default lmdiff-runs/agent-NAME-METHOD)")] = None,
     runs: Annotated[Path | None, typer.Option(help="where the diff run directories live (reused); default OUT/runs")]
     = None,
-    base: Annotated[str, typer.Option(help="the base model (the organism built on it is audited)")] = \
-        "smollm2-135m-instruct",
+    base: Annotated[str, typer.Option(help="the base model (the organism's build on it is audited)")] = DEFAULT_BASE,
     agent_model: Annotated[str | None, typer.Option(
         help="the agent's Inspect model (default $LMDIFF_LLM); mockllm/model runs a scripted agent without a key")]
     = None,
