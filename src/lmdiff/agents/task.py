@@ -25,7 +25,7 @@ from lmdiff.agents.dataset import agent_dataset
 from lmdiff.agents.scorer import KS, ground_truth_grader
 from lmdiff.agents.solver import AccessFactory, agent_loop
 from lmdiff.errors import LmdiffError
-from lmdiff.evals.acc import acc_at_k
+from lmdiff.evals.acc import acc_at_k, hits_at_k
 from lmdiff.io import write_json
 from lmdiff.llm.config import LlmConfig
 from lmdiff.llm.secrets import redact, safe_url
@@ -95,7 +95,8 @@ def episodes(log: EvalLog) -> pd.DataFrame:
     """One row per organism x repeat: guesses, grades, hit@k, spend and the sample's error.
 
     An episode that errored (``error``: Inspect's message) or was not scored has no grade: its hit@k is NaN,
-    not a miss, and :func:`acc_table` leaves it out and counts it.
+    not a miss, and :func:`acc_table` leaves it out and counts it. hit@k is computed from the graded matches,
+    so one that ungraded guesses (no valid grader reply) leave undetermined is NaN too.
     """
     full = log if log.samples is not None else read_eval_log(log.location)
     rows = []
@@ -109,7 +110,9 @@ def episodes(log: EvalLog) -> pd.DataFrame:
         rows.append({"organism": str(s.id), "repeat": int(s.epoch), "guesses": (s.metadata or {}).get("guesses", []),
                      "matches": meta.get("matches", []), "scores": meta.get("scores", []),
                      "grader": meta.get("producer"),
-                     **{f"hit@{k}": float(value.get(f"hit@{k}", 0.0)) if graded else math.nan for k in KS},
+                     **(hits_at_k(meta["matches"], KS) if graded and "matches" in meta else
+                        {f"hit@{k}": float(value.get(f"hit@{k}", 0.0)) if graded else math.nan for k in KS}),
+                     "ungraded": meta.get("ungraded", 0), "invalid_replies": meta.get("invalid_replies", 0),
                      "best_score": float(value.get("best_score", 1.0)) if graded else math.nan,
                      "llm_calls": ep.get("llm_calls"), "tokens": ep.get("tokens"),
                      "model_interactions": ep.get("model_interactions"), "tool_calls": ep.get("tool_calls"),
@@ -184,7 +187,8 @@ def render_section(report: Report, res: AgentResult, extra: dict[str, Any] | Non
                  "in the episodes table and the Inspect log).", kind="warn")
     if len(res.episodes):
         shown = res.episodes.assign(
-            guesses=[" | ".join(f"[{m}] {g}" for g, m in zip(gs, ms, strict=False)) or "(none)"
+            guesses=[" | ".join(f"[{'ungraded' if m is None else m}] {g}" for g, m in zip(gs, ms, strict=False))
+                     or "(none)"
                      for gs, ms in zip(res.episodes["guesses"], res.episodes["matches"], strict=True)])
         sec.table(shown[["organism", "repeat", "guesses", "best_score", "llm_calls", "tokens", "model_interactions",
                          "tool_calls", "stop_reason", "error"]], caption="episodes")
