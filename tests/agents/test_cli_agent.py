@@ -69,3 +69,20 @@ def test_the_agent_model_is_built_by_the_llm_layer(tmp_path: Path, monkeypatch: 
     assert other.name == "gpt-4.1" and other.explicit_base_url is None and other.config.attempt_timeout == 7
     with pytest.raises(ConfigError, match="agent model 'gpt' is invalid"):
         build_agent_model(llm, "gpt")
+
+
+def test_the_black_box_agent_says_why_discrimination_is_skipped(tmp_path: Path) -> None:
+    from lmdiff.agents.dataset import Organism
+    from lmdiff.models.spec import ModelSpec
+
+    org = Organism("tiny-ocean", ModelSpec(model="base"), ModelSpec(model="ft"), GROUND_TRUTH)
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("lmdiff.agents.dataset.organism", lambda name, base: org)
+        result = CliRunner().invoke(app, ["agent", "organism:tiny-ocean", "--method", "blackbox", "--agent-model",
+                                          "mockllm/model", "--repeats", "1", "--out", str(out),
+                                          "--model-interactions", "0"])
+    assert result.exit_code == 0, result.output
+    disc = json.loads((out / "agent.json").read_text())["discrimination"]
+    assert disc["status"] == "skipped" and "black-box agent reads no run directory" in disc["reason"]
+    assert "interactive discrimination: skipped (the black-box agent" in result.output

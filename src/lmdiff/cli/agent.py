@@ -75,7 +75,7 @@ def agent(
     from lmdiff.agents.discrimination import run_discrimination
     from lmdiff.agents.task import agent_task, run_agent_eval, summarise
     from lmdiff.agents.tools import FAMILIES
-    from lmdiff.errors import ConfigError
+    from lmdiff.errors import ConfigError, LmdiffError
     from lmdiff.llm.client import LlmClient
     from lmdiff.llm.config import ENV_MODEL, LlmConfig
     from lmdiff.models.spec import ModelSpec
@@ -106,11 +106,22 @@ def agent(
                       grader=None if llm.offline else llm, grader_repeats=grader_repeats)
     log = run_agent_eval(task, build_agent_model(llm, agent_model), out / "logs", max_retries=llm.max_retries)
     extra: dict[str, Any] = {"run_dir": str(run_dir) if run_dir else None}
+    if discriminate and run_dir is None:
+        extra["discrimination"] = {"status": "skipped", "reason": "the black-box agent reads no run directory, so "
+                                                                  "there are no validated hypotheses to test"}
+    elif discriminate:
+        extra["discrimination"] = {"status": "not finished", "reason": "interactive discrimination was running "
+                                                                       "when this was written"}
+    res = summarise(log, method, out, extra)  # the graded result is written before discrimination can fail
     if discriminate and run_dir is not None:
         client = None if llm.offline else LlmClient(llm)
-        extra["discrimination"] = run_discrimination(run_dir, access({"organism": org.name, **{
-            "base": org.base.model_dump(mode="json"), "finetuned": org.finetuned.model_dump(mode="json")}}), client)
-    res = summarise(log, method, out, extra)
+        try:
+            extra["discrimination"] = run_discrimination(run_dir, access({"organism": org.name, **{
+                "base": org.base.model_dump(mode="json"), "finetuned": org.finetuned.model_dump(mode="json")}}),
+                client)
+        except LmdiffError as err:
+            extra["discrimination"] = {"status": "failed", "reason": err.message}
+        res = summarise(log, method, out, extra)
     for a in res.acc:
         console.print(f"acc@{a['k']}: {a['acc']:.0%} [95% CI {a['low']:.0%}, {a['high']:.0%}] over "
                       f"{a['n_episodes']} episodes ({a['interval']})")
