@@ -42,6 +42,8 @@ def test_every_method_tool_answers_on_a_real_run(real_run: Path, family: str) ->
         text = asyncio.run(t(**args))
         assert isinstance(text, str) and text.strip(), name
     assert ctx.episode.tool_calls == len(method_tools(ctx))
+    # what the tools opened, not the hand-kept list: every file read is one the family declares
+    assert ctx.opened and ctx.opened <= set(FAMILIES[family].reads), ctx.opened - set(FAMILIES[family].reads)
     assert len(tools) == len(method_tools(ctx)) + 4  # board_add, board_update, board_view, submit (no models here)
 
 

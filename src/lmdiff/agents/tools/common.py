@@ -6,7 +6,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -33,6 +33,8 @@ class AgentContext:
     episode: Episode
     board: Board
     models: ModelAccess | None = None
+    #: Every ``(method, file)`` artifact the tools opened (a test checks it against the family's ``reads``).
+    opened: set[tuple[str, str]] = field(default_factory=set)
 
     def artifact(self, method: str, file: str) -> Path:
         """Path of a method's artifact ``file`` in the run (``artifacts/<method>/<file>``).
@@ -45,6 +47,7 @@ class AgentContext:
         path = self.run_dir / "artifacts" / method / file
         if not path.exists():
             raise ToolError(f"the run has no {method} output {file!r} (did {method} run?)")
+        self.opened.add((method, file))
         return path
 
     def has(self, method: str, file: str) -> bool:
