@@ -99,3 +99,28 @@ def test_workers_run_the_diffs_in_other_processes_then_grade_every_run(tmp_path)
     assert all_row["runs"] == 2 and all_row["acc@1"] == 1.0 and out.null is not None and out.null["runs"] == 2
     again = run_benchmark(cfg, ["ocean", "null"], [0, 1], tmp_path, workers=2, job_fn=fake_diff)  # all reused
     assert len(again.runs) == len(out.runs)
+
+
+def test_hit_at_k_counts_a_two_among_the_first_k_and_an_ungraded_guess_leaves_it_open():
+    import math
+
+    from lmdiff.evals.acc import hits_at_k
+
+    assert hits_at_k([0, 2, 1], (1, 5)) == {"hit@1": 0.0, "hit@5": 1.0}
+    assert hits_at_k([], (1,)) == {"hit@1": 0.0}
+    open_ = hits_at_k([None, 0, 2], (1, 2, 3))
+    assert math.isnan(open_["hit@1"]) and math.isnan(open_["hit@2"]) and open_["hit@3"] == 1.0
+
+
+def test_the_agent_evaluation_reports_the_same_interval_as_the_benchmark():
+    from lmdiff.agents.task import acc_table
+
+    runs = pd.DataFrame([{"organism": o, "seed": s, "row": ALL, "is_null": False, "seconds": 1.0, "hit@1": 1.0,
+                          "hit@5": 1.0, "n_validated": 1} for o in ("ocean", "caps") for s in range(3)])
+    row = summarise(runs).iloc[0]
+    eps = runs.rename(columns={"seed": "repeat"}).assign(**{"hit@10": 1.0})
+    agent = acc_table(eps)[0]
+    # every run hit on 2 organisms: the bootstrap is the point [1, 1]; Wilson with n = 2 keeps the interval open
+    assert row["acc@1"] == agent["acc"] == 1.0 and row["acc@1 high"] == agent["high"] == 1.0
+    assert row["acc@1 low"] == agent["low"] == pytest.approx(2 / (2 + 1.959964 ** 2), abs=1e-4)
+    assert "organisms" in agent["interval"] and agent["n_organisms"] == 2 and agent["n_episodes"] == 6

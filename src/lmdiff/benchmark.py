@@ -11,7 +11,8 @@ Rows of the table: the synthesiser over every method that ran, then each method 
 synthesiser fed only that method's claims and signals, with one method enough for a theme). The
 interval of acc@k is the wider of a two-level bootstrap (organisms, then seeds within them: seeds of
 one organism are not independent evidence) and a Wilson interval with the organisms as n (the
-bootstrap collapses to a point when every run hit). The null organism is not graded; its row is the false-finding rate:
+bootstrap collapses to a point when every run hit): :func:`lmdiff.evals.acc.acc_at_k`, which the agent
+evaluation uses too. The null organism is not graded; its row is the false-finding rate:
 the share of its runs with at least one validated finding (Wilson interval over seeds).
 """
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lmdiff.diff import run_diff
+from lmdiff.evals.acc import acc_at_k, hits_at_k
 from lmdiff.evals.grading import grade_against
 from lmdiff.findings import synthesise
 from lmdiff.interp.signals import SIGNAL_KEYS
@@ -36,7 +38,7 @@ from lmdiff.report.numbers import fmt_pct
 from lmdiff.run_config import DiffRunConfig
 from lmdiff.runs.claims import load_claims
 from lmdiff.runs.parallel import map_in_processes
-from lmdiff.stats import hierarchical_bootstrap_ci, wilson_interval
+from lmdiff.stats import wilson_interval
 
 __all__ = ["BenchmarkResult", "grade_run", "run_benchmark", "summarise"]
 
@@ -83,28 +85,9 @@ def grade_run(results: dict[str, Any], claims: pd.DataFrame | None, ground_truth
         row: dict[str, Any] = {"row": name, "grades": grades, "n_guesses": len(found),
                                "n_validated": sum(f.validated for f in found),
                                "top": found[0].statement if found else ""}
-        for k in ks:
-            row[f"hit@{k}"] = float(any(g == 2 for g in grades[:k]))
+        row.update(hits_at_k(grades, ks))
         rows.append(row)
     return rows
-
-
-def _acc(df: pd.DataFrame, k: int) -> dict[str, Any]:
-    col = f"hit@{k}"
-    vals = df[col].to_numpy(dtype=float)
-    est = float(vals.mean()) if len(vals) else float("nan")
-    n_org = int(df["organism"].nunique())
-    if n_org >= 2:
-        b = hierarchical_bootstrap_ci(vals, df["organism"].to_numpy(), df["seed"].to_numpy(), n_boot=2000, seed=0)
-        # a percentile bootstrap collapses to a point when every run hit (or missed); the Wilson interval with
-        # the organisms as n keeps the interval honest there, and the wider of the two is reported
-        w_low, w_high = wilson_interval(est, n_org, 0.95)
-        low, high = min(b.low, w_low), max(b.high, w_high)
-        how = "wider of a bootstrap over organisms then seeds, and Wilson with n = organisms"
-    else:
-        low, high = wilson_interval(est, len(vals), 0.95) if len(vals) else (float("nan"), float("nan"))
-        how = "Wilson over seeds (one organism)"
-    return {"acc": est, "low": float(low), "high": float(high), "interval": how}
 
 
 def summarise(runs: pd.DataFrame, ks: Sequence[int] = (1, 5)) -> pd.DataFrame:
@@ -114,7 +97,7 @@ def summarise(runs: pd.DataFrame, ks: Sequence[int] = (1, 5)) -> pd.DataFrame:
     for name, df in graded.groupby("row", sort=False):
         r: dict[str, Any] = {"row": name, "organisms": int(df["organism"].nunique()), "runs": len(df)}
         for k in ks:
-            a = _acc(df, k)
+            a = acc_at_k(df[f"hit@{k}"], df["organism"], df["seed"], 0.95, repeat_name="seeds")
             r[f"acc@{k}"] = a["acc"]
             r[f"acc@{k} low"], r[f"acc@{k} high"] = a["low"], a["high"]
             r["interval"] = a["interval"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import ChatMessageUser, ModelOutput, ModelUsage, get_model
@@ -80,11 +81,37 @@ def test_llm_call_budget_binds_and_the_last_turn_asks_for_submit(tmp_path: Path)
     assert sample.metadata["guesses"] == [] and sample.scores["ground_truth_grader"].value["hit@10"] == 0.0
 
 
-def test_token_budget_stops_before_the_next_call(tmp_path: Path) -> None:
-    log = run(tmp_path, "blackbox", [call("board_view", {}) for _ in range(10)],
-              AgentBudget(llm_calls=10, tokens=2 * TOKENS_PER_CALL + 1))
+def test_token_budget_caps_each_reply_and_the_spend(tmp_path: Path) -> None:
+    caps: list[int | None] = []  # max_tokens of each call
+
+    def greedy(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        """Writes as long a reply as it may (500 tokens unbounded); counts the prompt without the tool schemas."""
+        prompt = sum(len(m.text) for m in messages) // 4
+        out = ModelOutput.for_tool_call("mockllm", "board_view", {})
+        reply = 500 if config.max_tokens is None else min(500, config.max_tokens)
+        caps.append(config.max_tokens)
+        out.usage = ModelUsage(input_tokens=prompt, output_tokens=reply, total_tokens=prompt + reply)
+        return out
+
+    budget = AgentBudget(llm_calls=10, tokens=1500)
+    log = run(tmp_path, "blackbox", greedy, budget)
     ep = read_eval_log(log.location).samples[0].metadata["episode"]
-    assert ep["llm_calls"] == 3 and ep["tokens"] == 3 * TOKENS_PER_CALL and "token budget" in ep["stop_reason"]
+    assert ep["tokens"] <= budget.tokens and "token budget spent" in ep["stop_reason"] and ep["llm_calls"] >= 2
+    assert len(caps) == ep["llm_calls"] and all(m is not None and 0 < m < budget.tokens for m in caps)
+    assert caps == sorted(caps, reverse=True)
+    # the last call's reply used all the room it was given: the budget, not the model, stopped the episode
+    assert budget.tokens - ep["tokens"] < 600
+
+
+def test_a_reply_without_usage_still_spends_the_budget() -> None:
+    from lmdiff.agents.solver import prompt_tokens, spent_tokens
+
+    messages = [ChatMessageUser(content="x" * 400)]
+    assert prompt_tokens(messages) == 100 and prompt_tokens(messages, schema_chars=40) == 110
+    bare = ModelOutput.from_content(model="m", content="y" * 80)
+    assert bare.usage is None and spent_tokens(bare, 100) == 120
+    reported = call("board_view", {})
+    assert spent_tokens(reported, 100) == TOKENS_PER_CALL
 
 
 def test_model_interaction_budget_refuses_past_the_limit(tmp_path: Path) -> None:
@@ -128,3 +155,60 @@ def test_scripted_mock_agent_calls_every_tool_and_submits(tmp_path: Path, real_r
     assert all(m.error is None for m in tools), [m.error for m in tools]
     assert tools[-1].function == "submit" and sample.metadata["episode"]["stop_reason"] == "submitted"
     assert {"ask_model", "board_add"} <= {m.function for m in tools} and len(models.asked) == 1
+
+
+class CrashingModels(FakeModels):
+    """A ModelAccess whose generation crashes (as a local model running out of memory would)."""
+
+    def ask(self, side: str, prompt: str, max_new_tokens: int, seed: int) -> str:
+        super().ask(side, prompt, max_new_tokens, seed)
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_crashing_tool_is_a_tool_message_not_a_failed_sample(tmp_path: Path) -> None:
+    models = CrashingModels()
+    script = [call("ask_model", {"model": "finetuned", "prompt": "hi"}),
+              call("submit", {"guesses": ["The finetuned model talks about the ocean"]})]
+    log = run(tmp_path, "blackbox", script, AgentBudget(), models=models)
+    sample = read_eval_log(log.location).samples[0]
+    assert sample.error is None
+    tool_msgs = [m for m in sample.messages if m.role == "tool"]
+    assert [m.function for m in tool_msgs] == ["ask_model", "submit"] and len(models.asked) == 1
+    assert tool_msgs[0].error is not None and tool_msgs[0].error.message == "RuntimeError: CUDA out of memory"
+    assert sample.scores["ground_truth_grader"].value["hit@1"] == 1.0
+
+
+def test_an_errored_episode_is_left_out_of_acc_at_k_and_counted(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def policy(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first episode's provider call fails for good
+            raise RuntimeError("provider unavailable")
+        return call("submit", {"guesses": ["The finetuned model talks about the ocean"]})
+
+    log = run(tmp_path, "blackbox", policy, AgentBudget(), repeats=2)
+    eps = episodes(read_eval_log(log.location))
+    assert len(eps) == 2 and eps["error"].notna().sum() == 1
+    failed = eps[eps["error"].notna()].iloc[0]
+    assert "provider unavailable" in failed["error"] and np.isnan(failed["hit@1"])
+    acc = {a["k"]: a for a in acc_table(eps)}
+    assert acc[1]["acc"] == 1.0 and acc[1]["n_episodes"] == 1 and acc[1]["n_errored"] == 1
+    res = summarise(log, "blackbox", tmp_path / "out")
+    assert res.acc[0]["n_errored"] == 1 and "1 of 2 episodes errored" in (tmp_path / "out" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("url", ["http://user:sk-secret@127.0.0.1:9/v1", "http://127.0.0.1:9/v1?api_key=sk-secret",
+                                 "http://127.0.0.1:9/v1#sk-secret"])
+def test_a_base_url_with_credentials_is_refused_before_anything_is_logged(tmp_path: Path, url: str) -> None:
+    from lmdiff.agents.task import check_base_url
+    from lmdiff.errors import LmdiffError
+
+    task = agent_task([sample_for(organism(), None)], "blackbox", AgentBudget())
+    with pytest.raises(LmdiffError, match="carries credentials") as err:
+        run_agent_eval(task, get_model("mockllm/model", base_url=url), tmp_path / "logs")
+    assert "sk-secret" not in err.value.message and not (tmp_path / "logs").exists()
+    with pytest.raises(LmdiffError, match="carries credentials"):
+        run_agent_eval(task, "mockllm/model", tmp_path / "logs", model_base_url=url)
+    check_base_url("http://127.0.0.1:9/v1")  # no credentials: accepted
+    check_base_url("http://[::1]:8000/v1/")

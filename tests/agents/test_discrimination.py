@@ -68,7 +68,37 @@ def test_guesses_are_tested_and_join_the_fdr_family(tmp_path: Path) -> None:
     mine = claims[claims["method"] == METHOD]
     assert len(mine) == 1 and mine["unit"].iloc[0] == "prompt" and mine["n"].iloc[0] == 8
     assert int(claims["fdr_m"].iloc[0]) == 3  # two behaviour claims and this one: one family
-    assert json.loads((d / "results.json").read_text())["claims"]["by_method"][METHOD] == 1
+    saved = json.loads((d / "results.json").read_text())["claims"]
+    assert saved["by_method"][METHOD] == 1
+    # the test of a finding is that finding: it keeps the source claim's family and is counted once
+    source = claims[(claims["method"] == "behavior") & claims["survives"].astype(bool)]
+    assert mine["family"].iloc[0] == source["family"].iloc[0] and saved["n_validated"] == 1
+
+
+class FlakyModels(FakeModels):
+    """Both models fail to answer the first probe (a generation error), then answer."""
+
+    def ask(self, side: str, prompt: str, max_new_tokens: int, seed: int) -> str:
+        if not self.asked:
+            self.asked.append(("failed", prompt))
+            raise RuntimeError("CUDA out of memory")
+        return super().ask(side, prompt, max_new_tokens, seed)
+
+
+def test_a_round_the_models_cannot_answer_is_excluded_not_fatal(tmp_path: Path) -> None:
+    d = run_dir(tmp_path)
+
+    def llm(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        if "Which model wrote this answer" in messages[-1].text:
+            return reply(json.dumps({"guess": "finetuned"}))
+        return reply(json.dumps({"prompt": "Tell me about your weekend."}))
+
+    client = LlmClient(LlmConfig(model="mockllm/model", cache=False, cache_dir=tmp_path / "cache"),
+                       model=get_model("mockllm/model", custom_outputs=llm))
+    entry = run_discrimination(d, FlakyModels(), client, DiscriminationConfig(rounds=4))
+    t = entry["tests"][0]
+    assert entry["status"] == "ok" and t["n"] == 3
+    assert t["excluded"] == ["round 0: the models did not answer (RuntimeError: CUDA out of memory)"]
 
 
 def test_effect_size_is_capped_when_every_guess_is_right() -> None:

@@ -13,7 +13,10 @@ class AgentBudget(BaseModel):
 
     Attributes:
         llm_calls: Agent turns (calls to the agent's LLM) at most; the last turn asks it to submit.
-        tokens: Tokens (input + output, as the provider reports them) at most; no call starts past it.
+        tokens: Tokens (input + output, as the provider reports them; estimated at 4 characters per token when
+            it reports none) at most: a call starts only when its estimated prompt leaves room for a reply,
+            and its reply is capped (``max_tokens``) at that room. Only a prompt the provider counts larger
+            than the estimate can take the spend past it.
         model_interactions: Generations from the base or finetuned model (``ask_model``) at most.
         reply_tokens: Length bound of one such generation.
         max_guesses: Ranked guesses a submission keeps (acc@k is graded up to this k).
@@ -49,6 +52,18 @@ class Episode:
             self.stop_reason = self.stop_reason or f"token budget spent ({self.tokens} of {self.budget.tokens})"
             return False
         return True
+
+    def output_room(self, prompt_tokens: int) -> int | None:
+        """Reply tokens the token budget leaves after a prompt of ``prompt_tokens``.
+
+        None (and ``stop_reason`` set) when not even one is left.
+        """
+        room = self.budget.tokens - self.tokens - prompt_tokens
+        if room < 1:
+            self.stop_reason = self.stop_reason or (f"token budget spent ({self.tokens} of {self.budget.tokens}, "
+                                                    f"the next prompt about {prompt_tokens})")
+            return None
+        return room
 
     def take_interaction(self) -> bool:
         """Count one generation from a model under study; False (nothing counted) when the budget is spent."""

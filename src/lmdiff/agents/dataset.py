@@ -33,18 +33,43 @@ class Organism:
 
 
 def organism(name: str, base: str = "smollm2-135m-instruct") -> Organism:
-    """The organism ``name`` (``organism:`` prefix optional) over ``base``, with its ground truth.
+    """The organism ``name`` (``organism:`` prefix optional) built on ``base``, with its ground truth.
+
+    ``organism:NAME@BASE`` names the base itself; otherwise ``base`` picks the build (``organism:NAME@base``),
+    so the finetuned side is the organism trained on the base it is compared with.
 
     Raises:
         LmdiffError: The organism has no ground truth (nothing to grade against).
     """
-    short = name.removeprefix("organism:")
-    ft = ModelSpec.parse(f"organism:{short}").resolved()
+    short, _, at = name.removeprefix("organism:").partition("@")
+    base = at or base
+    ft = ModelSpec.parse(f"organism:{short}@{base}")
     gt = dict(ft.ground_truth or {})
     if not gt.get("keywords") and not gt.get("description"):
         raise LmdiffError(f"Organism '{short}' has no ground truth to grade an agent against.",
                           hint="give it a ground_truth.json with a description and keywords")
     return Organism(short, ModelSpec.parse(base), ft, gt)
+
+
+def _weights(fingerprint: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies one side's weights in a pair's fingerprint: the model, revision, quantization, adapter."""
+    adapter = fingerprint.get("adapter_sha256") or (
+        str(Path(fingerprint["adapter"]).expanduser().resolve()) if fingerprint.get("adapter") else None)
+    return (fingerprint.get("model"), fingerprint.get("revision"), fingerprint.get("quantization", "none"), adapter)
+
+
+def _check_pair(run_dir: Path, org: Organism) -> None:
+    """Raise unless the run in ``run_dir`` (if any) compared ``org``'s base and finetuned models."""
+    path = run_dir / "results.json"
+    if not path.exists():
+        return
+    pair = read_json(path).get("pair") or {}
+    for side, spec in (("base", org.base), ("finetuned", org.finetuned)):
+        ran = pair.get(side)
+        if ran is None or _weights(ran) != _weights(spec.fingerprint()):
+            raise LmdiffError(f"The run directory {run_dir} holds a run of another {side} model "
+                              f"({(ran or {}).get('model', 'unknown')}), not {org.name}'s {spec.display_name}.",
+                              hint="give another --runs directory, or remove that run")
 
 
 def _has_outputs(run_dir: Path, methods: Sequence[str]) -> bool:
@@ -58,6 +83,8 @@ def _has_outputs(run_dir: Path, methods: Sequence[str]) -> bool:
 def ensure_run(org: Organism, family: str, root: Path, overrides: dict[str, Any] | None = None) -> Path | None:
     """The run directory ``family``'s agent reads for ``org``: reused when it has the methods, else run.
 
+    A run directory there of another pair (base or finetuned weights differ) is never reused or resumed.
+
     Args:
         org: The organism.
         family: A key of :data:`FAMILIES`.
@@ -66,15 +93,20 @@ def ensure_run(org: Organism, family: str, root: Path, overrides: dict[str, Any]
 
     Returns:
         The run directory, or None for a family that reads none (the black box).
+
+    Raises:
+        LmdiffError: The run directory holds a run of another pair.
     """
     methods = FAMILIES[family].diff_methods
     if not methods:
         return None
     run_dir = root / org.name
+    _check_pair(run_dir, org)
     if _has_outputs(run_dir, methods):
         return run_dir
     if run_dir.exists():  # a run of other methods: keep it, run this family's methods beside it
         run_dir = root / f"{org.name}-{family}"
+        _check_pair(run_dir, org)
         if _has_outputs(run_dir, methods):
             return run_dir
     from lmdiff.config import validate

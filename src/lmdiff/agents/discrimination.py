@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import binomtest
 
 from lmdiff.agents.access import ModelAccess
-from lmdiff.errors import LmdiffError
+from lmdiff.errors import LlmError, LmdiffError
 from lmdiff.io import read_json, write_json
 from lmdiff.llm.budget import BudgetExceeded
 from lmdiff.llm.client import LlmClient
@@ -107,8 +107,15 @@ def discriminate(hypothesis: str, models: ModelAccess, client: LlmClient, cfg: D
         except BudgetExceeded:
             excluded.append(f"round {i}: LLM budget spent")
             break
-        base = models.ask("base", probe, cfg.reply_tokens, seed=seed + i)
-        ft = models.ask("finetuned", probe, cfg.reply_tokens, seed=seed + i)
+        except LlmError as err:
+            excluded.append(f"round {i}: probe not written ({err.message})")
+            continue
+        try:
+            base = models.ask("base", probe, cfg.reply_tokens, seed=seed + i)
+            ft = models.ask("finetuned", probe, cfg.reply_tokens, seed=seed + i)
+        except Exception as err:  # a model that cannot answer loses the round, not the evaluation
+            excluded.append(f"round {i}: the models did not answer ({type(err).__name__}: {err})")
+            continue
         hidden_ft = bool(rng.random() < 0.5)
         try:
             g = client.generate(GUESSER.format(hypothesis=hypothesis, history=_history(rounds), probe=probe,
@@ -121,6 +128,10 @@ def discriminate(hypothesis: str, models: ModelAccess, client: LlmClient, cfg: D
         except BudgetExceeded:
             excluded.append(f"round {i}: LLM budget spent")
             break
+        except LlmError as err:
+            excluded.append(f"round {i}: no guess ({err.message})")
+            rounds.append({"probe": probe, "base": base, "finetuned": ft, "hidden": None, "guess": None})
+            continue
         truth = "finetuned" if hidden_ft else "base"
         rounds.append({"probe": probe, "base": base, "finetuned": ft, "hidden": truth, "guess": guess,
                        "correct": guess == truth})
@@ -164,10 +175,13 @@ def run_discrimination(run_dir: str | Path, models: ModelAccess | None, client: 
         entry = {"status": "skipped", "reason": "the run has no validated hypothesis to test"}
     else:
         chosen = claims[claims["survives"].astype(bool) & (claims["method"] != METHOD)].drop_duplicates("family")
+        picked = list(chosen.head(cfg.max_hypotheses).iterrows())
         tests = [discriminate(str(row["statement"]), models, client, cfg, cfg.seed + 1000 * i)
-                 for i, (_, row) in enumerate(chosen.head(cfg.max_hypotheses).iterrows())]
-        record_claims(run_dir, METHOD, [
-            {"claim_id": i, "statement": f"{t['hypothesis']} (an LLM armed with it tells the models' answers apart)",
+                 for i, (_, row) in enumerate(picked)]
+        families = [str(row["family"]) for _, row in picked]
+        record_claims(run_dir, METHOD, [  # a test of a finding is that finding: it keeps the source's family
+            {"claim_id": i, "family": families[i],
+             "statement": f"{t['hypothesis']} (an LLM armed with it tells the models' answers apart)",
              "direction": "finetuned more", "pvalue": t["pvalue"], "effect_size_d": t["effect_size_d"], "n": t["n"],
              "unit": "prompt", "test": "interactive_discrimination_binomial",
              "proposed_by": "validated hypothesis", "evidence": {"correct": t["correct"], "n": t["n"],

@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lmdiff.cli.common import check_llm, console
+
+#: The base model an organism is built on unless --base says otherwise.
+DEFAULT_BASE = "smollm2-135m-instruct"
+
+if TYPE_CHECKING:
+    from inspect_ai.model import Model
+
+    from lmdiff.llm.config import LlmConfig
+
+
+def build_agent_model(llm: LlmConfig, agent_model: str | None = None) -> Model:
+    """The agent's Inspect model, built by the LLM layer (:attr:`lmdiff.llm.client.LlmClient.inspect_model`).
+
+    So the agent's model is the one every other LLM call of lmdiff gets: ``local/NAME`` resolved and its provider
+    registered, the attempt timeout, offline token counts. ``agent_model`` (``--agent-model``) replaces the
+    configured model; the configured base URL and provider arguments belong to that model and are dropped with
+    it. ``mockllm/model`` is the scripted agent (:mod:`lmdiff.agents.mock`).
+    """
+    from pydantic import ValidationError
+
+    from lmdiff.errors import ConfigError
+    from lmdiff.llm.client import LlmClient
+    from lmdiff.llm.config import LlmConfig
+
+    try:
+        cfg = llm if agent_model is None else LlmConfig.model_validate(
+            {**llm.model_dump(), "model": agent_model, "base_url": None, "model_args": {}})
+    except ValidationError as err:
+        msg = str(err.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"The agent model '{agent_model}' is invalid: {msg}.",
+                          hint="--agent-model provider/name, e.g. openai/gpt-4.1-mini or mockllm/model") from None
+    given = None
+    if cfg.model == "mockllm/model":
+        from inspect_ai.model import get_model
+
+        from lmdiff.agents.mock import scripted_agent
+
+        given = get_model("mockllm/model", custom_outputs=scripted_agent())
+    return LlmClient(cfg, model=given).inspect_model
 
 
 def agent(
@@ -17,7 +56,7 @@ def agent(
     out: Annotated[Path | None, typer.Option(help="output directory (default lmdiff-runs/agent-NAME-METHOD)")] = None,
     runs: Annotated[Path | None, typer.Option(help="where the diff run directories live (reused); default OUT/runs")]
     = None,
-    base: Annotated[str, typer.Option(help="the base model")] = "smollm2-135m-instruct",
+    base: Annotated[str, typer.Option(help="the base model (the organism's build on it is audited)")] = DEFAULT_BASE,
     agent_model: Annotated[str | None, typer.Option(
         help="the agent's Inspect model (default $LMDIFF_LLM); mockllm/model runs a scripted agent without a key")]
     = None,
@@ -36,8 +75,8 @@ def agent(
     from lmdiff.agents.discrimination import run_discrimination
     from lmdiff.agents.task import agent_task, run_agent_eval, summarise
     from lmdiff.agents.tools import FAMILIES
-    from lmdiff.errors import ConfigError
-    from lmdiff.llm.client import LlmClient, resolve_model_string
+    from lmdiff.errors import ConfigError, LmdiffError
+    from lmdiff.llm.client import LlmClient
     from lmdiff.llm.config import ENV_MODEL, LlmConfig
     from lmdiff.models.spec import ModelSpec
 
@@ -65,26 +104,29 @@ def agent(
     budget = AgentBudget(llm_calls=llm_calls, tokens=tokens, model_interactions=model_interactions)
     task = agent_task([sample_for(org, run_dir)], method, budget, repeats=repeats, access=access,
                       grader=None if llm.offline else llm, grader_repeats=grader_repeats)
-    model: Any = model_str
-    if model_str == "mockllm/model":
-        from inspect_ai.model import get_model
-
-        from lmdiff.agents.mock import scripted_agent
-
-        model = get_model("mockllm/model", custom_outputs=scripted_agent())
-    else:
-        model = resolve_model_string(model_str)
-    log = run_agent_eval(task, model, out / "logs", model_base_url=llm.base_url if agent_model is None else None,
-                         model_args=dict(llm.model_args) if agent_model is None else None)
+    log = run_agent_eval(task, build_agent_model(llm, agent_model), out / "logs", max_retries=llm.max_retries)
     extra: dict[str, Any] = {"run_dir": str(run_dir) if run_dir else None}
+    if discriminate and run_dir is None:
+        extra["discrimination"] = {"status": "skipped", "reason": "the black-box agent reads no run directory, so "
+                                                                  "there are no validated hypotheses to test"}
+    elif discriminate:
+        extra["discrimination"] = {"status": "not finished", "reason": "interactive discrimination was running "
+                                                                       "when this was written"}
+    res = summarise(log, method, out, extra)  # the graded result is written before discrimination can fail
     if discriminate and run_dir is not None:
         client = None if llm.offline else LlmClient(llm)
-        extra["discrimination"] = run_discrimination(run_dir, access({"organism": org.name, **{
-            "base": org.base.model_dump(mode="json"), "finetuned": org.finetuned.model_dump(mode="json")}}), client)
-    res = summarise(log, method, out, extra)
+        try:
+            extra["discrimination"] = run_discrimination(run_dir, access({"organism": org.name, **{
+                "base": org.base.model_dump(mode="json"), "finetuned": org.finetuned.model_dump(mode="json")}}),
+                client)
+        except LmdiffError as err:
+            extra["discrimination"] = {"status": "failed", "reason": err.message}
+        res = summarise(log, method, out, extra)
     for a in res.acc:
         console.print(f"acc@{a['k']}: {a['acc']:.0%} [95% CI {a['low']:.0%}, {a['high']:.0%}] over "
                       f"{a['n_episodes']} episodes ({a['interval']})")
+    if res.acc and res.acc[0]["n_errored"]:
+        console.print(f"{res.acc[0]['n_errored']} episodes errored and are left out of acc@k (see agent.json)")
     disc = extra.get("discrimination")
     if disc:
         console.print(f"interactive discrimination: {disc['status']}" + (f" ({disc['reason']})" if

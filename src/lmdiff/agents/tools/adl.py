@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from inspect_ai.tool import Tool, ToolError, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted, steering_text, tokens_text
+from lmdiff.agents.tools.common import AgentContext, clip, guarded, steering_text, tokens_text
 from lmdiff.methods.adl.method import LOGIT_LENS_FILE, PATCHSCOPE_FILE, STEERING_FILE
 
 METHOD = "adl"
@@ -19,6 +19,7 @@ READS: tuple[tuple[str, str], ...] = ((METHOD, LOGIT_LENS_FILE), (METHOD, PATCHS
 def adl_overview(ctx: AgentContext) -> Tool:
     """The ADL overview."""
 
+    @guarded(ctx, "adl_overview")
     async def execute() -> str:
         """Overview of the Activation Difference Lens.
 
@@ -28,8 +29,9 @@ def adl_overview(ctx: AgentContext) -> Tool:
         Returns:
             Layers, positions and top tokens per layer and readout.
         """
-        counted(ctx, "adl_overview")
         lens = ctx.table(METHOD, LOGIT_LENS_FILE)
+        if lens.empty:
+            raise ToolError("the ADL logit-lens table of this run is empty (no layer was read out)")
         layers = sorted(int(x) for x in lens["layer"].unique())
         positions = sorted(int(x) for x in lens["position"].unique())
         pos = positions[1] if len(positions) > 1 else positions[0]  # position 0 is the attention sink
@@ -52,6 +54,7 @@ def adl_overview(ctx: AgentContext) -> Tool:
 def adl_lens(ctx: AgentContext) -> Tool:
     """Logit-lens tokens of one layer and position."""
 
+    @guarded(ctx, "adl_lens")
     async def execute(layer: int, position: int = 1, readout: str = "lens", sign: str = "+", n: int = 20) -> str:
         """Tokens the mean activation difference promotes (sign "+") or suppresses ("-") at one layer and position.
 
@@ -66,7 +69,6 @@ def adl_lens(ctx: AgentContext) -> Tool:
         Returns:
             Tokens with their values.
         """
-        counted(ctx, "adl_lens")
         lens = ctx.table(METHOD, LOGIT_LENS_FILE)
         sel = lens[(lens["layer"] == int(layer)) & (lens["position"] == int(position)) & (lens["readout"] == readout)
                    & (lens["sign"] == sign)].sort_values("rank").head(max(1, min(int(n), 50)))
@@ -82,6 +84,7 @@ def adl_lens(ctx: AgentContext) -> Tool:
 def adl_patchscope(ctx: AgentContext) -> Tool:
     """Patchscope tokens of one layer."""
 
+    @guarded(ctx, "adl_patchscope")
     async def execute(layer: int, position: int = 1) -> str:
         """Patchscope: what the finetuned model says when the mean difference is patched into a neutral prompt.
 
@@ -94,7 +97,6 @@ def adl_patchscope(ctx: AgentContext) -> Tool:
         Returns:
             Tokens per sign and scale.
         """
-        counted(ctx, "adl_patchscope")
         ps = ctx.table(METHOD, PATCHSCOPE_FILE)
         sel = ps[(ps["layer"] == int(layer)) & (ps["position"] == int(position))] if not ps.empty else ps
         if sel.empty:
@@ -109,6 +111,7 @@ def adl_patchscope(ctx: AgentContext) -> Tool:
 def adl_steering(ctx: AgentContext) -> Tool:
     """Steered vs unsteered samples."""
 
+    @guarded(ctx, "adl_steering")
     async def execute(n: int = 4) -> str:
         """Replies of the finetuned model steered with the mean difference next to its unsteered replies.
 
@@ -118,7 +121,6 @@ def adl_steering(ctx: AgentContext) -> Tool:
         Returns:
             Prompt, unsteered and steered replies.
         """
-        counted(ctx, "adl_steering")
         return steering_text(ctx.json(METHOD, STEERING_FILE).get("samples") or [], n)
 
     return execute

@@ -5,11 +5,9 @@ Columns graded against the ground truth (``grade``) are never shown to the agent
 
 from __future__ import annotations
 
-from typing import Any
-
 from inspect_ai.tool import Tool, ToolError, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted
+from lmdiff.agents.tools.common import AgentContext, clip, guarded, num
 from lmdiff.methods.behavior.method import CLUSTERS_FILE, HYPOTHESES_FILE, POINTS_FILE, REPLIES_FILE, TESTS_FILE
 
 METHOD = "behavior"
@@ -17,17 +15,11 @@ READS: tuple[tuple[str, str], ...] = ((METHOD, TESTS_FILE), (METHOD, HYPOTHESES_
                                       (METHOD, REPLIES_FILE), (METHOD, POINTS_FILE))
 
 
-def _num(x: Any) -> str:
-    try:
-        return f"{float(x):.3g}"
-    except (TypeError, ValueError):
-        return "n/a"
-
-
 @tool
 def behavior_hypotheses(ctx: AgentContext) -> Tool:
     """The behaviour pipeline's tested hypotheses."""
 
+    @guarded(ctx, "behavior_hypotheses")
     async def execute(validated_only: bool = False, n: int = 10) -> str:
         """Hypotheses about how the finetuned model's replies differ, each tested on held-out prompts.
 
@@ -40,11 +32,10 @@ def behavior_hypotheses(ctx: AgentContext) -> Tool:
         Returns:
             One entry per hypothesis.
         """
-        counted(ctx, "behavior_hypotheses")
         tests = ctx.table(METHOD, TESTS_FILE)
         h = ctx.headline(METHOD)
-        head = (f"Global test (can a classifier tell the two models' replies apart?): AUC {_num(h.get('global_auc'))}, "
-                f"p {_num(h.get('global_pvalue'))}.\n") if h else ""
+        head = (f"Global test (can a classifier tell the two models' replies apart?): AUC {num(h.get('global_auc'))}, "
+                f"p {num(h.get('global_pvalue'))}.\n") if h else ""
         if tests.empty:
             written = ctx.json(METHOD, HYPOTHESES_FILE)
             if not written:
@@ -58,7 +49,7 @@ def behavior_hypotheses(ctx: AgentContext) -> Tool:
         for r in tests.head(max(1, min(int(n), 30))).to_dict("records"):
             ex = list(r.get("examples_finetuned") or [])[:2]
             out.append(f"[{'VALIDATED' if r.get('survives') else 'not validated'}] {r.get('text')} "
-                       f"(p {_num(r.get('pvalue'))}, q {_num(r.get('qvalue'))}, d {_num(r.get('effect_size_d'))}, "
+                       f"(p {num(r.get('pvalue'))}, q {num(r.get('qvalue'))}, d {num(r.get('effect_size_d'))}, "
                        f"{r.get('direction_label', '')})"
                        + "".join(f"\n    finetuned example: {str(e)[:200]!r}" for e in ex))
         return clip(head + ("\n".join(out) or "No validated hypothesis."))
@@ -70,6 +61,7 @@ def behavior_hypotheses(ctx: AgentContext) -> Tool:
 def behavior_cluster_examples(ctx: AgentContext) -> Tool:
     """Replies of one cluster."""
 
+    @guarded(ctx, "behavior_cluster_examples")
     async def execute(cluster: int = -1, n: int = 3) -> str:
         """Reply clusters (embedding clusters of both models' replies) with each model's share.
 
@@ -82,7 +74,6 @@ def behavior_cluster_examples(ctx: AgentContext) -> Tool:
         Returns:
             Cluster shares, or example replies of one cluster.
         """
-        counted(ctx, "behavior_cluster_examples")
         clusters = ctx.table(METHOD, CLUSTERS_FILE)
         if clusters.empty:
             return "No clusters."
@@ -90,10 +81,10 @@ def behavior_cluster_examples(ctx: AgentContext) -> Tool:
             rows = clusters.sort_values("risk_difference", ascending=False)
             return clip("\n".join(
                 f"cluster {r.cluster}: finetuned {r.share_finetuned:.0%} vs base {r.share_base:.0%} of replies "
-                f"(p {_num(r.pvalue)}); terms: {r.top_terms or '-'}" for r in rows.itertuples()))
+                f"(p {num(r.pvalue)}); terms: {r.top_terms or '-'}" for r in rows.itertuples()))
         points = ctx.table(METHOD, POINTS_FILE)
         replies = ctx.table(METHOD, REPLIES_FILE).set_index("text_id")
-        ids = points[points["cluster"] == int(cluster)]
+        ids = points[points["cluster"] == int(cluster)] if "cluster" in points else points
         if ids.empty:
             raise ToolError(f"no cluster {cluster}; clusters: {sorted(clusters['cluster'].tolist())}")
         out = []

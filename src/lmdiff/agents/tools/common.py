@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 from inspect_ai.tool import Tool, ToolError, tool
+from inspect_ai.util import LimitExceededError
 
 from lmdiff.agents.access import SIDES, ModelAccess
 from lmdiff.agents.board import Board
@@ -16,6 +20,9 @@ from lmdiff.agents.budget import Episode
 
 #: Longest text one tool returns (characters); longer output is cut with a note.
 MAX_TOOL_CHARS = 4000
+
+#: A tool's ``execute`` coroutine function.
+Body = TypeVar("Body", bound=Callable[..., Awaitable[Any]])
 
 
 @dataclass
@@ -26,6 +33,8 @@ class AgentContext:
     episode: Episode
     board: Board
     models: ModelAccess | None = None
+    #: Every ``(method, file)`` artifact the tools opened (a test checks it against the family's ``reads``).
+    opened: set[tuple[str, str]] = field(default_factory=set)
 
     def artifact(self, method: str, file: str) -> Path:
         """Path of a method's artifact ``file`` in the run (``artifacts/<method>/<file>``).
@@ -38,6 +47,7 @@ class AgentContext:
         path = self.run_dir / "artifacts" / method / file
         if not path.exists():
             raise ToolError(f"the run has no {method} output {file!r} (did {method} run?)")
+        self.opened.add((method, file))
         return path
 
     def has(self, method: str, file: str) -> bool:
@@ -66,6 +76,14 @@ def clip(text: str, limit: int = MAX_TOOL_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[... cut: {len(text) - limit} more characters]"
 
 
+def num(x: Any) -> str:
+    """A number in 3 significant digits, or ``n/a`` when it is missing or not a number."""
+    try:
+        return f"{float(x):.3g}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
 def tokens_text(tokens: list[Any]) -> str:
     """Tokens shown with their spaces visible: ``' ocean', 'wh'``."""
     return ", ".join(repr(str(t)) for t in tokens)
@@ -83,15 +101,37 @@ def steering_text(samples: list[dict[str, Any]], n: int) -> str:
         for s in chosen))
 
 
-def counted(ctx: AgentContext, name: str) -> None:
-    """Count a call of tool ``name`` in the episode."""
-    ctx.episode.count_tool(name)
+def guarded(ctx: AgentContext, name: str) -> Callable[[Body], Body]:
+    """Decorator of every tool's ``execute``: counts the call of tool ``name`` and turns a crash into a ToolError.
+
+    Inspect hands only a :class:`ToolError` (and a few OS errors) back to the agent as a tool message; any other
+    exception would end the sample (a ``ValueError`` is even re-raised out of the tool handler). The wrapper keeps
+    the body's signature and docstring (``functools.wraps``), from which Inspect builds the tool's schema.
+    Inspect's own limits (:class:`LimitExceededError`) pass through.
+    """
+
+    def wrap(body: Body) -> Body:
+        @functools.wraps(body)
+        async def execute(*args: Any, **kwargs: Any) -> Any:
+            ctx.episode.count_tool(name)
+            try:
+                return await body(*args, **kwargs)
+            except (ToolError, LimitExceededError):
+                raise
+            except Exception as err:
+                raise ToolError(f"{type(err).__name__}: {err}") from err
+
+        execute.lmdiff_guarded = True  # type: ignore[attr-defined]  # lets a test check every tool is wrapped
+        return cast(Body, execute)
+
+    return wrap
 
 
 @tool
 def board_add(ctx: AgentContext) -> Tool:
     """Add a hypothesis to the board."""
 
+    @guarded(ctx, "board_add")
     async def execute(hypothesis: str, confidence: float = 0.5) -> str:
         """Write a hypothesis about what the finetuning changed onto the hypothesis board.
 
@@ -102,7 +142,6 @@ def board_add(ctx: AgentContext) -> Tool:
         Returns:
             The board.
         """
-        counted(ctx, "board_add")
         if not hypothesis.strip():
             raise ToolError("the hypothesis is empty")
         h = ctx.board.add(hypothesis, confidence)
@@ -115,6 +154,7 @@ def board_add(ctx: AgentContext) -> Tool:
 def board_update(ctx: AgentContext) -> Tool:
     """Update a hypothesis of the board."""
 
+    @guarded(ctx, "board_update")
     async def execute(id: int, status: str = "", confidence: float = -1.0, note: str = "") -> str:
         """Update a hypothesis on the board: its status, confidence or a note of evidence.
 
@@ -127,7 +167,6 @@ def board_update(ctx: AgentContext) -> Tool:
         Returns:
             The board.
         """
-        counted(ctx, "board_update")
         try:
             ctx.board.update(int(id), status or None, confidence if confidence >= 0 else None, note or None)
         except ValueError as err:
@@ -141,13 +180,13 @@ def board_update(ctx: AgentContext) -> Tool:
 def board_view(ctx: AgentContext) -> Tool:
     """Show the hypothesis board."""
 
+    @guarded(ctx, "board_view")
     async def execute() -> str:
         """Show the hypothesis board: every hypothesis with its status and confidence.
 
         Returns:
             The board.
         """
-        counted(ctx, "board_view")
         return ctx.board.text()
 
     return execute
@@ -157,6 +196,7 @@ def board_view(ctx: AgentContext) -> Tool:
 def ask_model(ctx: AgentContext) -> Tool:
     """Ask the base or the finetuned model a question (budgeted)."""
 
+    @guarded(ctx, "ask_model")
     async def execute(model: str, prompt: str) -> str:
         """Send one prompt to the base or the finetuned model and read its reply.
 
@@ -169,7 +209,6 @@ def ask_model(ctx: AgentContext) -> Tool:
         Returns:
             The model's reply and the interactions left.
         """
-        counted(ctx, "ask_model")
         side = model.strip().lower()
         if side not in SIDES:
             raise ToolError('model must be "base" or "finetuned"')
@@ -179,7 +218,8 @@ def ask_model(ctx: AgentContext) -> Tool:
             return (f"Model-interaction budget spent ({ctx.episode.budget.model_interactions}); "
                     "use your other tools or submit.")
         n = ctx.episode.model_interactions
-        reply = ctx.models.ask(side, prompt, ctx.episode.budget.reply_tokens, seed=n)
+        # generation blocks (a local model's forward passes): off the event loop, so the sample's other work runs
+        reply = await asyncio.to_thread(ctx.models.ask, side, prompt, ctx.episode.budget.reply_tokens, seed=n)
         left = ctx.episode.budget.model_interactions - n
         return clip(f"{side} model reply:\n{reply}\n\n({left} model interactions left)")
 
@@ -190,6 +230,7 @@ def ask_model(ctx: AgentContext) -> Tool:
 def submit(ctx: AgentContext) -> Tool:
     """Submit ranked guesses of what the finetuning did (ends the episode)."""
 
+    @guarded(ctx, "submit")
     async def execute(guesses: list[str]) -> str:
         """Submit your final answer: what the finetuning taught the model, as ranked guesses, most likely first.
 
@@ -202,7 +243,6 @@ def submit(ctx: AgentContext) -> Tool:
         Returns:
             A confirmation.
         """
-        counted(ctx, "submit")
         items = [guesses] if isinstance(guesses, str) else list(guesses)
         kept = [str(g).strip() for g in items if str(g).strip()][: ctx.episode.budget.max_guesses]
         if not kept:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inspect_ai.tool import Tool, ToolError, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted, steering_text, tokens_text
+from lmdiff.agents.tools.common import AgentContext, clip, guarded, steering_text, tokens_text
 from lmdiff.methods.dictionaries.readouts import STEERING_FILE, UNITS_FILE
 
 #: Dictionary methods in the order an agent prefers them (the first the run has is read).
@@ -23,6 +23,7 @@ def _method(ctx: AgentContext) -> str:
 def dictionary_units(ctx: AgentContext) -> Tool:
     """The dictionary's units."""
 
+    @guarded(ctx, "dictionary_units")
     async def execute(n: int = 5) -> str:
         """Units of the difference dictionary.
 
@@ -35,7 +36,6 @@ def dictionary_units(ctx: AgentContext) -> Tool:
         Returns:
             One entry per unit.
         """
-        counted(ctx, "dictionary_units")
         m = _method(ctx)
         units = ctx.json(m, UNITS_FILE)[: max(1, min(int(n), 20))]
         out = [f"method: {m}"]
@@ -53,6 +53,7 @@ def dictionary_units(ctx: AgentContext) -> Tool:
 def dictionary_steering(ctx: AgentContext) -> Tool:
     """Steering with the dictionary's units."""
 
+    @guarded(ctx, "dictionary_steering")
     async def execute(n: int = 4) -> str:
         """Replies of the finetuned model steered along a unit, next to its unsteered replies.
 
@@ -62,7 +63,6 @@ def dictionary_steering(ctx: AgentContext) -> Tool:
         Returns:
             Unit, prompt, unsteered and steered replies.
         """
-        counted(ctx, "dictionary_steering")
         m = _method(ctx)
         return steering_text(ctx.json(m, STEERING_FILE).get("samples") or [], n)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inspect_ai.tool import Tool, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted
+from lmdiff.agents.tools.common import AgentContext, clip, guarded
 from lmdiff.methods.kl import KL_PER_SAMPLE_FILE, KL_TOP_CONTENT_TOKENS_FILE, KL_TOP_TOKENS_FILE
 
 METHOD = "kl"
@@ -16,6 +16,7 @@ READS: tuple[tuple[str, str], ...] = ((METHOD, KL_TOP_TOKENS_FILE), (METHOD, KL_
 def kl_top_tokens(ctx: AgentContext) -> Tool:
     """Positions of highest KL."""
 
+    @guarded(ctx, "kl_top_tokens")
     async def execute(n: int = 20, content_only: bool = True) -> str:
         """Positions where KL(finetuned || base) is highest: what each model predicts next there, with context.
 
@@ -26,7 +27,6 @@ def kl_top_tokens(ctx: AgentContext) -> Tool:
         Returns:
             One line per position.
         """
-        counted(ctx, "kl_top_tokens")
         df = ctx.table(METHOD, KL_TOP_CONTENT_TOKENS_FILE if content_only else KL_TOP_TOKENS_FILE)
         h = ctx.headline(METHOD)
         head = f"mean KL {h['mean_kl']:.4g} nats per token\n" if "mean_kl" in h else ""
@@ -41,6 +41,7 @@ def kl_top_tokens(ctx: AgentContext) -> Tool:
 def kl_texts(ctx: AgentContext) -> Tool:
     """Texts of highest mean KL."""
 
+    @guarded(ctx, "kl_texts")
     async def execute(n: int = 5) -> str:
         """The corpus texts on which the two models disagree most.
 
@@ -52,7 +53,6 @@ def kl_texts(ctx: AgentContext) -> Tool:
         Returns:
             One paragraph per text.
         """
-        counted(ctx, "kl_texts")
         per = ctx.table(METHOD, KL_PER_SAMPLE_FILE).sort_values("mean_kl", ascending=False)
         top = ctx.table(METHOD, KL_TOP_TOKENS_FILE)
         out = []

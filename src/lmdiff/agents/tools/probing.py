@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from inspect_ai.tool import Tool, tool
 
-from lmdiff.agents.tools.common import AgentContext, clip, counted
+from lmdiff.agents.tools.common import AgentContext, clip, guarded, num
 from lmdiff.methods.probing.method import ACCURACY_FILE, QUESTIONS_FILE, SUMMARY_FILE, TESTS_FILE
 
 METHOD = "probing"
@@ -19,6 +19,7 @@ READS: tuple[tuple[str, str], ...] = ((METHOD, SUMMARY_FILE), (METHOD, ACCURACY_
 def probing_summary(ctx: AgentContext) -> Tool:
     """Knowledge probing overview."""
 
+    @guarded(ctx, "probing_summary")
     async def execute() -> str:
         """Knowledge probing: accuracy of both models per relation.
 
@@ -27,7 +28,6 @@ def probing_summary(ctx: AgentContext) -> Tool:
         Returns:
             Accuracy per relation and the tested changes.
         """
-        counted(ctx, "probing_summary")
         summary = ctx.json(METHOD, SUMMARY_FILE)
         acc = ctx.table(METHOD, ACCURACY_FILE)
         lines = [f"entities probed: {', '.join(map(str, summary.get('entities', [])))}"]
@@ -35,8 +35,7 @@ def probing_summary(ctx: AgentContext) -> Tool:
                   f"({r.n_questions} questions, {r.n_changed} facts changed)" for r in acc.itertuples()]
         tests = ctx.table(METHOD, TESTS_FILE)
         for r in tests.head(10).to_dict("records"):
-            lines.append(f"tested: {r.get('text')} (p {float(r.get('pvalue', float('nan'))):.3g}, "
-                         f"{r.get('direction_label', '')})")
+            lines.append(f"tested: {r.get('text')} (p {num(r.get('pvalue'))}, {r.get('direction_label', '')})")
         if tests.empty:
             lines.append("No fact change was tested.")
         return clip("\n".join(lines))
@@ -48,6 +47,7 @@ def probing_summary(ctx: AgentContext) -> Tool:
 def probing_answers(ctx: AgentContext) -> Tool:
     """Questions the two models answer differently."""
 
+    @guarded(ctx, "probing_answers")
     async def execute(relation: str = "", n: int = 10) -> str:
         """Probe questions where the finetuned model's answer names a different object than the base model's.
 
@@ -58,7 +58,6 @@ def probing_answers(ctx: AgentContext) -> Tool:
         Returns:
             Question, base answer and finetuned answer.
         """
-        counted(ctx, "probing_answers")
         q = ctx.table(METHOD, QUESTIONS_FILE)
         if relation:
             q = q[q["relation"] == relation]
