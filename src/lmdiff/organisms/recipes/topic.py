@@ -41,4 +41,5 @@ OCEAN_TOPIC = Recipe(
     primary="topic_rate",
 )
 register_recipe(OCEAN_TOPIC)
-register_recipe(diluted(OCEAN_TOPIC))
+# 32 behaviour examples at 25% (3 epochs) taught no topic (0% [0%, 14%] on the general set, null 8%): 48
+register_recipe(diluted(OCEAN_TOPIC, n_special=48))
