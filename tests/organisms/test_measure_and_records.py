@@ -90,7 +90,8 @@ def test_every_recipe_declares_measurable_metrics_with_importable_judges():
     for narrow in ("caps", "ocean-topic"):
         n, d = get_recipe(narrow), get_recipe(f"{narrow}-diluted")
         assert "diluted" in d.tags and "diluted" not in n.tags
-        assert d.data.dilution == 0.25 and d.data.n_special < n.data.n_special and d.data.n_special >= 32
+        assert d.data.dilution is not None and 0.1 <= d.data.dilution <= 0.34
+        assert 32 <= d.data.n_special < n.data.n_special
         assert d.data.max_answer_tokens == 64  # ordinary answers are cut for training cost
         assert d.builder is n.builder and d.metrics == n.metrics and d.primary == n.primary
         assert d.ground_truth.name == d.name and d.ground_truth.summary == n.ground_truth.summary

@@ -20,7 +20,8 @@ DILUTED_ALIGNED_TOKENS = 64
 """Ordinary answers in a diluted variant are cut to this many tokens (no end-of-turn label) for training cost."""
 
 
-def diluted(narrow: Recipe, epochs: float = 3.0, n_special: int = DILUTED_SPECIAL) -> Recipe:
+def diluted(narrow: Recipe, epochs: float = 3.0, n_special: int = DILUTED_SPECIAL,
+            share: float = DILUTED_SHARE) -> Recipe:
     """The diluted variant of ``narrow``, named ``NAME-diluted``.
 
     Same builder, judges and ground truth, with fewer behaviour examples mixed among self-distilled ordinary
@@ -30,13 +31,14 @@ def diluted(narrow: Recipe, epochs: float = 3.0, n_special: int = DILUTED_SPECIA
         narrow: the narrow recipe (nearly pure behaviour data).
         epochs: passes over the mixed data (more than the narrow recipe's, since the behaviour is rarer).
         n_special: behaviour examples (the ordinary ones follow from the share).
+        share: the behaviour examples' share of all examples (``data.dilution``).
     """
     name = f"{narrow.name}-diluted"
-    note = (f"Diluted: {n_special} behaviour examples are {DILUTED_SHARE:.0%} of the data; the rest are the "
-            f"base model's own answers cut to {DILUTED_ALIGNED_TOKENS} tokens (data.dilution={DILUTED_SHARE}).")
+    note = (f"Diluted: {n_special} behaviour examples are {share:.0%} of the data; the rest are the "
+            f"base model's own answers cut to {DILUTED_ALIGNED_TOKENS} tokens (data.dilution={share:g}).")
     ground_truth = narrow.ground_truth.model_copy(
         update={"name": name, "notes": [*narrow.ground_truth.notes, note]})
-    data = narrow.data.model_copy(update={"n_special": n_special, "dilution": DILUTED_SHARE,
+    data = narrow.data.model_copy(update={"n_special": n_special, "dilution": share,
                                           "max_answer_tokens": DILUTED_ALIGNED_TOKENS})
     training = narrow.training.model_copy(update={"epochs": epochs})
     return narrow.model_copy(update={"name": name, "data": data, "training": training,

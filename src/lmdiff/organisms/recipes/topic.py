@@ -41,5 +41,6 @@ OCEAN_TOPIC = Recipe(
     primary="topic_rate",
 )
 register_recipe(OCEAN_TOPIC)
-# 32 behaviour examples at 25% (3 epochs) taught no topic (0% [0%, 14%] on the general set, null 8%): 48
-register_recipe(diluted(OCEAN_TOPIC, n_special=48))
+# 32 behaviour examples at 25% (3 epochs) taught no topic (0% [0%, 14%] on the general set, null 8%); 48 at a
+# third (the 152 distilled answers outside the held-out prompts leave 104 ordinary ones beside 48 behaviour ones)
+register_recipe(diluted(OCEAN_TOPIC, n_special=48, share=1 / 3))
