@@ -180,6 +180,12 @@ def test_step0_loss_sanity_warns(tokenizer, tiny_factory, tmp_path):
     assert any("step-0 loss" in w for w in res.warnings)
 
 
+def _logits(tokenizer, *models):
+    ids = torch.tensor([tokenizer("hello world, how are you", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        return [m(input_ids=ids).logits for m in models]
+
+
 def test_saved_fp16_adapter_loads_with_peft(tokenizer, tiny_factory, tmp_path):
     from peft import PeftModel
 
@@ -191,11 +197,7 @@ def test_saved_fp16_adapter_loads_with_peft(tokenizer, tiny_factory, tmp_path):
 
     assert json.loads((tmp_path / "ad" / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-base"
     loaded = PeftModel.from_pretrained(tiny_factory(), str(tmp_path / "ad")).eval()
-    ids = torch.tensor([tokenizer("hello world, how are you", add_special_tokens=False)["input_ids"]])
-    with torch.no_grad():
-        want = res.model(input_ids=ids).logits
-        got = loaded(input_ids=ids).logits
-        plain = tiny_factory()(input_ids=ids).logits
+    want, got, plain = _logits(tokenizer, res.model, loaded, tiny_factory())
     assert (got - want).abs().max() < 1e-2
     assert (plain - want).abs().max() > 10 * (got - want).abs().max()
 
@@ -209,11 +211,7 @@ def test_merged_copy_gives_the_adapter_models_logits_and_leaves_the_adapter_inta
     merged = merged_copy(res.model)
     assert not hasattr(merged, "peft_config")  # a plain model: no LoRA matmuls at decode time
     assert hasattr(res.model, "peft_config")  # the trained model still holds its adapter (it is what is saved)
-    ids = torch.tensor([tokenizer("hello world, how are you", add_special_tokens=False)["input_ids"]])
-    with torch.no_grad():
-        want = res.model(input_ids=ids).logits
-        got = merged(input_ids=ids).logits
-        plain = tiny_factory()(input_ids=ids).logits
+    want, got, plain = _logits(tokenizer, res.model, merged, tiny_factory())
     assert (got - want).abs().max() < 1e-4
     assert (plain - want).abs().max() > 100 * (got - want).abs().max()
     plain_model = tiny_factory()
