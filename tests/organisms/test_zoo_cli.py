@@ -66,8 +66,9 @@ def test_prebuilt_zoo_entry_resolves(name, home):
 
 
 def test_prebuilt_zoo_fits_budget():
+    """The organisms issue's budget: the zoo stays under 60 MB in the repository (about 5 MB per organism)."""
     total = sum(p.stat().st_size for p in zoo_dir().rglob("*") if p.is_file())
-    assert total <= 40 * 1024 * 1024
+    assert total <= 60 * 1024 * 1024
 
 
 class _FakeLM:
