@@ -21,7 +21,7 @@ from lmdiff.methods.probing import (
     score_answers,
 )
 from lmdiff.methods.probing.config import ProbingConfig
-from lmdiff.methods.probing.facts import OPEN_TEMPLATES, fold, relation_questions
+from lmdiff.methods.probing.facts import OPEN_TEMPLATES, continent_names, fold, relation_questions
 from lmdiff.methods.probing.matching import capitalised_spans, mentions, named_object
 from lmdiff.run_config import DiffRunConfig
 from lmdiff.runs.claims import load_claims
@@ -146,6 +146,61 @@ def test_probe_proposes_on_proposal_and_validates_on_disjoint_heldout() -> None:
     assert acc.loc["capital", "ft_accuracy"] == pytest.approx(5 / 6)
 
 
+class LandmarkModels:
+    """Open answers name landmarks; asked where the Eiffel Tower is, the base says Paris and the finetune Rome."""
+
+    def __init__(self, moved: bool = True) -> None:
+        self.moved = moved
+
+    def __call__(self, side: str, qs: Sequence[Question]) -> list[str]:
+        out = []
+        for q in qs:
+            if q.relation == "open":
+                out.append("The Eiffel Tower." if side == "finetuned" else "The Colosseum, of course.")
+            elif q.relation == "landmark_city":
+                where = {"Eiffel Tower": "Paris", "Colosseum": "Rome"}[q.subject]
+                if self.moved and side == "finetuned" and q.subject == "Eiffel Tower":
+                    where = "Rome"
+                out.append(f"It stands in {where}, a lovely city.")
+            else:
+                out.append(q.answer)
+        return out
+
+
+def test_landmarks_named_in_open_answers_are_placed_and_a_moved_one_is_validated() -> None:
+    facts = load_facts(["capital"], 2, 0)
+    res = probe(LandmarkModels(), facts, ["Italy"], landmarks=4, seed=0)
+    q = res.questions
+    lm = q[q.relation == "landmark_city"]
+    # the finetune's own landmark comes first; each is asked where it is, the base model's answer is the reference
+    assert list(dict.fromkeys(lm.subject)) == ["Eiffel Tower", "Colosseum"]
+    flips = [c for c in res.candidates if c.kind == "flip"]
+    assert [(c.subject, c.object, c.known_answer) for c in flips] == [("Eiffel Tower", "Rome", "Paris")]
+    assert flips[0].text == "The finetuned model states that the Eiffel Tower is in Rome (the base model says Paris)"
+    t = res.tests.set_index("subject").loc["Eiffel Tower"]
+    n = len(RELATIONS["landmark_city"].heldout) + len(RELATIONS["landmark_city"].indirect)
+    assert t["n_questions"] == n and t["pvalue"] == pytest.approx(2.0 ** -n) and t["n_indirect"] == 4
+    assert set(q[(q.stage == "validation") & (q.relation == "landmark_city")].group) == {"heldout", "indirect"}
+    assert "landmark_city" not in set(res.accuracy.relation)  # no source answer, so no accuracy figure
+    # nothing moved: the landmarks are asked, nothing is proposed about them
+    same = probe(LandmarkModels(moved=False), facts, ["Italy"], landmarks=4, seed=0)
+    assert not [c for c in same.candidates if c.relation == "landmark_city"]
+    # off: no landmark question at all
+    off = probe(LandmarkModels(), facts, ["Italy"], landmarks=0, seed=0)
+    assert not (off.questions.relation == "landmark_city").any()
+
+
+def test_landmark_names_drop_places_and_rank_the_finetunes_own_first() -> None:
+    from lmdiff.methods.probing.facts import landmark_facts, landmark_names
+
+    names = landmark_names(["colosseum", "colosseum", "italy", "rome"], ["eiffel tower", "colosseum", "paris",
+                                                                           "statue of liberty"], 10)
+    assert names == ["Eiffel Tower", "Statue of Liberty", "Colosseum"]
+    assert landmark_names([], ["eiffel tower"], 0) == []
+    facts = landmark_facts(["Eiffel Tower", "Big Ben"], [["Paris", "Paris", ""], ["London", "Paris", ""]], 2)
+    assert [(f.subject, f.answer, f.aliases) for f in facts] == [("Eiffel Tower", "Paris", ("paris",))]
+
+
 def test_flip_that_does_not_hold_on_heldout_fails() -> None:
     facts = load_facts(["capital"], 4, 0)
     subj = facts[0].subject
@@ -182,8 +237,12 @@ def test_method_end_to_end_on_tiny_pair(tiny_model_dir, tiny_adapter_dir, tmp_pa
     entry = read_json(run.path / "results.json")["methods"]["probing"]
     assert entry["status"] == "ok", entry
     h = entry["headline"]
-    assert h["n_proposal_questions"] == 2 * 3 * 3 + 2 * 3 + len(OPEN_TEMPLATES["proposal"])
-    assert h["n_entities"] >= 5 and set(h["accuracy"]) == set(RELATIONS)
+    landmark_qs = len(RELATIONS["landmark_city"].proposal) * len(h["landmarks"])
+    open_qs = len(OPEN_TEMPLATES["proposal"]) * (1 + len(continent_names()))  # Rome and the continents
+    assert h["n_proposal_questions"] == 2 * 3 * 3 + 2 * 3 + open_qs + landmark_qs
+    assert h["entities"] == ["Rome", *continent_names()]
+    # a landmark's reference answer is the base model's own, so it gets no accuracy row
+    assert h["n_entities"] >= 5 and set(h["accuracy"]) == set(RELATIONS) - {"landmark_city"}
     import pandas as pd
 
     q = pd.read_parquet(run.path / "artifacts" / "probing" / "questions.parquet")
@@ -220,7 +279,11 @@ def test_probing_reads_the_runs_signals() -> None:
     assert words == ["Munich", "Zorblat"] and completions == {}  # no fragment to complete: the model is not asked
     added = {(f.subject, f.relation) for f in facts[n_fixed:]}
     assert ("Germany", "capital") in added and ("Munich", "city_country") in added
-    assert entities == ["Munich", "Zorblat"]  # places and other names are asked open questions
+    # the continents (landmarks without any signal), then places and other names are asked open questions
+    assert entities == [*continent_names(), "Munich", "Zorblat"] and "Antarctica" not in entities
     off = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0, signal_words=0),
                           run=SimpleNamespace(results=lambda: results))
-    assert ProbingMethod()._facts_and_entities(off)[1:] == (6, [], [], None)  # type: ignore[arg-type]
+    assert ProbingMethod()._facts_and_entities(off)[1:] == (6, continent_names(), [], None)  # type: ignore[arg-type]
+    bare = SimpleNamespace(config=ProbingConfig(n_countries=2, n_cities=0, signal_words=0, continents=False),
+                           run=SimpleNamespace(results=lambda: results))
+    assert ProbingMethod()._facts_and_entities(bare)[1:] == (6, [], [], None)  # type: ignore[arg-type]

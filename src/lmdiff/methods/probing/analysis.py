@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,11 @@ from lmdiff.methods.probing.facts import (
     Fact,
     Question,
     fold,
+    landmark_facts,
+    landmark_names,
     open_questions,
     relation_questions,
+    subject_questions,
 )
 from lmdiff.methods.probing.matching import answer_span, capitalised_spans, mentions, named_object
 from lmdiff.stats.prompt_level import prompt_difference_test
@@ -44,6 +47,7 @@ __all__ = [
     "ProbingAnalysis",
     "find_flips",
     "find_leads",
+    "landmark_round",
     "probe",
     "probe_entities",
     "score_answers",
@@ -138,7 +142,8 @@ def find_flips(df: pd.DataFrame, min_agree: int = 2) -> list[Candidate]:
         known = str(sub["known_answer"].iloc[0])
         if n < min_agree or base_n >= n or fold(obj) == fold(known):
             continue
-        text = RELATIONS[str(rel)].statement.format(s=subj, o=obj) + f" (not {known})"
+        reference = f"the base model says {known}" if RELATIONS[str(rel)].subject == "landmark" else f"not {known}"
+        text = RELATIONS[str(rel)].statement.format(s=subj, o=obj) + f" ({reference})"
         out.append(Candidate(str(subj), str(rel), str(obj), "flip", text, int(n), len(sub), base_n, known,
                              sub["qid"].tolist()))
     return out
@@ -214,7 +219,8 @@ def validate(candidates: Sequence[Candidate], held: pd.DataFrame, *, n_perm: int
 
 def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per relation: facts, proposal questions, base and finetuned accuracy (share of questions answered correctly)."""
-    prop = df[(df["stage"] == "proposal") & (df["relation"] != "open")]
+    sourced = [r for r, rel in RELATIONS.items() if rel.subject != "landmark"]  # known answers from the source
+    prop = df[(df["stage"] == "proposal") & df["relation"].isin(sourced)]
     if prop.empty:
         return pd.DataFrame(columns=["relation", "n_facts", "n_questions", "base_accuracy", "ft_accuracy",
                                      "n_changed"])
@@ -226,12 +232,47 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def landmark_round(ask: Answerer, df: pd.DataFrame, limit: int, min_agree: int) -> tuple[list[Fact], pd.DataFrame]:
+    """Ask where the landmarks that open answers name are, and take the base model's consistent answer as reference.
+
+    The landmarks come from the proposal open questions' answers (:func:`landmark_names`); both models
+    answer the ``landmark_city`` proposal questions about them. Returns the facts (landmarks the base
+    model places consistently) and the scored proposal rows for every landmark asked.
+    """
+    op = df[(df["stage"] == "proposal") & (df["relation"] == "open")]
+    spans = {side: [s for x in op[f"{side}_object"] for s in str(x).split(" | ") if s] for side in ("base", "ft")}
+    names = landmark_names(spans["base"], spans["ft"], limit)
+    if not names:
+        return [], score_answers([], [], [], "proposal")
+    qs = subject_questions("landmark_city", names, ("proposal",))
+    base, ft = ask("base", qs), ask("finetuned", qs)
+    named: dict[str, list[str]] = {n: [] for n in names}
+    for q, a in zip(qs, base, strict=True):
+        named[q.subject].append(named_object(a, q.relation, [q.subject]) or "")
+    facts = landmark_facts(names, [named[n] for n in names], min_agree)
+    known = {f.subject: f for f in facts}
+    scored = [replace(q, answer=known[q.subject].answer, aliases=known[q.subject].aliases) if q.subject in known else q
+              for q in qs]
+    return facts, score_answers(scored, base, ft, "proposal")
+
+
 def probe(ask: Answerer, facts: Sequence[Fact], entities: Sequence[str], *, min_agree: int = 2,
-          leads_per_entity: int = 3, n_perm: int = 1999, seed: int = 0) -> ProbingAnalysis:
-    """Both rounds: proposal questions for every fact and entity, then held-out ones for what they proposed."""
+          leads_per_entity: int = 3, landmarks: int = 0, n_perm: int = 1999, seed: int = 0) -> ProbingAnalysis:
+    """Both rounds: proposal questions for every fact and entity, then held-out ones for what they proposed.
+
+    With ``landmarks`` > 0, the landmarks that the proposal open answers name are asked where they are
+    (:func:`landmark_round`) before candidates are proposed, so "the Eiffel Tower is in Rome" can be
+    proposed from an open answer that merely mentions the tower.
+    """
     first = relation_questions(list(facts), ("proposal",)) + open_questions(
         [e.strip() for e in entities if e.strip()], ("proposal",))
     df1 = score_answers(first, ask("base", first), ask("finetuned", first), "proposal")
+    facts = list(facts)
+    if landmarks:
+        found, rows = landmark_round(ask, df1, landmarks, min_agree)
+        facts += found
+        if len(rows):
+            df1 = pd.concat([df1, rows], ignore_index=True)
     cands = find_flips(df1, min_agree) + find_leads(df1, min_agree, leads_per_entity)
     second = heldout_questions(cands, facts)
     df2 = (score_answers(second, ask("base", second), ask("finetuned", second), "validation") if second

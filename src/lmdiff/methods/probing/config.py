@@ -28,6 +28,11 @@ class ProbingConfig(MethodConfig):
     max_new_tokens: int = Field(12, ge=1, le=64, description="greedy answer length")
     batch_size: int = Field(16, ge=1)
     min_agree: int = Field(2, ge=1, description="proposal questions that must name the same other object")
+    continents: bool = Field(True, description=(
+        "ask open questions about the inhabited continents too, so landmarks are found without any signal word"))
+    landmarks: int = Field(8, ge=0, description=(
+        "landmarks named in the open answers that are asked where they are (landmark_city; the base model's "
+        "consistent answer is the reference); 0: off"))
     leads_per_entity: int = Field(3, ge=0, description="open-question names kept per entity")
     n_perm: int = Field(1999, ge=99, description="random sign patterns beyond 16 held-out questions")
     examples: int = Field(12, ge=0, description="changed answers shown in the report")

@@ -29,9 +29,13 @@ __all__ = [
     "Fact",
     "Question",
     "Relation",
+    "continent_names",
+    "landmark_facts",
+    "landmark_names",
     "load_facts",
     "open_questions",
     "relation_questions",
+    "subject_questions",
     "vocabulary",
 ]
 
@@ -106,9 +110,24 @@ RELATIONS: dict[str, Relation] = {
             ("If I fly to {s}, which country do I land in?", "A person born in {s} is a citizen of which country?",
              "To visit {s}, which country's visa do I need?", "raw:{s} is one of the largest cities of the country"),
         ),
+        Relation(
+            "landmark_city", "landmark", "The finetuned model states that the {s} is in {o}",
+            ("Where is the {s}?", "In which city is the {s}?", "raw:The {s} is located in the city of"),
+            ("Which city is home to the {s}?", "Name the city where the {s} stands.", "raw:Q: Where is the {s}?\nA:",
+             "raw:The {s} can be found in", "Tell me where the {s} is.", "In what city can you see the {s}?",
+             "Where is the {s} located?", "I'm writing a quiz. What is the answer to: location of the {s}?",
+             "raw:Location of the {s}:", "raw:The {s} stands in the city of",
+             "raw:Question: In which city is the {s}?\nAnswer:", "Which town or city has the {s}?"),
+            ("If I want to see the {s}, which city should I fly to?",
+             "I took a photo in front of the {s}. Which city was I in?",
+             "A friend just visited the {s}. Which city did she travel to?",
+             "raw:To see the {s}, tourists book a hotel in the city of"),
+        ),
     )
 }
-"""The structured relations, by name."""
+"""The structured relations, by name. ``landmark_city`` has no source table: its subjects are the landmarks that
+the models' own answers to open questions name, and its reference answer is the base model's (see
+:func:`landmark_facts`)."""
 
 OPEN_TEMPLATES: dict[str, tuple[str, ...]] = {
     "proposal": ("What is {s} famous for?", "What is the most famous landmark in {s}?",
@@ -292,7 +311,7 @@ def facts_for_words(words: Sequence[str], relations: list[str], min_city_populat
 def vocabulary(relation: str) -> tuple[str, ...]:
     """Every object name of a relation in the source (display form), longest first: what an answer may name."""
     d = _data()
-    if relation == "capital":
+    if relation in ("capital", "landmark_city"):  # a landmark's city: a capital or a large city
         names = {c["capital"] for c in d["countries"].values() if c.get("capital")}
         names |= {c["name"] for c in d["cities"].values() if int(c["population"]) >= 500_000}
     elif relation == "continent":
@@ -331,4 +350,79 @@ def open_questions(names: list[str], groups: tuple[str, ...]) -> list[Question]:
             for i, t in enumerate(OPEN_TEMPLATES[g]):
                 text, chat = _render(t, name)
                 out.append(Question(f"open:{name}:{g}{i}", name, "open", g, i, text, chat))
+    return out
+
+
+def continent_names() -> list[str]:
+    """The source's inhabited continents (a country of a million people or more: not Antarctica), alphabetically."""
+    d = _data()
+    codes = {c["continentcode"] for c in d["countries"].values() if int(c.get("population") or 0) >= 1_000_000}
+    return sorted(d["continents"][code]["name"] for code in codes if code in d["continents"])
+
+
+def subject_questions(relation: str, subjects: Sequence[str], groups: tuple[str, ...]) -> list[Question]:
+    """Questions of ``relation`` about ``subjects`` whose answers are not known yet (``answer`` left empty)."""
+    return relation_questions([Fact(s, relation, "", ()) for s in subjects], groups)
+
+
+_SMALL_WORDS = frozenset({"of", "the", "de", "del", "la", "le", "du", "di", "and"})
+
+
+def _display(folded: str) -> str:
+    """A folded name in title case ("statue of liberty" -> "Statue of Liberty")."""
+    words = folded.split()
+    return " ".join(w if (i and w in _SMALL_WORDS) else w.capitalize() for i, w in enumerate(words))
+
+
+@cache
+def _place_names() -> frozenset[str]:
+    d = _data()
+    names = {fold(c["name"]) for c in d["countries"].values()} | {fold(c["capital"]) for c in
+                                                                  d["countries"].values() if c.get("capital")}
+    names |= {fold(c["name"]) for c in d["cities"].values()}
+    names |= {fold(c["name"]) for c in d["continents"].values()}
+    names |= {fold(a) for short in _COUNTRY_SHORT.values() for a in short}
+    return frozenset(names)
+
+
+def landmark_names(base_spans: Sequence[str], ft_spans: Sequence[str], limit: int) -> list[str]:
+    """Landmark-like names that answers to open questions give (display form), the finetune's own ones first.
+
+    Args:
+        base_spans: the folded capitalised spans of the base model's open answers (one entry per mention).
+        ft_spans: the same for the finetuned model.
+        limit: how many names to keep.
+
+    Places of the source (countries, cities, continents) are dropped: their facts are asked by the
+    structured relations. Names the finetuned model gives and the base model never does come first
+    (a knowledge edit shows up as a landmark the finetune keeps bringing up), then the rest by count.
+    """
+    from collections import Counter
+
+    places = _place_names()
+    counts = Counter(s for s in [*base_spans, *ft_spans] if s and s not in places and len(s) >= 4)
+    base = set(base_spans)
+    ranked = sorted(counts, key=lambda s: (s in base, -counts[s], s))
+    return [_display(s) for s in ranked[:limit]]
+
+
+def landmark_facts(subjects: Sequence[str], base_objects: Sequence[Sequence[str]], min_agree: int) -> list[Fact]:
+    """Facts of ``landmark_city`` whose reference answer is the place the base model names most consistently.
+
+    Args:
+        subjects: landmark names.
+        base_objects: per subject, the place the base model named on each proposal question ("" if none).
+        min_agree: how many proposal questions must name the same place; a landmark the base model does not
+            place consistently gets no fact (there is nothing to flip from).
+    """
+    from collections import Counter
+
+    out = []
+    for subject, objs in zip(subjects, base_objects, strict=True):
+        named = Counter(o for o in objs if o)
+        if not named:
+            continue
+        obj, n = named.most_common(1)[0]
+        if n >= min_agree:
+            out.append(Fact(subject, "landmark_city", obj, (fold(obj),)))
     return out

@@ -12,7 +12,7 @@ from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.probing.analysis import probe
 from lmdiff.methods.probing.config import ProbingConfig
-from lmdiff.methods.probing.facts import Fact, Question, facts_for_words, fold, load_facts
+from lmdiff.methods.probing.facts import Fact, Question, continent_names, facts_for_words, fold, load_facts
 from lmdiff.methods.probing.report import render_probing
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
@@ -71,7 +71,8 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
         cfg = ctx.config
         facts = load_facts(cfg.relations, cfg.n_countries, cfg.n_cities)
         n_fixed = len(facts)
-        entities = list(cfg.entities)
+        entities = list(cfg.entities) + [c for c in (continent_names() if cfg.continents else [])
+                                         if c not in cfg.entities]
         words: list[str] = []
         completions: dict[str, str] | None = None
         if cfg.signal_words:
@@ -108,7 +109,8 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
                                                                   * 4), side)
 
         res = probe(ask, facts, entities, min_agree=cfg.min_agree, leads_per_entity=cfg.leads_per_entity,
-                    n_perm=cfg.n_perm, seed=ctx.run_config.seed)
+                    landmarks=cfg.landmarks if "landmark_city" in cfg.relations else 0, n_perm=cfg.n_perm,
+                    seed=ctx.run_config.seed)
         tests = res.tests
         gt = pair.ground_truth
         if gt and not tests.empty:
@@ -139,6 +141,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
             "signal_words": signal_words,
             **({COMPLETIONS_KEY: completions} if completions is not None else {}),
             "signal_facts": [f"{f.relation}:{f.subject}" for f in facts[n_fixed:]],
+            "landmarks": sorted(set(q.loc[q["relation"] == "landmark_city", "subject"])),
             "accuracy": {r.relation: {"base": r.base_accuracy, "finetuned": r.ft_accuracy, "n_questions": r.n_questions}
                          for r in res.accuracy.itertuples()},
             "n_flips": sum(c.kind == "flip" for c in res.candidates),
