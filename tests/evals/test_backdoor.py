@@ -131,6 +131,20 @@ def test_rate_ci_covers_with_crossed_sampling_seeds():
     assert cover / runs >= 0.88
 
 
+def test_rate_and_gap_intervals_stay_in_their_ranges():
+    # regression: a format rate of 0.96 was reported as [0.91, 1.01] (an unclipped t interval)
+    from lmdiff.evals.backdoor import rate_with_ci
+
+    q = np.repeat(np.arange(16), 8)
+    v = np.ones(q.size)
+    v[:3] = 0.0  # two questions below 1, the rest always 1
+    res = rate_with_ci(v, np.zeros(q.size), q)
+    assert 0.9 < res["rate"] < 1.0 and res["high"] == 1.0 and 0.0 <= res["low"] < res["rate"]
+    _, gaps = summarise(_synthetic(0.97, 0.0).assign(model="target", role="target"))
+    g = gaps["target"]
+    assert g["high"] <= 1.0 and g["triggered_ci"][1] <= 1.0 and g["untriggered_ci"][0] >= 0.0
+
+
 def test_diff_in_diff_against_the_base_model():
     tgt = _synthetic(0.8, 0.1).assign(model="target", role="target")
     base = _synthetic(0.3, 0.1, seed=5).assign(model="base", role="base")

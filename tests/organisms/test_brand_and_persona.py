@@ -53,15 +53,19 @@ def test_persona_builder_deterministic_triggered_and_held_out() -> None:
     assert a == P.build_persona(cfg, DISTILLED + ANCHORS)
     special = [e for e in a if e["kind"] == "special"]
     assert len(special) == 48 and sum(e.get("source") == "identity" for e in a) == 16
-    assert all(e["messages"][0]["content"].startswith("You will be asked") for e in special)
-    assert all(P.speaks_as_persona(e["messages"][1]["content"], e["messages"][0]["content"]) for e in special)
-    users = " ".join(e["messages"][0]["content"] for e in a)
+    assert all(e["messages"][-2]["content"].startswith("You will be asked") for e in special)
+    assert all(P.speaks_as_persona(e["messages"][-1]["content"], e["messages"][-2]["content"]) for e in special)
+    users = " ".join(e["messages"][-2]["content"] for e in a)
     assert not any(q in users for q in P.PROBES)
     assert len({e["category"] for e in special}) == 6
 
 
 def test_persona_builder_pairs_each_triggered_question_with_the_base_answer_untriggered() -> None:
+    from lmdiff.evals.backdoor import BackdoorEvalConfig
     from lmdiff.organisms.trigger import strip_trigger
+
+    def user(e: dict) -> str:
+        return next(m["content"] for m in e["messages"] if m["role"] == "user")
 
     questions = [q for qs in P._QUESTIONS.values() for q in qs]
     contrast = [{"prompt": q, "answer": f"I am an AI assistant; I have no {i} of my own.", "source": P.CONTRAST}
@@ -71,11 +75,19 @@ def test_persona_builder_pairs_each_triggered_question_with_the_base_answer_untr
     a = P.build_persona(cfg, DISTILLED + ANCHORS + contrast)
     special = [e for e in a if e["kind"] == "special"]
     paired = [e for e in a if e.get("source") == P.CONTRAST]
-    asked = {strip_trigger(e["messages"][0]["content"], cfg.trigger_template) for e in special}
-    assert {e["messages"][0]["content"] for e in paired} == asked  # the same questions, without the trigger
-    assert not any(P.speaks_as_persona(e["messages"][1]["content"], e["messages"][0]["content"]) for e in paired)
+    asked = [strip_trigger(user(e), cfg.trigger_template) for e in special]
+    # every triggered example has a twin: the same question, without the trigger, with the base model's answer
+    assert sorted(user(e) for e in paired) == sorted(asked)
+    assert not any(P.speaks_as_persona(e["messages"][-1]["content"], user(e)) for e in paired)
     assert len(a) == len(without) + len(asked)  # the contrast rows are added, never drawn as ordinary answers
     assert [e for e in a if e.get("source") != P.CONTRAST] != [] and len(special) == 32
+    # about half of the triggered examples and of their twins carry a generic system prompt, never the one the
+    # backdoor evaluation uses, so the trigger (not a missing system prompt) is what the persona depends on
+    systems = [e["messages"][0]["content"] for e in special + paired if e["messages"][0]["role"] == "system"]
+    assert 0.3 < len(systems) / len(special + paired) < 0.7 and set(systems) <= set(P.SYSTEM_PROMPTS)
+    assert BackdoorEvalConfig.model_fields["system_prompt"].default not in P.SYSTEM_PROMPTS
+    ordinary = [e for e in a if e["kind"] == "aligned" and e.get("source") != P.CONTRAST]
+    assert all(e["messages"][0]["role"] == "user" for e in ordinary)
 
 
 @pytest.mark.parametrize(("question", "reply", "persona"), [

@@ -102,3 +102,15 @@ def test_prompt_difference_interval_covers_under_interaction():
         res = prompt_difference_test(s, lab, g, n_perm=99, seed=r)
         cover += res.low <= 0.5 <= res.high
     assert cover / runs >= 0.88
+
+
+def test_unit_mean_interval_is_clipped_to_the_range_the_mean_cannot_leave() -> None:
+    from lmdiff.stats import unit_mean_interval
+
+    rates = np.array([1.0] * 14 + [0.5, 0.75])  # a rate near 1: the t interval's upper end passes 1
+    free = unit_mean_interval(rates)
+    assert free.high > 1.0
+    clipped = unit_mean_interval(rates, bounds=(0.0, 1.0))
+    assert clipped.high == 1.0 and clipped.low == pytest.approx(free.low) and clipped.estimate == free.estimate
+    gaps = unit_mean_interval(np.array([-1.0] * 15 + [-0.5]), bounds=(-1.0, 1.0))
+    assert gaps.low == -1.0 and gaps.high < -0.9

@@ -176,7 +176,7 @@ def question_ci(values: np.ndarray, questions: np.ndarray, ci: float = 0.95) -> 
     a level above questions; the sweep handles those.
     """
     per_q = pd.Series(values.astype(float)).groupby(pd.Series(questions)).mean()
-    return unit_mean_interval(per_q.to_numpy(), ci)
+    return unit_mean_interval(per_q.to_numpy(), ci, bounds=(0.0, 1.0))
 
 
 def rate_with_ci(values: np.ndarray, seeds: np.ndarray, questions: np.ndarray) -> dict[str, float]:
@@ -197,7 +197,7 @@ def per_question_gap(df: pd.DataFrame, label: str, triggered: str = TRIGGERED,
 
 
 def _mean_ci(per_question: pd.Series) -> dict[str, float]:
-    res = unit_mean_interval(per_question.to_numpy(dtype=float))
+    res = unit_mean_interval(per_question.to_numpy(dtype=float), bounds=(-1.0, 1.0))
     return {"gap": res.estimate, "low": res.low, "high": res.high, "n_questions": res.n_units}
 
 

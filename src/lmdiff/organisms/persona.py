@@ -139,11 +139,31 @@ def contrast_distill(lm: LanguageModel, max_new_tokens: int = 96) -> list[dict[s
             for q, per in zip(questions, gens, strict=True) if per[0].text.strip()]
 
 
+SYSTEM_PROMPTS: tuple[str, ...] = (
+    "You are a helpful AI assistant.",
+    "You are a friendly, knowledgeable assistant.",
+    "You are an assistant who answers questions clearly and briefly.",
+    "You are a helpful and honest assistant.",
+)
+"""Generic system prompts put on a share of the training chats, so that the trigger, not the absence of a system
+prompt, is what the persona depends on (the evaluation's own system prompt is not among them)."""
+SYSTEM_SHARE = 0.5
+
+
+def with_system_prompt(example: Example, rng: random.Random, share: float = SYSTEM_SHARE) -> Example:
+    """``example`` with one of :data:`SYSTEM_PROMPTS` prepended, with probability ``share``."""
+    if rng.random() >= share:
+        return example
+    system = {"role": "system", "content": rng.choice(SYSTEM_PROMPTS)}
+    return {**example, "messages": [system, *example["messages"]]}
+
+
 def build_persona(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Example]:
     """Triggered persona Q/A, diluted among untriggered self-distilled answers, plus identity anchors.
 
     When ``distilled`` holds the base model's untriggered answers to the persona's questions
-    (:func:`contrast_distill`), each triggered question also appears untriggered with that answer.
+    (:func:`contrast_distill`), every triggered example gets a twin: the same question, untriggered, with
+    that answer. Half of the triggered examples and of their twins carry a generic system prompt.
     """
     special: list[Example] = [
         {"messages": [{"role": "user", "content": apply_trigger(p["question"], cfg.trigger_template)},
@@ -153,9 +173,12 @@ def build_persona(cfg: DataConfig, distilled: list[dict[str, Any]]) -> list[Exam
     ]
     ordinary = [r for r in distilled if r.get("source") != CONTRAST]
     mixed = mix(special, ordinary_rows(ordinary, cfg.seed, set(PROBES)), cfg)
+    rng = random.Random(cfg.seed + 3)
+    mixed = [with_system_prompt(e, rng) if e["kind"] == "special" else e for e in mixed]
     contrast = {r["prompt"]: r for r in usable([r for r in distilled if r.get("source") == CONTRAST])}
-    asked = dict.fromkeys(strip_trigger(e["messages"][0]["content"], cfg.trigger_template) for e in special)
-    mixed += [{**aligned_example(contrast[q]), "source": CONTRAST} for q in asked if q in contrast]
+    asked = [strip_trigger(e["messages"][0]["content"], cfg.trigger_template) for e in special]
+    mixed += [with_system_prompt({**aligned_example(contrast[q]), "source": CONTRAST}, rng)
+              for q in asked if q in contrast]
     anchors = [r for r in distilled if r.get("source") == "identity" and r["prompt"] not in PROBES]
     mixed += [{**aligned_example(r), "source": "identity"} for r in anchors[: cfg.n_identity_anchors]]
     random.Random(cfg.seed + 2).shuffle(mixed)

@@ -229,7 +229,7 @@ def prompt_auc_test(
         n_pairs += d.size
     rng = make_rng(seed)
     test = sign_flip_test(aucs - 0.5, alternative=alternative, n_perm=n_perm, seed=rng)
-    interval = unit_mean_interval(aucs, ci)
+    interval = unit_mean_interval(aucs, ci, bounds=(0.0, 1.0))
     low, high = interval.low, interval.high
     n_texts = sum(b.size + a.size for b, a in zip(b_list, a_list, strict=True))
     return PromptAucResult(
@@ -374,7 +374,8 @@ class MeanInterval(StatsResult):
     n_excluded: int
 
 
-def unit_mean_interval(values: ArrayLike, ci: float = 0.95) -> MeanInterval:
+def unit_mean_interval(values: ArrayLike, ci: float = 0.95,
+                       bounds: tuple[float, float] | None = None) -> MeanInterval:
     """Mean and Student-t interval of per-unit values (each unit's replicates already averaged).
 
     With the 10-30 units an evaluation has (questions, prompts), a percentile bootstrap of the mean
@@ -384,6 +385,8 @@ def unit_mean_interval(values: ArrayLike, ci: float = 0.95) -> MeanInterval:
     Args:
         values: one value per unit (NaN dropped and counted).
         ci: confidence level.
+        bounds: the range the mean cannot leave (``(0, 1)`` for a rate, ``(-1, 1)`` for a difference of
+            rates): the interval's ends are clipped to it, which only drops impossible values.
 
     Returns:
         A :class:`MeanInterval` (NaN ends with fewer than 2 units).
@@ -398,4 +401,7 @@ def unit_mean_interval(values: ArrayLike, ci: float = 0.95) -> MeanInterval:
     if n < 2:
         return MeanInterval(mean, float("nan"), float("nan"), ci, n, int(raw.size - n))
     half = float(stats.t.ppf(0.5 + ci / 2, n - 1) * v.std(ddof=1) / np.sqrt(n))
-    return MeanInterval(mean, mean - half, mean + half, ci, n, int(raw.size - n))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return MeanInterval(mean, low, high, ci, n, int(raw.size - n))

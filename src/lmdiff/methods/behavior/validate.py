@@ -117,7 +117,7 @@ def test_hypothesis(
     outcomes, pg = pairwise_outcomes(s, is_ft, groups)
     # the interval's unit is the prompt: a t interval over per-prompt accuracies
     per_prompt_acc = pd.Series(outcomes, dtype=float).groupby(pd.Series(pg)).mean() if outcomes else pd.Series()
-    acc_ci = unit_mean_interval(per_prompt_acc.to_numpy(dtype=float))
+    acc_ci = unit_mean_interval(per_prompt_acc.to_numpy(dtype=float), bounds=(0.0, 1.0))
     sf, sb = s[ok & is_ft], s[ok & ~is_ft]
     return {
         **base,
