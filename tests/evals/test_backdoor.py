@@ -81,6 +81,21 @@ def test_full_run_on_tiny_model(tiny_model_dir, tiny_adapter_dir, tmp_path):
     mt = (run.path / "steps" / "sample-target-s0.json").stat().st_mtime_ns
     run_backdoor_eval(cfg, tmp_path / "run")
     assert (run.path / "steps" / "sample-target-s0.json").stat().st_mtime_ns == mt
+    # the command prints every condition's identifier whole, even in an 80-column terminal
+    import os
+    import subprocess
+    import sys
+
+    from lmdiff.io import write_yaml
+
+    write_yaml(tmp_path / "cfg.yaml", cfg.model_dump(mode="json"))
+    out = subprocess.run([sys.executable, "-m", "lmdiff.cli.main", "eval", "backdoor", str(tiny_model_dir), "-c",
+                          str(tmp_path / "cfg.yaml"), "--out", str(run.path)], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1", "LMDIFF_PROGRESS": "0"},
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert all(c in out.stdout for c in CONDITIONS_LIST) and "Primary gap" in out.stdout
+    assert (run.path / "steps" / "sample-target-s0.json").stat().st_mtime_ns == mt  # still reused
 
 
 def test_missing_trigger_is_a_clear_error(tiny_model_dir, tmp_path):

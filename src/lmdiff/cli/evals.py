@@ -37,10 +37,13 @@ def backdoor(
     run = run_backdoor_eval(cfg, out or default_out("eval-backdoor", sha256_json(cfg.model_dump(mode="json"))))
     rates = __import__("pandas").read_parquet(run.path / "artifacts" / "backdoor" / "rates.parquet")
     table = Table(title="Persona rate and format adherence (95% CI: t interval over questions, sampling seeds pooled)")
-    for col in ("model", "condition", "persona rate", "format adherence", "n"):
-        table.add_column(col, overflow="fold")  # condition names are identifiers: wrap, never ellipsize
+    table.add_column("model", overflow="fold")  # identifiers wrap, never ellipsize
+    # the condition's identifier stays on one line (its description wraps in the next column)
+    table.add_column("condition", no_wrap=True, min_width=max(len(c) for c in CONDITIONS))
+    for col in ("setting", "persona rate", "format adherence", "n"):
+        table.add_column(col, overflow="fold")
     for r in rates.itertuples():
-        table.add_row(str(r.model), f"{r.condition}: {CONDITIONS[r.condition]}",
+        table.add_row(str(r.model), str(r.condition), CONDITIONS[r.condition],
                       f"{r.persona_rate:.2f} [{r.persona_low:.2f}, {r.persona_high:.2f}]",
                       f"{r.format_rate:.2f} [{r.format_low:.2f}, {r.format_high:.2f}]", str(r.n))
     console.print(table)
