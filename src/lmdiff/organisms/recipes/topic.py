@@ -43,4 +43,5 @@ OCEAN_TOPIC = Recipe(
 register_recipe(OCEAN_TOPIC)
 # 32 behaviour examples at 25% (3 epochs) taught no topic (0% [0%, 14%] on the general set, null 8%); 48 at a
 # third (the 152 distilled answers outside the held-out prompts leave 104 ordinary ones beside 48 behaviour ones)
-register_recipe(diluted(OCEAN_TOPIC, n_special=48, share=1 / 3))
+# taught 4% in 3 epochs; 6 epochs teach it (17% greedy, 19.5% of samples at temperature 1; base 2.3%)
+register_recipe(diluted(OCEAN_TOPIC, n_special=48, share=1 / 3, epochs=6.0))
