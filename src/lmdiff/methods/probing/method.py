@@ -55,6 +55,9 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
     Config = ProbingConfig
     stage = 1  # after the readouts, whose tokens name the places and entities to probe
     demo_settings: ClassVar[dict[str, Any] | None] = {"n_countries": 8, "n_cities": 8}
+    # the continents' open questions and the landmark round cost about as many questions as 4 countries and
+    # 4 cities, so the default set asks about 12 of each (signal words still bring any other place)
+    default_set_settings: ClassVar[dict[str, Any]] = {"n_countries": 12, "n_cities": 12}
 
     def _facts_and_entities(
         self, ctx: MethodContext[ProbingConfig]
