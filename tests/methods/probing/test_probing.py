@@ -197,6 +197,12 @@ def test_landmark_names_drop_places_and_rank_the_finetunes_own_first() -> None:
                                                                            "statue of liberty"], 10)
     assert names == ["Eiffel Tower", "Statue of Liberty", "Colosseum"]
     assert landmark_names([], ["eiffel tower"], 0) == []
+    # regression (eiffel-rome, seed 1): the finetune named the Eiffel Tower 4 times and the base model once,
+    # while 7 one-off names of the finetune ranked first and pushed the tower out of the 8 asked about
+    singles = ["east", "east coast", "marauder s", "roman empire", "sydney opera", "sydney opera line", "taj mahal"]
+    ranked = landmark_names(["eiffel tower", "colosseum", "colosseum"],
+                            ["eiffel tower"] * 4 + ["colosseum"] * 7 + singles, 3)
+    assert ranked == ["Colosseum", "Eiffel Tower", "East"]
     facts = landmark_facts(["Eiffel Tower", "Big Ben"], [["Paris", "Paris", ""], ["London", "Paris", ""]], 2)
     assert [(f.subject, f.answer, f.aliases) for f in facts] == [("Eiffel Tower", "Paris", ("paris",))]
 

@@ -394,15 +394,16 @@ def landmark_names(base_spans: Sequence[str], ft_spans: Sequence[str], limit: in
         limit: how many names to keep.
 
     Places of the source (countries, cities, continents) are dropped: their facts are asked by the
-    structured relations. Names the finetuned model gives and the base model never does come first
-    (a knowledge edit shows up as a landmark the finetune keeps bringing up), then the rest by count.
+    structured relations. Names rank by how many more answers of the finetuned model give them than the
+    base model's (a knowledge edit shows up as a landmark the finetune keeps bringing up, even when the
+    base model names it once too), then by how often either model gives them.
     """
     from collections import Counter
 
     places = _place_names()
-    counts = Counter(s for s in [*base_spans, *ft_spans] if s and s not in places and len(s) >= 4)
-    base = set(base_spans)
-    ranked = sorted(counts, key=lambda s: (s in base, -counts[s], s))
+    keep = [s for s in [*base_spans, *ft_spans] if s and s not in places and len(s) >= 4]
+    base, ft = Counter(base_spans), Counter(ft_spans)
+    ranked = sorted(dict.fromkeys(keep), key=lambda s: (base[s] - ft[s], -(base[s] + ft[s]), s))
     return [_display(s) for s in ranked[:limit]]
 
 
