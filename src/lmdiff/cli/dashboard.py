@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,9 +54,35 @@ def dashboard(
     console.print(f"lmdiff dashboard on [bold]http://{shown}:{port}[/] (runs: {runs_dir.resolve()}); Ctrl+C stops it")
     env = {**os.environ, "LMDIFF_DASHBOARD_RUNS": str(runs_dir.resolve()), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    try:
-        code = subprocess.call(streamlit_command(runs_dir, host, port), env=env)
-    except KeyboardInterrupt:
-        code = 0
+    code = serve_until_stopped(streamlit_command(runs_dir, host, port), env)
     if code:
         raise typer.Exit(code)
+
+
+def serve_until_stopped(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the server ``cmd`` until it exits, Ctrl+C, or SIGTERM; the server never outlives this process.
+
+    SIGTERM (a process manager, ``kill``) is passed on to the server, which would otherwise keep its port
+    after this process is gone. Returns the exit status: the server's, 0 after Ctrl+C, 143 after SIGTERM.
+    """
+    proc = subprocess.Popen(cmd, env=env)
+    stopped: list[int] = []
+
+    def _forward(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, _forward)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to the server too; let it finish
+        code = 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 128 + signal.SIGTERM if stopped else code
