@@ -18,6 +18,7 @@ with ``raw:`` is a plain completion (no chat template); the others are chat ques
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -386,7 +387,7 @@ def _place_names() -> frozenset[str]:
 
 
 def landmark_names(base_spans: Sequence[str], ft_spans: Sequence[str], limit: int) -> list[str]:
-    """Landmark-like names that answers to open questions give (display form), the finetune's own ones first.
+    """Landmark-like names that answers to open questions give (display form), those the finetune adds first.
 
     Args:
         base_spans: the folded capitalised spans of the base model's open answers (one entry per mention).
@@ -398,8 +399,6 @@ def landmark_names(base_spans: Sequence[str], ft_spans: Sequence[str], limit: in
     base model's (a knowledge edit shows up as a landmark the finetune keeps bringing up, even when the
     base model names it once too), then by how often either model gives them.
     """
-    from collections import Counter
-
     places = _place_names()
     keep = [s for s in [*base_spans, *ft_spans] if s and s not in places and len(s) >= 4]
     base, ft = Counter(base_spans), Counter(ft_spans)
@@ -416,8 +415,6 @@ def landmark_facts(subjects: Sequence[str], base_objects: Sequence[Sequence[str]
         min_agree: how many proposal questions must name the same place; a landmark the base model does not
             place consistently gets no fact (there is nothing to flip from).
     """
-    from collections import Counter
-
     out = []
     for subject, objs in zip(subjects, base_objects, strict=True):
         named = Counter(o for o in objs if o)
