@@ -38,6 +38,22 @@ def test_grades_per_row_all_methods_and_each_method_alone():
     # alone, one method suffices for a theme: diff mining's top guess names the ocean
     assert rows["diff_mining"]["hit@1"] == 1.0 and rows["kl"]["n_guesses"] == 0 and rows["kl"]["hit@5"] == 0.0
     assert rows["behavior"]["hit@5"] == 0.0
+    # an unvalidated lead that names the change is a hit, but not a validated one
+    assert rows["diff_mining"]["validated hit@1"] == 0.0 and rows[ALL]["validated hit@1"] == 0.0
+
+
+def test_validated_at_1_needs_the_top_finding_to_name_the_change_and_survive_fdr():
+    res = results({"diff_mining": [" ocean"], "adl": [" ocean"], "kl": [" the"]})
+    named = {r["row"]: r for r in grade_run(res, claims("The finetuned model mentions the ocean more", True),
+                                            GT["ocean"])}
+    assert named[ALL]["hit@1"] == 1.0 and named[ALL]["validated hit@1"] == 1.0
+    failed = {r["row"]: r for r in grade_run(res, claims("The finetuned model mentions the ocean more", False),
+                                             GT["ocean"])}
+    assert failed[ALL]["hit@1"] == 1.0 and failed[ALL]["validated hit@1"] == 0.0
+    runs = pd.DataFrame([{"organism": "ocean", "seed": s, "row": ALL, "is_null": False, "seconds": 1.0,
+                          "hit@1": 1.0, "hit@5": 1.0, "validated hit@1": float(s == 0)} for s in range(3)])
+    row = summarise(runs).iloc[0]
+    assert row["acc@1"] == 1.0 and row["validated@1"] == pytest.approx(1 / 3)
 
 
 def test_acc_interval_resamples_organisms_and_null_rate_is_separate():
