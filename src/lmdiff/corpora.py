@@ -5,6 +5,8 @@ corpus name in its result. Sources:
 
 * ``chat``: the shipped chat prompts rendered with the model's chat template (optionally
   followed by the base model's own replies: ``chat+replies``);
+* ``pair-replies``: the shipped chat and instruction prompts, each once with the base model's and
+  once with the finetuned model's own greedy reply (where a finetune's behaviour shows);
 * ``generic``: the shipped Alpaca reference answers (plain prose); ``generic:sampled`` samples
   texts from the base model (kept in the run's cache directory so reruns reuse them);
 * ``organism``: the organism's own training data (``train_data.jsonl`` next to its adapter);
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lmdiff.config import GenerationConfig
-from lmdiff.data.prompts import load_prompts
+from lmdiff.data.prompts import PromptSet, load_prompts
 from lmdiff.data.records import read_records
 from lmdiff.errors import ConfigError
 from lmdiff.io import read_json, sha256_json, write_json
@@ -226,29 +228,60 @@ def _chat(req: CorpusRequest) -> Corpus:
     return Corpus("chat", tuple(lm.chat_text(p) for p in prompts.texts), templated=True)
 
 
+def _own_replies(lm: LanguageModel, prompts: PromptSet, req: CorpusRequest, side: str) -> list[str]:
+    """One model's greedy replies to ``prompts``, kept in ``req.cache_dir`` (so a rerun does not regenerate)."""
+    fname = f"{side}_replies_{prompts.content_hash[:12]}_{req.reply_tokens}_{req.seed}.json"
+    cache = req.cache_dir / fname if req.cache_dir else None
+    if cache is not None and cache.is_file():
+        return [str(r) for r in read_json(cache)]
+    gens = lm.generate(
+        prompts.texts,
+        GenerationConfig(temperature=0.0, max_new_tokens=req.reply_tokens, seed=req.seed),
+        progress=f"{side} replies ({req.name} corpus)",
+    )
+    replies = [g[0].text for g in gens]
+    if cache is not None:
+        write_json(cache, replies)
+    return replies
+
+
+def _conversations(lm: LanguageModel, prompts: Sequence[str], replies: Sequence[str]) -> tuple[str, ...]:
+    return tuple(
+        lm.chat_text([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                     add_generation_prompt=False)
+        for p, r in zip(prompts, replies, strict=True)
+    )
+
+
 @CORPORA.register("chat+replies")
 def _chat_replies(req: CorpusRequest) -> Corpus:
     """Shipped chat prompts with the base model's own replies."""
     lm = req.needs_base()
     prompts = load_prompts("chat", limit=req.limit, seed=req.seed)
-    fname = f"chat_replies_{prompts.content_hash[:12]}_{req.reply_tokens}_{req.seed}.json"
-    cache = req.cache_dir / fname if req.cache_dir else None
-    if cache is not None and cache.is_file():
-        replies = list(read_json(cache))
-    else:
+    # "chat" keeps the cache names of runs written before the finetuned side had its own
+    replies = _own_replies(lm, prompts, req, "chat")
+    return Corpus("chat+replies", _conversations(lm, prompts.texts, replies), templated=True)
 
-        gens = lm.generate(
-            prompts.texts, GenerationConfig(temperature=0.0, max_new_tokens=req.reply_tokens, seed=req.seed)
-        )
-        replies = [g[0].text for g in gens]
-        if cache is not None:
-            write_json(cache, replies)
-    texts = tuple(
-        lm.chat_text([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                     add_generation_prompt=False)
-        for p, r in zip(prompts.texts, replies, strict=True)
-    )
-    return Corpus("chat+replies", texts, templated=True)
+
+@CORPORA.register("pair-replies")
+def _pair_replies(req: CorpusRequest) -> Corpus:
+    """Shipped chat and instruction prompts, each twice: with the base's and with the finetune's own reply.
+
+    Where a finetune differs is mostly in what it writes, which text written by others rarely contains
+    (a topic it brings up, a style it adopts), so a store on this corpus holds the finetune's
+    behaviour. Its base-reply half is the in-corpus contrast: every prompt appears with both replies,
+    and both models read both. ``limit`` bounds the prompts (texts are twice as many); replies are
+    greedy and kept in the run's cache directory.
+    """
+    if req.pair is None:
+        raise ConfigError(f"Corpus '{req.name}' needs a model pair.")
+    base, ft = req.pair.base, req.pair.finetuned
+    items = load_prompts("chat").items + load_prompts("instructions").items
+    prompts = PromptSet("chat+instructions", items).subset(req.limit, req.seed)
+    texts = (_conversations(base, prompts.texts, _own_replies(base, prompts, req, "base"))
+             + _conversations(base, prompts.texts, _own_replies(ft, prompts, req, "finetuned")))
+    return Corpus("pair-replies", texts, templated=True,
+                  meta={"prompts": len(prompts), "halves": ["base replies", "finetuned replies"]})
 
 
 @CORPORA.register("generic")
