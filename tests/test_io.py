@@ -47,3 +47,23 @@ def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def test_finite_json_writes_strict_json_with_nan_and_infinity_as_null(tmp_path):
+    import json
+    import math
+
+    import numpy as np
+
+    from lmdiff.io import finite_json, write_json
+
+    obj = {"acc": math.nan, "rows": [1.5, float("inf"), np.float64("nan")], "arr": np.array([0.25, np.nan]),
+           "nested": {"t": (1, -math.inf)}, "ok": "text"}
+    write_json(tmp_path / "a.json", finite_json(obj))
+
+    def reject(token: str) -> None:
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    back = json.loads((tmp_path / "a.json").read_text(), parse_constant=reject)
+    assert back == {"acc": None, "rows": [1.5, None, None], "arr": [0.25, None], "nested": {"t": [1, None]},
+                    "ok": "text"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -65,6 +66,24 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 def write_json(target: str | os.PathLike[str], obj: Any, indent: int = 2) -> None:
     """Write ``obj`` as JSON atomically (NaN written as null is the caller's business)."""
     write_text(target, json.dumps(obj, indent=indent, default=_json_default, ensure_ascii=False) + "\n")
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` as plain JSON values with every NaN or infinity replaced by None (strict JSON for other tools).
+
+    For files read by tools other than lmdiff (``jq``, a browser): Python's ``json`` writes NaN, which
+    strict parsers reject. lmdiff's own result files keep NaN (they are read back as floats).
+    """
+    def walk(x: Any) -> Any:
+        if isinstance(x, float):
+            return x if math.isfinite(x) else None
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [walk(v) for v in x]
+        return x
+
+    return walk(json.loads(json.dumps(obj, default=_json_default)))
 
 
 def write_yaml(target: str | os.PathLike[str], obj: Any) -> None:

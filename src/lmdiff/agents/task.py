@@ -26,7 +26,7 @@ from lmdiff.agents.scorer import KS, ground_truth_grader
 from lmdiff.agents.solver import AccessFactory, agent_loop
 from lmdiff.errors import LmdiffError
 from lmdiff.evals.acc import acc_at_k, hits_at_k
-from lmdiff.io import write_json
+from lmdiff.io import finite_json, write_json
 from lmdiff.llm.config import LlmConfig
 from lmdiff.llm.secrets import redact, safe_url
 from lmdiff.report.builder import Report
@@ -162,7 +162,7 @@ def summarise(log: EvalLog, family: str, out: Path, extra: dict[str, Any] | None
     """Grade table and report of a finished evaluation: ``out/agent.json`` and ``out/report.html``."""
     eps = episodes(log)
     res = AgentResult(family=family, log_path=str(log.location), episodes=eps, acc=acc_table(eps), out=out)
-    write_json(out / "agent.json", {**res.to_dict(), **(extra or {})})
+    write_json(out / "agent.json", finite_json({**res.to_dict(), **(extra or {})}))
     report = Report(title=f"lmdiff agent: {family}", meta={"log": res.log_path, "agent model": str(log.eval.model),
                                                            "episodes": len(eps)})
     render_section(report, res, extra)
