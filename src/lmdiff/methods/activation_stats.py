@@ -64,7 +64,7 @@ class ActivationStatsMethod(DiffMethod[ActivationStatsConfig]):
         cfg = ctx.config
         pair = ctx.pair
         corpus = load_corpus(cfg.corpus, pair, limit=cfg.max_texts, seed=ctx.run_config.seed,
-                             cache_dir=ctx.artifact_dir, reply_tokens=cfg.reply_tokens)
+                             cache_dir=ctx.corpus_cache_dir, reply_tokens=cfg.reply_tokens)
         layer = pair.base.resolve_layer(cfg.layer)
         store = open_store(pair, corpus, [layer], ctx.run.path / "activations", max_tokens=cfg.max_tokens,
                            dtype=cfg.dtype, batch_size=cfg.batch_size,  # type: ignore[arg-type]

@@ -63,6 +63,16 @@ class MethodContext(Generic[ConfigT]):
         return executor_for(self.run_config.compute)
 
     @property
+    def corpus_cache_dir(self) -> Path:
+        """Where generated corpus texts (model replies, sampled texts) are kept: one folder for the whole run.
+
+        Every method of a run reads the same pair, so a corpus one method generated (``pair-replies``,
+        ``chat+replies``) is reused by the next instead of generated again; file names carry the prompts'
+        hash, the reply length and the seed.
+        """
+        return self.run.path / "corpora"
+
+    @property
     def artifact_dir(self) -> Path:
         """The method's own artifact directory."""
         d = self.run.path / "artifacts" / self.method_name

@@ -306,7 +306,7 @@ def own_evalset(ctx: MethodContext[CausalConfig], cfg: CausalConfig) -> EvalSet:
 def generic_evalset(ctx: MethodContext[CausalConfig], cfg: CausalConfig) -> EvalSet:
     """Generic text, scored on every token after the first."""
     corpus = load_corpus(cfg.generic_corpus, ctx.pair, limit=cfg.eval_texts, seed=ctx.run_config.seed,
-                         cache_dir=ctx.artifact_dir)
+                         cache_dir=ctx.corpus_cache_dir)
     seqs = [s for s in corpus.encode(ctx.pair.base, max_tokens=cfg.max_tokens) if len(s) >= 2]
     return EvalSet(corpus.name, seqs, [1] * len(seqs))
 
@@ -334,7 +334,7 @@ class CausalMethod(DiffMethod[CausalConfig]):
             return self._skipped("self-pair: both sides are the same model, so the mean difference is zero; "
                                  "nothing to ablate (skipped).")
         layer = pair.finetuned.resolve_layer(cfg.layer)
-        corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.artifact_dir)
+        corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.corpus_cache_dir)
         store = open_direction_store(cfg, pair, corpus, cfg.store_layers(pair, layer), ctx.run.path / "activations",
                                      shard_tokens=ctx.run_config.compute.activation_shard_tokens,
                                      executor=ctx.executor)

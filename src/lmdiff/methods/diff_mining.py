@@ -124,7 +124,7 @@ class DiffMiningMethod(DiffMethod[DiffMiningConfig]):
         if not pair.both_resident():
             raise ConfigError("diff_mining needs both models in memory at once.", hint="set compute.load=together")
         corpus = load_corpus(cfg.corpus, pair, limit=cfg.max_texts, seed=ctx.run_config.seed,
-                             cache_dir=ctx.artifact_dir)
+                             cache_dir=ctx.corpus_cache_dir)
         lm = pair.base
         seqs = corpus.encode(lm, max_tokens=cfg.positions)
         counts: Counter[int] = Counter()

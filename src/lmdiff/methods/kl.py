@@ -133,7 +133,7 @@ class KLMethod(DiffMethod[KLConfig]):
         if not pair.both_resident():
             raise ConfigError("kl needs both models in memory at once.", hint="set compute.load=together")
         corpus = load_corpus(cfg.corpus, pair, limit=cfg.max_texts, seed=ctx.run_config.seed,
-                             cache_dir=ctx.artifact_dir, reply_tokens=cfg.reply_tokens)
+                             cache_dir=ctx.corpus_cache_dir, reply_tokens=cfg.reply_tokens)
         seqs = corpus.encode(pair.base, max_tokens=cfg.max_tokens)
         step = ctx.step("tokens", {"corpus": corpus.content_hash})
         if step.done:

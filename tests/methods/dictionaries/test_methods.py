@@ -81,3 +81,23 @@ def test_self_pair_skips_difference_methods_and_crosscoder_has_no_excess(tiny_di
     assert res["crosscoder"]["status"] == "ok"
     assert cc["finetuned_only"] <= max(cc["finetuned_only_control"], 1)
     assert "rendering failed" not in (run.path / "report.html").read_text()
+
+
+def test_methods_of_one_run_share_the_generated_pair_replies_corpus(tiny_dirs, tmp_path, monkeypatch):
+    from lmdiff.models.lm import LanguageModel
+
+    calls: list[int] = []
+    real = LanguageModel.generate
+
+    def counting(self, prompts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(prompts))
+        return real(self, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(LanguageModel, "generate", counting)
+    shared = {**COMMON, "corpus": "pair-replies", "n_texts": 4, "steering": False}
+    res, run = _run(tiny_dirs, tmp_path / "replies", methods=["pca", "sae_diff"],
+                    settings={"pca": {**shared, "n_components": 4}, "sae_diff": {**shared, "train": TRAIN}})
+    assert res["pca"]["status"] == "ok" and res["sae_diff"]["status"] == "ok"
+    assert calls == [4, 4]  # the base's replies, then the finetune's: generated once for both methods
+    assert len(list((run.path / "corpora").glob("*_replies_*.json"))) == 2
+    assert len(list((run.path / "activations").glob("store-*"))) == 1

@@ -52,7 +52,7 @@ class ADLMethod(DiffMethod[ADLConfig]):
         """Mean differences, lens, patchscope and relevance per layer; steering at ``steering_layer``."""
         cfg = ctx.config
         pair = ctx.pair
-        corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.artifact_dir)
+        corpus = cfg.load_corpus(pair, ctx.run_config.seed, cache_dir=ctx.corpus_cache_dir)
         ft = pair.finetuned
         layers = cfg.store_layers(pair)
         steer_layer = ft.resolve_layer(cfg.steering_layer)

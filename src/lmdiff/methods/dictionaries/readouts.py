@@ -55,7 +55,7 @@ def open_dictionary_store(ctx: MethodContext[Any]) -> StoreContext:
     cfg: DictionaryConfig = ctx.config
     pair = ctx.pair
     corpus = load_corpus(cfg.corpus, pair, limit=cfg.n_texts or 20000, seed=ctx.run_config.seed,
-                         cache_dir=ctx.artifact_dir)
+                         cache_dir=ctx.corpus_cache_dir)
     layer = pair.finetuned.resolve_layer(cfg.layer)
     store = open_store(pair, corpus, [layer], ctx.run.path / "activations", max_tokens=cfg.n_tokens,
                        dtype=cfg.dtype,  # type: ignore[arg-type]
