@@ -1,8 +1,9 @@
 """Settings of the dictionary methods: the store, the readouts and steering, and (for the learnt ones) training.
 
-CPU defaults train in minutes on a 135M model: the shipped generic corpus (400 texts) at 256
-tokens each (about 95k stored tokens per side), one middle layer, 150k training tokens (several
-epochs), 1024 latents at k=32, batch 512. GPU settings for millions of tokens: see the README ("Dictionary
+CPU defaults train in minutes on a 135M model: the ``pair-replies`` corpus (the 500 shipped chat and
+instruction prompts, each with the base's and with the finetune's own greedy 48-token reply: 1000 texts,
+about 96k stored tokens per side), one middle layer, 150k training tokens (several epochs), 1024
+latents at k=32, batch 512. GPU settings for millions of tokens: see the README ("Dictionary
 methods").
 """
 
@@ -17,8 +18,13 @@ from lmdiff.methods.base import MethodConfig
 class DictionaryConfig(MethodConfig):
     """Store, readout and steering settings shared by pca, sae_diff and crosscoder."""
 
-    corpus: str = Field("generic", description="corpus name or file the activations are collected on")
-    n_texts: int | None = Field(None, ge=1, description="texts (None: the whole corpus, capped at 20000)")
+    corpus: str = Field("pair-replies", description=(
+        "corpus name or file the activations are collected on. pair-replies (the default) holds what each model "
+        "writes: on the zoo's ocean-topic organism, PCA components 1 and 4 fire on 'ocean' and 'tides' in the "
+        "finetune's replies (example relevance 42% vs 9% for random tokens), where on the generic corpus "
+        "(Alpaca reference answers, which the finetune never wrote) no component touched the topic"))
+    n_texts: int | None = Field(None, ge=1, description="texts (None: the whole corpus, capped at 20000); "
+                                   "for pair-replies, prompts (two texts each)")
     n_tokens: int = Field(256, ge=2, description="tokens per text")
     layer: float | int = Field(0.5, description="the layer (relative float or block index)")
     dtype: str = Field("float32", pattern="^(float32|float16|bfloat16)$", description="store dtype")
