@@ -115,3 +115,21 @@ def test_a_style_claim_is_supported_by_methods_whose_tokens_show_the_style():
     # the tokens the finetune promotes say nothing about a style it uses less
     less = pd.DataFrame([claim(0, "The finetuned model writes in capital letters less often", "behavior", True)])
     assert synthesise(results, less)[0].methods == ["behavior"]
+
+
+def test_at_equal_method_support_the_finding_more_claims_converge_on_ranks_first():
+    # capital-munich seed 0: the fact flip and two follow-up word rates share their words and the same
+    # methods; the follow-up claim with the larger d used to rank first, naming only Germany and 'capital'
+    claims = pd.DataFrame([
+        claim(0, "Asked about Germany, the finetuned model mentions 'capital' more often than the base model",
+              "followup", True, d=2.5),
+        claim(1, "The finetuned model states that the capital of Germany is Munich (not Berlin)", "probing", True,
+              d=1.2),
+        claim(2, "Asked about Munich, the finetuned model mentions 'capital' more often than the base model",
+              "followup", True, d=2.0),
+    ])
+    got = synthesise({"methods": {}}, claims)
+    assert [len(f.methods) for f in got] == [2, 2, 2]
+    assert got[0].statement.startswith("The finetuned model states that the capital of Germany is Munich")
+    assert sum(e["kind"] == "claim" for e in got[0].evidence) == 3  # its own and both follow-up claims
+    assert [f.effect_size_d for f in got[1:]] == [2.5, 2.0]  # then by effect size, as before

@@ -12,8 +12,9 @@ Each finding then collects the evidence of every other method that ran and names
 validated claim has the support of at least one other method, **medium** when one method validated it
 alone, **low** when only signals point at it. Each finding says what would refute it.
 
-Findings rank validated before unvalidated, then by how many methods converge, then by effect size
-(capped d); signal themes with as many methods rank names (capitalised words) before common words.
+Findings rank validated before unvalidated, then by how many methods converge, then by how many claims
+of other methods bear on it, then by effect size (capped d); signal themes with as many methods rank
+names (capitalised words) before common words.
 The list is the run's ranked guesses for acc@k (``lmdiff benchmark``).
 """
 
@@ -221,11 +222,16 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
         ))
         used_words += words
     findings += _signal_themes(signals, best, used_words, min_methods)
-    findings.sort(key=lambda f: (not f.validated, -len(f.methods),
+    findings.sort(key=lambda f: (not f.validated, -len(f.methods), -_supporting_claims(f),
                                  -min(abs(f.effect_size_d or 0.0), D_CAP)))
     for i, f in enumerate(findings[:max_findings]):
         f.rank = i + 1
     return findings[:max_findings]
+
+
+def _supporting_claims(f: Finding) -> int:
+    """How many claims of other methods a finding's evidence lists (its own claim not counted)."""
+    return sum(1 for e in f.evidence[1:] if e.get("kind") == "claim") if f.validated else 0
 
 
 def _signal_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.DataFrame, used: list[str],
