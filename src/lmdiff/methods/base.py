@@ -70,7 +70,7 @@ class MethodContext(Generic[ConfigT]):
         ``chat+replies``) is reused by the next instead of generated again; file names carry the prompts'
         hash, the reply length and the seed.
         """
-        return self.run.path / "corpora"
+        return self.run.path / "cache" / "corpora"
 
     @property
     def artifact_dir(self) -> Path:

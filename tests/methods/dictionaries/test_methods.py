@@ -99,5 +99,5 @@ def test_methods_of_one_run_share_the_generated_pair_replies_corpus(tiny_dirs, t
                     settings={"pca": {**shared, "n_components": 4}, "sae_diff": {**shared, "train": TRAIN}})
     assert res["pca"]["status"] == "ok" and res["sae_diff"]["status"] == "ok"
     assert calls == [4, 4]  # the base's replies, then the finetune's: generated once for both methods
-    assert len(list((run.path / "corpora").glob("*_replies_*.json"))) == 2
+    assert len(list((run.path / "cache" / "corpora").glob("*_replies_*.json"))) == 2
     assert len(list((run.path / "activations").glob("store-*"))) == 1
