@@ -258,8 +258,7 @@ def _chat_replies(req: CorpusRequest) -> Corpus:
     """Shipped chat prompts with the base model's own replies."""
     lm = req.needs_base()
     prompts = load_prompts("chat", limit=req.limit, seed=req.seed)
-    # "chat" keeps the cache names of runs written before the finetuned side had its own
-    replies = _own_replies(lm, prompts, req, "chat")
+    replies = _own_replies(lm, prompts, req, "base")
     return Corpus("chat+replies", _conversations(lm, prompts.texts, replies), templated=True)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -74,16 +73,7 @@ def finite_json(obj: Any) -> Any:
     For files read by tools other than lmdiff (``jq``, a browser): Python's ``json`` writes NaN, which
     strict parsers reject. lmdiff's own result files keep NaN (they are read back as floats).
     """
-    def walk(x: Any) -> Any:
-        if isinstance(x, float):
-            return x if math.isfinite(x) else None
-        if isinstance(x, dict):
-            return {k: walk(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [walk(v) for v in x]
-        return x
-
-    return walk(json.loads(json.dumps(obj, default=_json_default)))
+    return json.loads(json.dumps(obj, default=_json_default), parse_constant=lambda _: None)
 
 
 def write_yaml(target: str | os.PathLike[str], obj: Any) -> None:
