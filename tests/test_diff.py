@@ -33,6 +33,13 @@ def test_diff_samples_lora_pair(tiny_model_dir, tiny_adapter_dir, tmp_path):
     mtime = (run.path / "steps" / "method-samples.json").stat().st_mtime_ns
     run2 = run_diff(cfg, tmp_path / "r")  # same config: reused, not recomputed
     assert (run2.path / "steps" / "method-samples.json").stat().st_mtime_ns == mtime
+    # results.json lost: the reused method's entry comes back from its step (later methods read it for signals)
+    (run.path / "results.json").unlink()
+    run3 = run_diff(cfg, tmp_path / "r")
+    assert (run3.path / "steps" / "method-samples.json").stat().st_mtime_ns == mtime
+    again = read_json(run3.path / "results.json")["methods"]["samples"]
+    assert again["status"] == "ok" and again["headline"] == entry["headline"] and again["summary"] == entry["summary"]
+    assert 'id="samples"' in (run3.path / "report.html").read_text()
 
 
 def test_self_pair_finds_zero_llr(tiny_model_dir, tmp_path):

@@ -173,6 +173,10 @@ def _run_one(
     )
     if step.done:
         log.info("%s: finished earlier with the same inputs; reusing", name)
+        if run.results().get("methods", {}).get(name, {}).get("status") != "ok":  # results.json lost or replaced
+            saved = MethodResult.from_dict(read_json(step.dir / "result.json"))
+            run.record(name, status="ok", headline=saved.headline, summary=saved.summary, artifacts=saved.artifacts,
+                       corpus=saved.corpus, extra={"seconds": step.summary().get("seconds")})
         return
     ctx = MethodContext(pair=pair, run=run, config=cfg, run_config=config, prompts=prompts, method_name=name)
     llm_before = process_llm_counts()
