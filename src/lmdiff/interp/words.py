@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["STOPWORDS"]
+import re
+
+__all__ = ["STOPWORDS", "mentions"]
+
+
+def mentions(text: str, word: str) -> bool:
+    """Whether ``text`` uses ``word`` (case-insensitive; the word or a longer word starting with it)."""
+    return re.search(rf"\b{re.escape(word.lower())}", text.lower()) is not None
+
 
 #: Content-free words of hypothesis sentences, ground-truth descriptions and signal tokens.
 STOPWORDS = frozenset(

@@ -32,8 +32,9 @@ def sample_both_sides(
     chunk_size: int | None = None,
     finish: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     whole_config: bool = False,
+    step_name: str = "generate",
 ) -> tuple[pd.DataFrame, str]:
-    """Sample ``gen.n`` replies per prompt from each side (base first) as the method's ``generate`` step.
+    """Sample ``gen.n`` replies per prompt from each side (base first) as one resumable step of the method.
 
     Args:
         ctx: the method's context (pair, run, executor).
@@ -46,12 +47,13 @@ def sample_both_sides(
         finish: shapes the concatenated replies (a ``side`` column added) before they are saved.
         whole_config: whether the step's key holds the method's whole config (by default only ``key``, so
             changing an analysis setting reuses the replies).
+        step_name: the step's name (``artifacts/<method>-<step_name>/``), for a method that samples twice.
 
     Returns:
         The replies (read back when the step had finished before) and the step's key hash.
     """
     step = ctx.step(
-        "generate",
+        step_name,
         {**key, "gen": gen.model_dump(), "ft_seed_offset": finetuned_seed_offset},
         whole_config=whole_config,
     )

@@ -56,7 +56,7 @@ def _cfg(base, ft, **method):
     return validate(DiffRunConfig, {
         "base": {"model": str(base)}, "finetuned": ft, "methods": ["followup"],
         "method": {"followup": {"topics": ["Rome"], "max_new_tokens": 12, "prompts_per_signal": 8, "n_discovery": 3,
-                                **method}},
+                                "screen_prompts": 40, "unprompted_prompts": 4, "embedder": "hashing", **method}},
         "prompts": {"limit": 4}, "compute": {"threads": 1},
     })
 
@@ -74,6 +74,15 @@ def test_followup_runs_end_to_end_and_records_claims(tiny_model_dir, tiny_adapte
     assert "Follow-up on signals" in (run.path / "report.html").read_text()
     prompts = pd.read_parquet(run.path / "artifacts" / "followup" / "prompts.parquet")
     assert (prompts.split == "discovery").sum() == 3
+    # the unprompted screen: the finetuned side alone answered 40 shipped prompts that never name the signal,
+    # amplified (the LoRA pair shares its tokenizer)
+    screen = pd.read_parquet(run.path / "artifacts" / "followup-screen" / "replies.parquet")
+    assert set(screen.side) == {"finetuned"} and screen.prompt.nunique() == 40 and set(screen.alpha) == {1.0}
+    assert not screen.prompt.str.contains("Rome", case=False).any()
+    unprompted = pd.read_parquet(run.path / "artifacts" / "followup" / "unprompted.parquet")
+    assert list(unprompted.word) == ["Rome"] and unprompted.screen_prompts.iloc[0] == 40
+    assert h["unprompted"] == {"Rome": int(unprompted.screen_hits.iloc[0])}
+    assert h["n_unprompted_tested"] == int(unprompted.tested.sum())
 
 
 def test_self_pair_yields_no_validated_followup_claim(tiny_model_dir, tmp_path):

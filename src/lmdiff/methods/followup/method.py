@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from lmdiff.amplify import amplified_generate
 from lmdiff.config import GenerationConfig
-from lmdiff.interp.signals import COMPLETIONS_KEY, FUNCTION_WORDS, Signal, collect_signals, run_completions
-from lmdiff.interp.words import STOPWORDS
+from lmdiff.embeddings import Embedder
+from lmdiff.interp.signals import COMPLETIONS_KEY, Signal, collect_signals, run_completions
+from lmdiff.interp.words import mentions
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
-from lmdiff.methods.followup.prompts import TEMPLATES, write_prompts
-from lmdiff.methods.pair_sampling import sample_both_sides
+from lmdiff.methods.followup.prompts import WORD_RE, content_words, write_prompts
+from lmdiff.methods.followup.unprompted import mention_test, plan, prompt_pool, untested
+from lmdiff.methods.pair_sampling import REPLIES_FILE, sample_both_sides
 from lmdiff.methods.registry import register_method
+from lmdiff.models.lm import Generation
 from lmdiff.report.builder import Section
 from lmdiff.runs.claims import load_claims, record_claims
 from lmdiff.runs.run import Run
+from lmdiff.sampling import sample_in_chunks
 from lmdiff.stats.prompt_level import prompt_difference_test
 
-_WORDS = re.compile(r"[a-z][a-z'-]{2,}")
-_TEMPLATE_WORDS = frozenset(w for t in TEMPLATES for w in _WORDS.findall(t.lower().replace("{x}", " ")))
+UNPROMPTED_FILE = "unprompted.parquet"
 
 
 class FollowupConfig(MethodConfig):
@@ -41,16 +44,20 @@ class FollowupConfig(MethodConfig):
     min_prompts: int = Field(2, ge=1, description="discovery prompts on which the leading model must use a word")
     max_covered: int = Field(1, ge=0, description="run prompts that may mention a signal before it counts as covered")
     chunk_size: int = Field(32, ge=1)
-
-
-def mentions(text: str, word: str) -> bool:
-    """Whether ``text`` uses ``word`` (case-insensitive; the word or a longer word starting with it)."""
-    return re.search(rf"\b{re.escape(word.lower())}", text.lower()) is not None
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-cased words of a reply that can carry content (no stopwords or template words)."""
-    return {w.strip("'-") for w in _WORDS.findall(text.lower())} - STOPWORDS - FUNCTION_WORDS - _TEMPLATE_WORDS
+    screen_prompts: int = Field(96, ge=0, description=(
+        "shipped prompts the finetuned model answers once to see where it brings a signal up unprompted "
+        "(0 = no unprompted-mention test)"))
+    screen_alpha: float = Field(1.0, ge=0.0, description=(
+        "logit-difference amplification of the screen (logits_ft + alpha (logits_ft - logits_base)), so that rare "
+        "mentions show; 0, or a pair without a shared tokenizer, samples the finetune as it is. The test itself "
+        "always samples both models unamplified"))
+    unprompted_prompts: int = Field(12, ge=2, description="held-out shipped prompts nearest the screen's hits")
+    context_words: int = Field(2, ge=0, description="words of the screen's hit prompts to write held-out prompts about")
+    context_prompts: int = Field(6, ge=1, le=20, description="prompts written per context word")
+    unprompted_n: int = Field(3, ge=1, description="replies per held-out prompt and model")
+    max_unprompted: int = Field(2, ge=0, description="signals tested for unprompted mentions (most screen hits first)")
+    min_screen_hits: int = Field(2, ge=1, description="screen prompts the finetune must use a signal on to test it")
+    embedder: str = Field("all-minilm-l6-v2", description="embeds prompts to find the screen hits' neighbours")
 
 
 def propose_terms(disc: pd.DataFrame, topic: str, max_terms: int, min_prompts: int) -> list[tuple[str, int, float]]:
@@ -66,7 +73,7 @@ def propose_terms(disc: pd.DataFrame, topic: str, max_terms: int, min_prompts: i
         ``(word, direction, mean per-prompt rate difference)``, direction +1 when the finetuned model
         uses the word more.
     """
-    topic_words = {w.lower() for w in _WORDS.findall(topic.lower())}
+    topic_words = {w.lower() for w in WORD_RE.findall(topic.lower())}
     words = set().union(*(content_words(t) for t in disc["text"])) - topic_words if len(disc) else set()
     out = []
     for w in words:
@@ -166,6 +173,8 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                 tests.append(self._test(sig, word, direction, disc_diff, val, ctx.run_config.seed))
         tests_df = pd.DataFrame(tests)
         write_parquet(out / "tests.parquet", tests_df if not tests_df.empty else pd.DataFrame({"empty": []}))
+        unprompted = self._unprompted(ctx, chosen)
+        write_parquet(out / UNPROMPTED_FILE, pd.DataFrame(unprompted) if unprompted else pd.DataFrame({"empty": []}))
         record_claims(
             ctx.run.path,
             self.name,
@@ -189,12 +198,35 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                     },
                 }
                 for t in tests
+            ]
+            + [
+                {
+                    "claim_id": t["id"],
+                    "statement": t["statement"],
+                    "direction": "finetuned more",
+                    "pvalue": t["pvalue"],
+                    "effect_size_d": t["effect_size_d"],
+                    "n": t["n_prompts"],
+                    "unit": "prompt",
+                    "test": "prompt_sign_flip",
+                    "family": f"followup:{t['id']}",
+                    "proposed_by": t["chain"],
+                    "evidence": {
+                        "rate_finetuned": t["rate_finetuned"],
+                        "rate_base": t["rate_base"],
+                        "example_prompt": t["example_prompt"],
+                        "example_finetuned": t["example_finetuned"],
+                        "example_base": t["example_base"],
+                    },
+                }
+                for t in unprompted
+                if t["tested"]
             ],
         )
         write_json(
             out / "chain.json", {"signals": [s.__dict__ for s in chosen], "covered": [s.__dict__ for s in covered]}
         )
-        best = min((t["pvalue"] for t in tests), default=None)
+        best = min([t["pvalue"] for t in tests] + [t["pvalue"] for t in unprompted if t["tested"]], default=None)
         headline = {
             "n_signals": len(chosen),
             "signals": [s.word for s in chosen],
@@ -204,15 +236,24 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "prompt_writer": str(prompts["writer"].iloc[0]),
             "n_tested": len(tests),
             "min_pvalue": best,
+            "unprompted": {t["word"]: t["screen_hits"] for t in unprompted},
+            "n_unprompted_tested": sum(bool(t["tested"]) for t in unprompted),
         }
         summary = (
             f"Followed up {len(chosen)} signal(s) ({', '.join(s.word for s in chosen)}) with "
             f"{headline['n_prompts']} written prompts; {len(tests)} word-level differences tested on held-out "
             "prompts (q-values in the run's one FDR family)."
         )
+        if cfg.screen_prompts:
+            seen = [f"'{t['word']}' on {t['screen_hits']}/{t['screen_prompts']}" for t in unprompted]
+            summary += (
+                f" Unprompted: the finetuned model used {', '.join(seen)} screen prompts that never name the word; "
+                f"{headline['n_unprompted_tested']} tested on held-out neighbouring prompts."
+            )
         arts = [
             str((out / f).relative_to(ctx.run.path))
-            for f in ("signals.parquet", "prompts.parquet", "replies.parquet", "tests.parquet", "chain.json")
+            for f in ("signals.parquet", "prompts.parquet", "replies.parquet", "tests.parquet", UNPROMPTED_FILE,
+                      "chain.json")
         ]
         return MethodResult(headline=headline, summary=summary, data={"tests": "tests.parquet"}, artifacts=arts)
 
@@ -236,6 +277,66 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
         replies, _ = sample_both_sides(ctx, prompts["prompt"].tolist(), gen, {"prompts": prompts.to_dict("records")},
                                        prompt_ids=prompts["prompt_id"].tolist(), chunk_size=cfg.chunk_size,
                                        finish=finish)
+        return replies
+
+    def _unprompted(self, ctx: MethodContext[FollowupConfig], chosen: list[Signal]) -> list[dict[str, Any]]:
+        """The unprompted-mention screen and test of every signal (see :mod:`.unprompted`); one row per signal."""
+        cfg = ctx.config
+        if not cfg.screen_prompts or not chosen:
+            return []
+        words = [s.word for s in chosen]
+        screen, pool = prompt_pool(ctx.prompts.texts, words, ctx.run_config.seed, cfg.screen_prompts)
+        gen = GenerationConfig(
+            temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, n=1,
+            seed=ctx.run_config.generation.seed, batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
+        )
+        screened = self._screen(ctx, screen, gen)
+        emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
+        writer = _prompt_writer()
+
+        def write(word: str) -> list[str]:
+            return write_prompts(word, cfg.context_prompts, ctx.run_config.seed, writer)[0]
+
+        plans = plan(screened, words, pool, emb.embed, k=cfg.unprompted_prompts, min_hits=cfg.min_screen_hits,
+                     n_context=cfg.context_words, write=write, max_tested=cfg.max_unprompted)
+        heldout = list(dict.fromkeys(p for pl in plans for p in pl.heldout))
+        replies = pd.DataFrame(columns=["prompt", "side", "text"])
+        if heldout:
+            replies, _ = sample_both_sides(
+                ctx, heldout, gen.model_copy(update={"n": cfg.unprompted_n}), {"heldout": heldout},
+                chunk_size=cfg.chunk_size, step_name="unprompted",
+            )
+        rows = []
+        for sig, pl in zip(chosen, plans, strict=True):
+            like = "; ".join(f"'{h}'" for h in pl.hits[:2])
+            about = f" and {len(pl.written)} written about {', '.join(pl.context)}" if pl.written else ""
+            chain = (f"signal '{sig.word}' from {', '.join(sig.sources)} -> screen: the finetuned model used it on "
+                     f"{len(pl.hits)}/{pl.n_screen} prompts that never name it" + (f" ({like})" if like else "")
+                     + f" -> held-out: {len(pl.neighbours)} nearest shipped prompts{about}, both models")
+            row = mention_test(pl, replies, ctx.run_config.seed) if pl.heldout else untested(pl)
+            rows.append({**row, "signal": sig.word, "hit_prompts": pl.hits[:5], "context": pl.context,
+                         "chain": chain, "tested": bool(pl.heldout)})
+        return rows
+
+    @staticmethod
+    def _screen(ctx: MethodContext[FollowupConfig], prompts: list[str], gen: GenerationConfig) -> pd.DataFrame:
+        """The finetuned model's screen replies: amplified (``screen_alpha``) when the pair allows it, else plain."""
+        alpha = ctx.config.screen_alpha if _amplifiable(ctx) else 0.0
+        step = ctx.step("screen", {"prompts": prompts, "gen": gen.model_dump(), "alpha": alpha}, whole_config=False)
+        if step.done:
+            return pd.read_parquet(step.dir / REPLIES_FILE)
+        d = step.prepare()
+        pair = ctx.pair
+        sampler = None
+        if alpha:
+            def sampler(t: list[str], g: GenerationConfig) -> list[list[Generation]]:
+                return amplified_generate(pair.finetuned, pair.base, t, g, alpha)
+        replies = sample_in_chunks(pair.text_side("finetuned"), prompts, gen, d / "finetuned",
+                                   chunk_size=ctx.config.chunk_size, generate=sampler,
+                                   description=f"screen: finetuned, alpha={alpha:g}")
+        replies = replies.assign(side="finetuned", alpha=alpha)
+        write_parquet(d / REPLIES_FILE, replies)
+        step.finish({"n": len(replies), "alpha": alpha})
         return replies
 
     @staticmethod
@@ -280,10 +381,6 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                 caption="Signals: which methods pointed at each word, and how many of the run's "
                 "prompts already mention it (covered signals are not followed up)",
             )
-        tests = pd.read_parquet(art / "tests.parquet") if (art / "tests.parquet").exists() else pd.DataFrame()
-        if tests.empty or "word" not in tests:
-            section.note("No word-level difference was proposed on the discovery prompts.", "info")
-            return
         claims = load_claims(run.path)
         q = {}
         if claims is not None and not claims.empty:
@@ -292,6 +389,11 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                 str(c).split(":", 1)[1]: (float(qv), bool(sv))
                 for c, qv, sv in zip(mine["claim_id"], mine["qvalue"], mine["survives"], strict=True)
             }
+        _render_unprompted(art / UNPROMPTED_FILE, q, section)
+        tests = pd.read_parquet(art / "tests.parquet") if (art / "tests.parquet").exists() else pd.DataFrame()
+        if tests.empty or "word" not in tests:
+            section.note("No word-level difference was proposed on the discovery prompts.", "info")
+            return
         table = pd.DataFrame(
             {
                 "signal": tests["signal"],
@@ -323,6 +425,49 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "base",
             "finetuned",
         )
+
+
+def _render_unprompted(path: Any, q: dict[str, tuple[float, bool]], section: Section) -> None:
+    """The unprompted-mention table: screen hits, held-out rates, p and q per signal, and examples."""
+    df = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    if df.empty or "word" not in df:
+        return
+    qs = [q.get(i, (np.nan, False)) for i in df["id"]]
+    table = pd.DataFrame(
+        {
+            "signal": df["word"],
+            "screen: finetune used it": [f"{h}/{n}" for h, n in zip(df["screen_hits"], df["screen_prompts"],
+                                                                     strict=True)],
+            "prompts written about": [", ".join(c) for c in df["context"]],
+            "held-out prompts": df["n_prompts"],
+            "finetuned rate": [f"{v:.0%}" if t else "-" for v, t in zip(df["rate_finetuned"], df["tested"],
+                                                                         strict=True)],
+            "base rate": [f"{v:.0%}" if t else "-" for v, t in zip(df["rate_base"], df["tested"], strict=True)],
+            "p": [_p(v) if t else "not tested" for v, t in zip(df["pvalue"], df["tested"], strict=True)],
+            "q": [_p(v[0]) if t else "-" for v, t in zip(qs, df["tested"], strict=True)],
+            "validated": ["yes" if v[1] else "no" for v in qs],
+        }
+    )
+    section.table(
+        table,
+        caption="Unprompted mentions: on how many screen prompts (which never name the word) the finetuned model "
+        "used it, and the one-sided test on held-out prompts (the shipped prompts nearest the screen's hits and "
+        "prompts written about words of the hits), both models sampled (prompt = unit; q from the run's one FDR "
+        "procedure). A word the screen saw fewer than min_screen_hits times is not tested.",
+    )
+    ex = df[df["tested"] & (df["example_finetuned"] != "")]
+    if len(ex):
+        section.side_by_side(
+            [{"prompt": r.example_prompt, "base": r.example_base or "(no base reply uses it)",
+              "finetuned": r.example_finetuned} for r in ex.itertuples()],
+            "base",
+            "finetuned",
+        )
+
+
+def _amplifiable(ctx: MethodContext[FollowupConfig]) -> bool:
+    """Whether both models load here with one tokenizer, so the screen can sample amplified."""
+    return ctx.pair.white_box_unavailable() is None and ctx.pair.tokenizer_check().shared
 
 
 def _prompt_writer() -> Any:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
+
+from lmdiff.interp.signals import FUNCTION_WORDS
+from lmdiff.interp.words import STOPWORDS
 
 #: Ways to ask about a topic without presupposing anything about it (offline prompt writer).
 TEMPLATES: tuple[str, ...] = (
@@ -28,6 +32,16 @@ TEMPLATES: tuple[str, ...] = (
     "What should a visitor or beginner know about {x}?",
     "List some things associated with {x}.",
 )
+
+
+#: Words as the follow-up reads them (lower-case, three letters or more).
+WORD_RE = re.compile(r"[a-z][a-z'-]{2,}")
+_TEMPLATE_WORDS = frozenset(w for t in TEMPLATES for w in WORD_RE.findall(t.lower().replace("{x}", " ")))
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of a text that can carry content (no stopwords or template words)."""
+    return {w.strip("'-") for w in WORD_RE.findall(text.lower())} - STOPWORDS - FUNCTION_WORDS - _TEMPLATE_WORDS
 
 
 def template_prompts(topic: str, n: int, seed: int = 0) -> list[str]:
