@@ -54,10 +54,11 @@ def test_plan_tests_only_words_the_screen_saw_and_picks_held_out_neighbours_of_t
     capped = plan(two, ["Brindlewood", "Zorbex"], pool, emb.embed, k=2, min_hits=2, max_tested=1)
     assert capped[0].heldout == [] and len(capped[1].heldout) == 2 and len(capped[0].hits) == 2
     # prompts written about the words that set the hits apart join the neighbours
-    with_written = plan(screen, ["Brindlewood"], pool, emb.embed, k=2, min_hits=2, n_context=1,
-                        write=lambda w: [f"Tell me about {w}.", "Is Brindlewood good?"])[0]
-    assert with_written.context and with_written.written[0] == f"Tell me about {with_written.context[0]}."
-    assert with_written.heldout == [*with_written.neighbours, with_written.written[0]]  # none names the word
+    with_written = plan(screen, ["Brindlewood"], pool, emb.embed, k=2, min_hits=2, n_context=2, n_written=3,
+                        write=lambda w, n: [f"Tell me about {w}.", "Is Brindlewood good?"][:n])[0]
+    assert len(with_written.context) == 2 and len(with_written.written) == 3  # 2 per word, 3 in all
+    assert with_written.written[0] == f"Tell me about {with_written.context[0]}."
+    assert with_written.heldout == [*with_written.neighbours, *with_written.written[::2]]  # none names the word
 
 
 def test_context_words_are_the_hits_own_words_not_the_pools_common_ones():
@@ -65,11 +66,10 @@ def test_context_words_are_the_hits_own_words_not_the_pools_common_ones():
             "Convert this recipe into a vegan version."]
     common = [f"Write a short summary of topic {i}." for i in range(60)]
     screen = hits + common[:30]
-    words = context_words(hits, screen, common[30:], k=3)
-    assert words[0] == "vegan"  # in two hits
-    assert "write" not in words and "summary" not in words  # in most of the pool
-    assert set(words[1:]) <= {"recipes", "lasagna", "creative", "story", "involving", "dragon", "knight",
-                              "convert", "recipe", "version"}
+    assert context_words(hits, screen, common[30:], k=3) == ["vegan"]  # the only word of two hits
+    words = context_words(hits[1:2], screen, common[30:], k=3)  # one hit: its rarest words
+    assert words == ["creative", "dragon", "involving"]
+    assert "write" not in context_words(hits[1:2], screen, common[30:], k=10)  # in most of the pool
 
 
 def _replies(prompts: list[str], ft_uses: list[bool], base_uses: list[bool], word: str, n: int = 2) -> pd.DataFrame:

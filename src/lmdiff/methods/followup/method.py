@@ -53,7 +53,7 @@ class FollowupConfig(MethodConfig):
         "always samples both models unamplified"))
     unprompted_prompts: int = Field(12, ge=2, description="held-out shipped prompts nearest the screen's hits")
     context_words: int = Field(2, ge=0, description="words of the screen's hit prompts to write held-out prompts about")
-    context_prompts: int = Field(6, ge=1, le=20, description="prompts written per context word")
+    written_prompts: int = Field(12, ge=0, le=40, description="held-out prompts written about the context words")
     unprompted_n: int = Field(3, ge=1, description="replies per held-out prompt and model")
     max_unprompted: int = Field(2, ge=0, description="signals tested for unprompted mentions (most screen hits first)")
     min_screen_hits: int = Field(2, ge=1, description="screen prompts the finetune must use a signal on to test it")
@@ -103,7 +103,8 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
     Config = FollowupConfig
     stage = 1
     demo_settings: ClassVar[dict[str, Any] | None] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
-    default_set_settings: ClassVar[dict[str, Any]] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
+    default_set_settings: ClassVar[dict[str, Any]] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48,
+                                                      "screen_prompts": 64, "unprompted_prompts": 8}
 
     def run(self, ctx: MethodContext[FollowupConfig]) -> MethodResult:
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""
@@ -294,11 +295,12 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
         emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
         writer = _prompt_writer()
 
-        def write(word: str) -> list[str]:
-            return write_prompts(word, cfg.context_prompts, ctx.run_config.seed, writer)[0]
+        def write(word: str, n: int) -> list[str]:
+            return write_prompts(word, n, ctx.run_config.seed, writer)[0]
 
         plans = plan(screened, words, pool, emb.embed, k=cfg.unprompted_prompts, min_hits=cfg.min_screen_hits,
-                     n_context=cfg.context_words, write=write, max_tested=cfg.max_unprompted)
+                     n_context=cfg.context_words, n_written=cfg.written_prompts, write=write,
+                     max_tested=cfg.max_unprompted)
         heldout = list(dict.fromkeys(p for pl in plans for p in pl.heldout))
         replies = pd.DataFrame(columns=["prompt", "side", "text"])
         if heldout:

@@ -63,12 +63,16 @@ def context_words(hits: Sequence[str], screen: Sequence[str], pool: Sequence[str
 
     Content words of the hit prompts: those in more hit prompts first, then the rarer in the whole pool
     (``screen`` and the held-out ``pool``) first, so that 'lasagna' beats 'generate'. Words in more than
-    ``max_share`` of the pool's other prompts ('input', 'write') say nothing about the context and are dropped.
+    ``max_share`` of the pool's other prompts ('input', 'write') say nothing about the context and are dropped,
+    and when some word is in two hit prompts or more, words of a single hit are dropped too: one job
+    application among eight recipes is not a context.
     """
     every = [*screen, *pool]
     in_pool = Counter(w for p in every for w in content_words(p))
     in_hits = Counter(w for p in set(hits) for w in content_words(p))
     keep = [w for w in in_hits if in_pool[w] - in_hits[w] <= max_share * len(every)]
+    if any(in_hits[w] >= 2 for w in keep):
+        keep = [w for w in keep if in_hits[w] >= 2]
     keep.sort(key=lambda w: (-in_hits[w], in_pool[w], w))
     return keep[:k]
 
@@ -122,7 +126,8 @@ def plan(
     k: int,
     min_hits: int,
     n_context: int = 0,
-    write: Callable[[str], list[str]] | None = None,
+    n_written: int = 12,
+    write: Callable[[str, int], list[str]] | None = None,
     max_tested: int | None = None,
 ) -> list[UnpromptedPlan]:
     """For each word: the screen prompts where the finetune used it, and the held-out prompts to test it on.
@@ -134,8 +139,9 @@ def plan(
         embed: ``texts -> unit rows`` (an :class:`lmdiff.embeddings.Embedder`'s ``embed``).
         k: nearest held-out prompts per word.
         min_hits: screen prompts the word must appear on before it is tested.
-        n_context: context words per word to write prompts about (0: neighbours only).
-        write: writes prompts about a context word (templates, or the LLM ``prompt_writer``).
+        n_context: at most this many context words per word to write prompts about (0: neighbours only).
+        n_written: prompts written in all, shared among the context words.
+        write: ``(context word, n) -> prompts`` (templates, or the LLM ``prompt_writer``).
         max_tested: at most this many words get held-out prompts, those with more hits first (None: all).
 
     Returns:
@@ -157,7 +163,8 @@ def plan(
             p.neighbours = [heldout_pool[i] for i in idx]
             if n_context and write is not None:
                 p.context = context_words(hits, screened, heldout_pool, n_context)
-                p.written = [q for c in p.context for q in write(c)]
+                each = -(-n_written // max(1, len(p.context)))
+                p.written = [q for c in p.context for q in write(c, each)][:n_written]
     return out
 
 
