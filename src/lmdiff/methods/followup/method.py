@@ -53,7 +53,7 @@ class FollowupConfig(MethodConfig):
         "always samples both models unamplified"))
     unprompted_prompts: int = Field(12, ge=2, description="held-out shipped prompts nearest the screen's hits")
     context_words: int = Field(2, ge=0, description="words of the screen's hit prompts to write held-out prompts about")
-    written_prompts: int = Field(12, ge=0, le=40, description="held-out prompts written about the context words")
+    written_prompts: int = Field(16, ge=0, le=40, description="held-out prompts written about the context words")
     unprompted_n: int = Field(3, ge=1, description="replies per held-out prompt and model")
     max_unprompted: int = Field(2, ge=0, description="signals tested for unprompted mentions (most screen hits first)")
     min_screen_hits: int = Field(2, ge=1, description="screen prompts the finetune must use a signal on to test it")
