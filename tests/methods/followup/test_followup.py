@@ -86,8 +86,10 @@ def test_followup_runs_end_to_end_and_records_claims(tiny_model_dir, tiny_adapte
 
 
 def test_self_pair_yields_no_validated_followup_claim(tiny_model_dir, tmp_path):
-    run = run_diff(_cfg(tiny_model_dir, {"model": str(tiny_model_dir)}), tmp_path / "r")
+    run = run_diff(_cfg(tiny_model_dir, {"model": str(tiny_model_dir)}, screen_alpha=0.0), tmp_path / "r")
     assert run.results()["methods"]["followup"]["status"] == "ok"
+    screen = pd.read_parquet(run.path / "artifacts" / "followup-screen" / "replies.parquet")
+    assert set(screen.alpha) == {0.0} and len(screen) == 40  # unamplified when asked
     claims = load_claims(run.path)
     assert claims is not None and not claims.survives.any()
     assert run.results()["methods"]["followup"]["headline"]["n_tested"] == 0  # identical replies: nothing proposed
