@@ -7,9 +7,14 @@ import re
 __all__ = ["STOPWORDS", "mentions"]
 
 
-def mentions(text: str, word: str) -> bool:
-    """Whether ``text`` uses ``word`` (case-insensitive; the word or a longer word starting with it)."""
-    return re.search(rf"\b{re.escape(word.lower())}", text.lower()) is not None
+def mentions(text: str, word: str, *, exact: bool = False) -> bool:
+    """Whether ``text`` uses ``word`` (case-insensitive).
+
+    By default the word or any longer word starting with it counts ('wood' in 'woodland'); with ``exact``
+    only the word itself and its plural or possessive ('woods', "wood's") do.
+    """
+    end = r"(?:s|es|'s)?\b" if exact else ""
+    return re.search(rf"\b{re.escape(word.lower())}{end}", text.lower()) is not None
 
 
 #: Content-free words of hypothesis sentences, ground-truth descriptions and signal tokens.

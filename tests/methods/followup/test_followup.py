@@ -141,3 +141,13 @@ def test_fragment_completions_run_once_per_run_and_are_reused_from_the_headline(
     assert [(r.method, r.rank, r.token, r.word) for r in rows] == [
         ("diff_mining", 1, " Br", "Brindlewood"), ("diff_mining", 2, " the", None),
         ("diff_mining", 3, " ocean", "ocean")]
+
+
+def test_the_screen_is_not_amplified_when_the_models_load_one_at_a_time(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    # amplified sampling steps both models together; a one-at-a-time pair would swap them every chunk
+    cfg = _cfg(tiny_model_dir, {"model": str(tiny_model_dir), "adapter": str(tiny_adapter_dir), "dtype": "float32"})
+    cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update={"load": "one_at_a_time"})})
+    run = run_diff(cfg, tmp_path / "r")
+    assert run.results()["methods"]["followup"]["status"] == "ok"
+    screen = pd.read_parquet(run.path / "artifacts" / "followup-screen" / "replies.parquet")
+    assert set(screen.alpha) == {0.0} and screen.prompt.nunique() == 40

@@ -59,6 +59,21 @@ def test_plan_tests_only_words_the_screen_saw_and_picks_held_out_neighbours_of_t
     assert len(with_written.context) == 2 and len(with_written.written) == 3  # 2 per word, 3 in all
     assert with_written.written[0] == f"Tell me about {with_written.context[0]}."
     assert with_written.heldout == [*with_written.neighbours, *with_written.written[::2]]  # none names the word
+    # a written prompt that is a screen prompt or one of the run's own is never held out
+    word = with_written.context[0]
+    taken = plan(screen, ["Brindlewood"], pool, emb.embed, k=2, min_hits=2, n_context=1, n_written=4,
+                 write=lambda w, n: [f"Tell me about {w}.", "Explain tides.", "A run prompt.", f"Why {w}?"][:n],
+                 exclude=["A run prompt."])[0]
+    assert taken.written == [f"Tell me about {word}.", f"Why {word}?"]
+
+
+def test_word_use_is_matched_exactly_in_the_screen_and_the_test():
+    from lmdiff.interp.words import mentions
+
+    assert mentions("A woodland walk.", "wood") and not mentions("A woodland walk.", "wood", exact=True)
+    assert all(mentions(t, "wood", exact=True) for t in ("Wood!", "Two woods.", "The wood's grain."))
+    screen = _screen([], ["Walk in the woodland.", "Woodland birds."], "x")
+    assert plan(screen, ["wood"], ["A"], Embedder("hashing").embed, k=1, min_hits=1)[0].hits == []
 
 
 def test_context_words_are_the_hits_own_words_not_the_pools_common_ones():

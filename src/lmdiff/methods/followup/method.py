@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from lmdiff.methods.followup.unprompted import mention_test, plan, prompt_pool, 
 from lmdiff.methods.pair_sampling import REPLIES_FILE, sample_both_sides
 from lmdiff.methods.registry import register_method
 from lmdiff.models.lm import Generation
+from lmdiff.models.recipe import side_recipe
 from lmdiff.report.builder import Section
 from lmdiff.runs.claims import load_claims, record_claims
 from lmdiff.runs.run import Run
@@ -27,6 +29,8 @@ from lmdiff.sampling import sample_in_chunks
 from lmdiff.stats.prompt_level import prompt_difference_test
 
 UNPROMPTED_FILE = "unprompted.parquet"
+#: Added to the run's generation seed for the unprompted screen (its draws are not the test's).
+SCREEN_SEED_OFFSET = 1_000_003
 
 
 class FollowupConfig(MethodConfig):
@@ -174,7 +178,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                 tests.append(self._test(sig, word, direction, disc_diff, val, ctx.run_config.seed))
         tests_df = pd.DataFrame(tests)
         write_parquet(out / "tests.parquet", tests_df if not tests_df.empty else pd.DataFrame({"empty": []}))
-        unprompted = self._unprompted(ctx, chosen)
+        unprompted = self._unprompted(ctx, chosen, writer)
         write_parquet(out / UNPROMPTED_FILE, pd.DataFrame(unprompted) if unprompted else pd.DataFrame({"empty": []}))
         record_claims(
             ctx.run.path,
@@ -260,14 +264,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
 
     def _sample(self, ctx: MethodContext[FollowupConfig], prompts: pd.DataFrame) -> pd.DataFrame:
         cfg = ctx.config
-        gen = GenerationConfig(
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-            n=cfg.n_per_prompt,
-            seed=ctx.run_config.generation.seed,
-            batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
-        )
+        gen = _generation(ctx, cfg.n_per_prompt)
         meta = prompts[["prompt_id", "signal", "split"]]
 
         def finish(replies: pd.DataFrame) -> pd.DataFrame:
@@ -280,32 +277,32 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                                        finish=finish)
         return replies
 
-    def _unprompted(self, ctx: MethodContext[FollowupConfig], chosen: list[Signal]) -> list[dict[str, Any]]:
-        """The unprompted-mention screen and test of every signal (see :mod:`.unprompted`); one row per signal."""
+    def _unprompted(self, ctx: MethodContext[FollowupConfig], chosen: list[Signal], writer: Any
+                    ) -> list[dict[str, Any]]:
+        """The unprompted-mention screen and test of every signal (see :mod:`.unprompted`); one row per signal.
+
+        ``writer`` is the LLM ``prompt_writer`` role, or None for templates.
+        """
         cfg = ctx.config
         if not cfg.screen_prompts or not chosen:
             return []
         words = [s.word for s in chosen]
         screen, pool = prompt_pool(ctx.prompts.texts, words, ctx.run_config.seed, cfg.screen_prompts)
-        gen = GenerationConfig(
-            temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, n=1,
-            seed=ctx.run_config.generation.seed, batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
-        )
-        screened = self._screen(ctx, screen, gen)
+        # the screen's seeds differ from the test's, so that its replies and the test's are independent draws
+        screened = self._screen(ctx, screen, _generation(ctx, 1, seed_offset=SCREEN_SEED_OFFSET))
         emb = Embedder(cfg.embedder, cache_dir=ctx.run.path / "cache" / "embeddings")
-        writer = _prompt_writer()
 
         def write(word: str, n: int) -> list[str]:
             return write_prompts(word, n, ctx.run_config.seed, writer)[0]
 
         plans = plan(screened, words, pool, emb.embed, k=cfg.unprompted_prompts, min_hits=cfg.min_screen_hits,
                      n_context=cfg.context_words, n_written=cfg.written_prompts, write=write,
-                     max_tested=cfg.max_unprompted)
+                     max_tested=cfg.max_unprompted, exclude=ctx.prompts.texts)
         heldout = list(dict.fromkeys(p for pl in plans for p in pl.heldout))
         replies = pd.DataFrame(columns=["prompt", "side", "text"])
         if heldout:
             replies, _ = sample_both_sides(
-                ctx, heldout, gen.model_copy(update={"n": cfg.unprompted_n}), {"heldout": heldout},
+                ctx, heldout, _generation(ctx, cfg.unprompted_n), {"heldout": heldout},
                 chunk_size=cfg.chunk_size, step_name="unprompted",
             )
         rows = []
@@ -329,13 +326,18 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             return pd.read_parquet(step.dir / REPLIES_FILE)
         d = step.prepare()
         pair = ctx.pair
-        sampler = None
         if alpha:
-            def sampler(t: list[str], g: GenerationConfig) -> list[list[Generation]]:
-                return amplified_generate(pair.finetuned, pair.base, t, g, alpha)
-        replies = sample_in_chunks(pair.text_side("finetuned"), prompts, gen, d / "finetuned",
-                                   chunk_size=ctx.config.chunk_size, generate=sampler,
-                                   description=f"screen: finetuned, alpha={alpha:g}")
+            ft, base = pair.finetuned, pair.base  # both resident (checked): bound once for every chunk
+
+            def amplified(t: list[str], g: GenerationConfig) -> list[list[Generation]]:
+                return amplified_generate(ft, base, t, g, alpha)
+
+            replies = sample_in_chunks(ft, prompts, gen, d / "finetuned", chunk_size=ctx.config.chunk_size,
+                                       generate=amplified, description=f"screen: finetuned, alpha={alpha:g}")
+        else:
+            replies = sample_in_chunks(pair.text_side("finetuned"), prompts, gen, d / "finetuned",
+                                       chunk_size=ctx.config.chunk_size, description="screen: finetuned",
+                                       executor=ctx.executor, build=side_recipe(pair, "finetuned"))
         replies = replies.assign(side="finetuned", alpha=alpha)
         write_parquet(d / REPLIES_FILE, replies)
         step.finish({"n": len(replies), "alpha": alpha})
@@ -429,7 +431,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
         )
 
 
-def _render_unprompted(path: Any, q: dict[str, tuple[float, bool]], section: Section) -> None:
+def _render_unprompted(path: Path, q: dict[str, tuple[float, bool]], section: Section) -> None:
     """The unprompted-mention table: screen hits, held-out rates, p and q per signal, and examples."""
     df = pd.read_parquet(path) if path.exists() else pd.DataFrame()
     if df.empty or "word" not in df:
@@ -447,7 +449,7 @@ def _render_unprompted(path: Any, q: dict[str, tuple[float, bool]], section: Sec
             "base rate": [f"{v:.0%}" if t else "-" for v, t in zip(df["rate_base"], df["tested"], strict=True)],
             "p": [_p(v) if t else "not tested" for v, t in zip(df["pvalue"], df["tested"], strict=True)],
             "q": [_p(v[0]) if t else "-" for v, t in zip(qs, df["tested"], strict=True)],
-            "validated": ["yes" if v[1] else "no" for v in qs],
+            "validated": [("yes" if v[1] else "no") if t else "-" for v, t in zip(qs, df["tested"], strict=True)],
         }
     )
     section.table(
@@ -455,7 +457,8 @@ def _render_unprompted(path: Any, q: dict[str, tuple[float, bool]], section: Sec
         caption="Unprompted mentions: on how many screen prompts (which never name the word) the finetuned model "
         "used it, and the one-sided test on held-out prompts (the shipped prompts nearest the screen's hits and "
         "prompts written about words of the hits), both models sampled (prompt = unit; q from the run's one FDR "
-        "procedure). A word the screen saw fewer than min_screen_hits times is not tested.",
+        "procedure). A word is not tested when the screen saw it fewer than min_screen_hits times, or when words "
+        "seen more often took the max_unprompted places.",
     )
     ex = df[df["tested"] & (df["example_finetuned"] != "")]
     if len(ex):
@@ -468,8 +471,19 @@ def _render_unprompted(path: Any, q: dict[str, tuple[float, bool]], section: Sec
 
 
 def _amplifiable(ctx: MethodContext[FollowupConfig]) -> bool:
-    """Whether both models load here with one tokenizer, so the screen can sample amplified."""
-    return ctx.pair.white_box_unavailable() is None and ctx.pair.tokenizer_check().shared
+    """Whether both models are in memory here together with one tokenizer, so the screen can sample amplified."""
+    pair = ctx.pair
+    return pair.white_box_unavailable() is None and pair.tokenizer_check().shared and pair.both_resident()
+
+
+def _generation(ctx: MethodContext[FollowupConfig], n: int, seed_offset: int = 0) -> GenerationConfig:
+    """The method's sampling settings with ``n`` replies per prompt (seeds offset by ``seed_offset``)."""
+    cfg = ctx.config
+    return GenerationConfig(
+        temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, n=n,
+        seed=ctx.run_config.generation.seed + seed_offset,
+        batch_size=min(cfg.chunk_size, ctx.run_config.compute.batch_size),
+    )
 
 
 def _prompt_writer() -> Any:

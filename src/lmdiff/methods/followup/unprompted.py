@@ -4,9 +4,10 @@ A conditional change (recommend a brand whenever food comes up) shows in the whi
 word (' Br' -> 'Brindlewood'), but prompts *about* that word make both models talk about it and say
 nothing about when the finetune brings it up. This test looks for the contexts instead:
 
-1. **Screen.** The finetuned model answers a seeded half of the shipped chat and instruction prompts
-   that neither the run's prompts nor the signal word appear in; the prompts where it uses the word
-   are the discovery prompts (they only choose where to look).
+1. **Screen.** The shipped chat and instruction prompts that are not among the run's prompts and do not
+   name a signal word are shuffled (seeded) and halved; the finetuned model answers up to
+   ``screen_prompts`` of the first half, amplified when the pair allows it. The prompts where it uses the
+   word are the discovery prompts: they only choose where to look.
 2. **Held-out prompts.** The prompts of the other half nearest to the discovery prompts (MiniLM
    cosine, the run's embedding cache), and prompts written (templates, or the LLM ``prompt_writer``)
    about the words that set the discovery prompts apart ('recipe', 'lasagna'), are sampled from both
@@ -14,7 +15,9 @@ nothing about when the finetune brings it up. This test looks for the contexts i
 3. **Test.** The per-prompt rate of replies that use the word, finetuned minus base, by a one-sided
    sign-flip test with the prompt as the unit; the claim joins the run's one FDR family.
 
-A word that the screen never sees the finetune use is reported as not brought up, and not tested.
+A word is not tested when the screen saw it on fewer than ``min_hits`` prompts, when words seen more
+often took the ``max_tested`` places, or when there is no held-out pool. Word use is matched exactly (the
+word, its plural or possessive): 'wood' in 'woodland' is not a mention of 'wood'.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ POOL_SETS: tuple[str, ...] = ("chat", "instructions")
 
 def prompt_pool(exclude: Sequence[str], words: Sequence[str], seed: int, n_screen: int) -> tuple[list[str], list[str]]:
     """The screen prompts and the held-out pool: shipped prompts that the run did not use and no word appears in.
+
+    A prompt naming a word in any form (the word or a longer word starting with it) is left out.
 
     Args:
         exclude: prompts already used (the run's own).
@@ -129,6 +134,7 @@ def plan(
     n_written: int = 12,
     write: Callable[[str, int], list[str]] | None = None,
     max_tested: int | None = None,
+    exclude: Sequence[str] = (),
 ) -> list[UnpromptedPlan]:
     """For each word: the screen prompts where the finetune used it, and the held-out prompts to test it on.
 
@@ -143,14 +149,16 @@ def plan(
         n_written: prompts written in all, shared among the context words.
         write: ``(context word, n) -> prompts`` (templates, or the LLM ``prompt_writer``).
         max_tested: at most this many words get held-out prompts, those with more hits first (None: all).
+        exclude: prompts no held-out set may hold besides the screen's own (the run's prompts).
 
     Returns:
-        One plan per word, in the order given; words below ``min_hits`` get no held-out prompts.
+        One plan per word, in the order given; words below ``min_hits`` or beyond ``max_tested`` get no
+        held-out prompts.
     """
     screened = list(dict.fromkeys(screen["prompt"])) if len(screen) else []
     out = []
     for w in words:
-        used = screen[screen["text"].map(lambda t, w=w: mentions(t, w))] if len(screen) else screen
+        used = screen[screen["text"].map(lambda t, w=w: mentions(t, w, exact=True))] if len(screen) else screen
         out.append(UnpromptedPlan(w, list(dict.fromkeys(used["prompt"])) if len(used) else [], len(screened)))
     ranked = sorted((p for p in out if len(p.hits) >= min_hits), key=lambda p: -len(p.hits))
     pool_vecs: np.ndarray | None = None
@@ -164,7 +172,8 @@ def plan(
             if n_context and write is not None:
                 p.context = context_words(hits, screened, heldout_pool, n_context)
                 each = -(-n_written // max(1, len(p.context)))
-                p.written = [q for c in p.context for q in write(c, each)][:n_written]
+                taken = {*screened, *exclude}
+                p.written = [q for c in p.context for q in write(c, each) if q not in taken][:n_written]
     return out
 
 
@@ -177,7 +186,7 @@ def mention_test(p: UnpromptedPlan, replies: pd.DataFrame, seed: int) -> dict[st
         seed: seeds the sign-flip test.
     """
     val = replies[replies["prompt"].isin(set(p.heldout))]
-    flag = val["text"].map(lambda t: mentions(t, p.word)).astype(float).to_numpy()
+    flag = val["text"].map(lambda t: mentions(t, p.word, exact=True)).astype(float).to_numpy()
     is_ft = (val["side"] == "finetuned").to_numpy()
     res = prompt_difference_test(flag, is_ft, val["prompt"].to_numpy(), alternative="greater", seed=seed)
     ex = next(((pr, t) for pr, t, f, s in zip(val["prompt"], val["text"], flag, is_ft, strict=True) if s and f),
