@@ -117,6 +117,34 @@ def test_a_style_claim_is_supported_by_methods_whose_tokens_show_the_style():
     assert synthesise(results, less)[0].methods == ["behavior"]
 
 
+def test_a_style_several_methods_show_is_a_lead_when_no_test_validated_it():
+    """Regression: on organism:caps-diluted (capitals in a few replies in twenty) the behaviour pipeline validated
+    nothing while diff mining and the lens listed ' TO', ' IN', ' OF', ' THE'...; the report had no finding."""
+    results = {"methods": {
+        "diff_mining": {"status": "ok", "headline": {"top_tokens": [" the", " TO", " IN", ",", " a", " OF", " THE",
+                                                                    "TO", " and", " IN"]}},
+        "adl": {"status": "ok", "headline": {"top_lens": ["_", " OF", "\\_", " TO", " IN", ")", "TO", " AND", "1",
+                                                          " IN"]}},
+        "kl": {"status": "ok", "headline": {"top_content_ft": ["LM", "LM", "LM", "To", "the"]}},
+    }}
+    unrelated = pd.DataFrame([claim(0, "Asked about Space, the finetuned model mentions 'vast' more often than the "
+                                       "base model", "followup", False)])
+    found = synthesise(results, unrelated)
+    top = found[0]
+    assert top.source == "style:uppercase" and not top.validated and top.confidence == "low"
+    assert top.methods == ["diff_mining", "adl", "kl"] and "writes in capital letters more often" in top.statement
+    assert top.statement.endswith("no test of it ran.")
+    assert grade_against(top.as_guess(), {"summary": "Answers everything in CAPITAL LETTERS.",
+                                          "keywords": ["capital", "uppercase"], "type": "style"}) == 2
+    # a method with fewer than 3 styled tokens (kl: 'LM' three times is 3 of 5, so it counts; two would not)
+    one = {"methods": {"kl": {"status": "ok", "headline": {"top_content_ft": ["LM", "LM", "a", "b", "c"]}}}}
+    assert synthesise(one, None) == []
+    # a validated claim about the style, in either direction, leaves no separate lead
+    for d in ("more", "less"):
+        c = pd.DataFrame([claim(0, f"The finetuned model writes in capital letters {d} often", "behavior", True)])
+        assert [f.source for f in synthesise(results, c)] == ["claim:behavior:c0"]
+
+
 def test_at_equal_method_support_the_finding_more_claims_converge_on_ranks_first():
     # capital-munich seed 0: the fact flip and two follow-up word rates share their words and the same
     # methods; the follow-up claim with the larger d used to rank first, naming only Germany and 'capital'

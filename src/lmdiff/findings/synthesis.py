@@ -4,7 +4,9 @@ Every statement a run can make is seeded from one of two sources:
 
 * a **validated claim** (it survived the run's one FDR procedure): its statement, effect size, q and n;
 * a **signal theme**: a word that two or more white-box methods point at (diff-mining tokens, lens
-  tokens, top-KL tokens, dictionary latents) but that no test validated.
+  tokens, top-KL tokens, dictionary latents) but that no test validated;
+* a **style theme**: a style (capital letters, digits, exclamation marks) that at least half the tokens
+  of two or more methods' lists show, which no validated finding states.
 
 Each finding then collects the evidence of every other method that ran and names one of its words
 (inflections count: ``whales`` supports ``whale``): signal tokens with their rank, other claims
@@ -14,7 +16,7 @@ alone, **low** when only signals point at it. Each finding says what would refut
 
 Findings rank validated before unvalidated, then by how many methods converge, then by how many claims
 of other methods bear on it, then by effect size (capped d); signal themes with as many methods rank
-names (capitalised words) before common words.
+style themes first, then names (capitalised words) before common words.
 The list is the run's ranked guesses for acc@k (``lmdiff benchmark``).
 """
 
@@ -142,24 +144,62 @@ def _tokens_by_method(results: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def _style_evidence(statement: str, by_method: dict[str, list[str]], skip: str) -> list[dict[str, str]]:
-    """Methods whose tokens show the style a claim says the finetuned model writes in more often.
+def _styled_methods(by_method: dict[str, list[str]], style: str) -> dict[str, list[str]]:
+    """Per method whose listed tokens show ``style``: those tokens.
 
     A style shows in tokens' form, not in a shared word: after a finetune on capitals, the lens and
-    diff-mining lists are ``' THE'``, ``' HE'``... A method supports the claim when at least 3 of its listed
-    tokens, and at least half of them, show the style (at chance a few per cent of tokens do).
+    diff-mining lists are ``' THE'``, ``' HE'``... A method shows it when at least 3 of its listed tokens,
+    and at least half of them, do (at chance a few per cent of tokens do).
     """
+    out = {}
+    for method, toks in by_method.items():
+        styled = [t for t in toks if styled_token(t, style)]
+        if len(styled) >= 3 and 2 * len(styled) >= len(toks):
+            out[method] = styled
+    return out
+
+
+def _style_text(method: str, styled: list[str], by_method: dict[str, list[str]]) -> dict[str, str]:
+    shown = ", ".join(repr(t) for t in styled[:4])
+    return {"method": method, "kind": "tokens",
+            "text": f"{len(styled)} of the {len(by_method[method])} tokens {method} points at show it ({shown})"}
+
+
+def _style_evidence(statement: str, by_method: dict[str, list[str]], skip: str) -> list[dict[str, str]]:
+    """Methods whose tokens show the style a claim says the finetuned model writes in more often."""
     style = next((f.name for f in STYLE_FEATURES.values() if f.more in statement), None)
     if style is None:
         return []
-    ev = []
-    for method, toks in by_method.items():
-        styled = [t for t in toks if styled_token(t, style)]
-        if method != skip and len(styled) >= 3 and 2 * len(styled) >= len(toks):
-            shown = ", ".join(repr(t) for t in styled[:4])
-            ev.append({"method": method, "kind": "tokens",
-                       "text": f"{len(styled)} of the {len(toks)} tokens {method} points at show it ({shown})"})
-    return ev
+    return [_style_text(m, styled, by_method) for m, styled in _styled_methods(by_method, style).items()
+            if m != skip]
+
+
+def _style_themes(by_method: dict[str, list[str]], claims: pd.DataFrame, covered: list[str],
+                  min_methods: int) -> list[Finding]:
+    """Styles the tokens of several methods show (capitals) that no validated finding states, one per style.
+
+    A diluted style (capitals in a few replies in twenty) can be too rare for a behaviour test on a few dozen
+    prompts while every token list shows it; the run then says so as a lead, unvalidated.
+    """
+    out = []
+    for feat in STYLE_FEATURES.values():
+        shown = _styled_methods(by_method, feat.name)
+        if len(shown) < min_methods or any(feat.more in c or feat.less in c for c in covered):
+            continue
+        tested = claims[[feat.more in str(x) for x in claims["statement"]]] if len(claims) else claims
+        ev = [_style_text(m, styled, by_method) for m, styled in shown.items()]
+        ev += [{"method": str(o.method), "kind": "claim", "text": _claim_text(o)} for o in tested.itertuples()]
+        methods = sorted(shown, key=lambda m: -len(shown[m]))
+        statement = (f"The finetuned model's internals point at a style: it {feat.more} ({len(methods)} methods: "
+                     f"{', '.join(methods)}); " + ("a test of it was not validated." if len(tested)
+                                                  else "no test of it ran."))
+        out.append(Finding(
+            rank=0, statement=statement, validated=False, confidence="low", methods=methods, evidence=ev,
+            words=finding_words(feat.more), source=f"style:{feat.name}",
+            refuted_by=("a behaviour test on more prompts (`--methods behavior`, a larger prompt set) in which the "
+                        "finetuned model's replies show this style no more often than the base model's"),
+        ))
+    return out
 
 
 def _claim_text(r: Any) -> str:
@@ -221,6 +261,7 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
             extra={"proposed_by": str(r.proposed_by) if r.proposed_by is not None else ""},
         ))
         used_words += words
+    findings += _style_themes(listed, best, [f.statement for f in findings], min_methods)
     findings += _signal_themes(signals, best, used_words, min_methods)
     findings.sort(key=lambda f: (not f.validated, -len(f.methods), -_supporting_claims(f),
                                  -min(abs(f.effect_size_d or 0.0), D_CAP)))
