@@ -57,7 +57,7 @@ class FollowupConfig(MethodConfig):
         "always samples both models unamplified"))
     unprompted_prompts: int = Field(12, ge=2, description="held-out shipped prompts nearest the screen's hits")
     context_words: int = Field(2, ge=0, description="words of the screen's hit prompts to write held-out prompts about")
-    written_prompts: int = Field(16, ge=0, le=40, description="held-out prompts written about the context words")
+    written_prompts: int = Field(24, ge=0, le=40, description="held-out prompts written about the context words")
     unprompted_n: int = Field(3, ge=1, description="replies per held-out prompt and model")
     max_unprompted: int = Field(2, ge=0, description="signals tested for unprompted mentions (most screen hits first)")
     min_screen_hits: int = Field(2, ge=1, description="screen prompts the finetune must use a signal on to test it")
@@ -108,7 +108,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
     stage = 1
     demo_settings: ClassVar[dict[str, Any] | None] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
     default_set_settings: ClassVar[dict[str, Any]] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48,
-                                                      "screen_prompts": 64, "unprompted_prompts": 8}
+                                                      "screen_prompts": 64, "unprompted_prompts": 12}
 
     def run(self, ctx: MethodContext[FollowupConfig]) -> MethodResult:
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""

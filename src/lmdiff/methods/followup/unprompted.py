@@ -5,11 +5,11 @@ word (' Br' -> 'Brindlewood'), but prompts *about* that word make both models ta
 nothing about when the finetune brings it up. This test looks for the contexts instead:
 
 1. **Screen.** The shipped chat and instruction prompts that are not among the run's prompts and do not
-   name a signal word are shuffled (seeded) and halved; the finetuned model answers up to
-   ``screen_prompts`` of the first half, amplified when the pair allows it. The prompts where it uses the
-   word are the discovery prompts: they only choose where to look.
-2. **Held-out prompts.** The prompts of the other half nearest to the discovery prompts (MiniLM
-   cosine, the run's embedding cache), and prompts written (templates, or the LLM ``prompt_writer``)
+   name a signal word are shuffled (seeded); the finetuned model answers the first ``screen_prompts`` of
+   them (at most half), amplified when the pair allows it. The prompts where it uses the word are the
+   discovery prompts: they only choose where to look.
+2. **Held-out prompts.** The unscreened prompts nearest to the discovery prompts (MiniLM cosine, the
+   run's embedding cache), and prompts written (templates, or the LLM ``prompt_writer``)
    about the words that set the discovery prompts apart ('recipe', 'lasagna'), are sampled from both
    models. The shipped pool alone is thin on any one context (a few dozen food prompts in 500).
 3. **Test.** The per-prompt rate of replies that use the word, finetuned minus base, by a one-sided
