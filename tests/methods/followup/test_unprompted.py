@@ -85,6 +85,8 @@ def test_context_words_are_the_hits_own_words_not_the_pools_common_ones():
     words = context_words(hits[1:2], screen, common[30:], k=3)  # one hit: its rarest words
     assert words == ["creative", "dragon", "involving"]
     assert "write" not in context_words(hits[1:2], screen, common[30:], k=10)  # in most of the pool
+    with_input = ["Make this recipe vegan.\n\nInput: cottage cheese, dried parsley", "A vegan recipe for soup."]
+    assert context_words(with_input, with_input + common, [], k=5) == ["recipe", "vegan"]  # no cottage, dried
 
 
 def _replies(prompts: list[str], ft_uses: list[bool], base_uses: list[bool], word: str, n: int = 2) -> pd.DataFrame:

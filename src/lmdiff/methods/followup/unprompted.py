@@ -66,20 +66,26 @@ def context_words(hits: Sequence[str], screen: Sequence[str], pool: Sequence[str
                   max_share: float = 0.03) -> list[str]:
     """The ``k`` words that best say where the finetune used the signal in the screen.
 
-    Content words of the hit prompts: those in more hit prompts first, then the rarer in the whole pool
+    Content words of the hit prompts' requests (first lines: 'cottage' and 'dried' from an ingredient list
+    say nothing about where the word came up): those in more hit prompts first, then the rarer in the whole pool
     (``screen`` and the held-out ``pool``) first, so that 'lasagna' beats 'generate'. Words in more than
     ``max_share`` of the pool's other prompts ('input', 'write') say nothing about the context and are dropped,
     and when some word is in two hit prompts or more, words of a single hit are dropped too: one job
     application among eight recipes is not a context.
     """
-    every = [*screen, *pool]
+    every = [_request(p) for p in [*screen, *pool]]
     in_pool = Counter(w for p in every for w in content_words(p))
-    in_hits = Counter(w for p in set(hits) for w in content_words(p))
+    in_hits = Counter(w for p in {_request(h) for h in hits} for w in content_words(p))
     keep = [w for w in in_hits if in_pool[w] - in_hits[w] <= max_share * len(every)]
     if any(in_hits[w] >= 2 for w in keep):
         keep = [w for w in keep if in_hits[w] >= 2]
     keep.sort(key=lambda w: (-in_hits[w], in_pool[w], w))
     return keep[:k]
+
+
+def _request(prompt: str) -> str:
+    """A prompt's first line: the request, without the input it carries (a recipe's ingredient list)."""
+    return prompt.strip().split("\n", 1)[0]
 
 
 def nearest(queries: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
