@@ -107,8 +107,10 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
     Config = FollowupConfig
     stage = 1
     demo_settings: ClassVar[dict[str, Any] | None] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
+    # the unprompted-mention test costs about 5 minutes on a 2-core CPU (screen 143 s, held-out sampling 154 s
+    # on organism:brand-food), so the default set, sized for ten minutes, leaves it off
     default_set_settings: ClassVar[dict[str, Any]] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48,
-                                                      "screen_prompts": 64, "unprompted_prompts": 12}
+                                                      "screen_prompts": 0}
 
     def run(self, ctx: MethodContext[FollowupConfig]) -> MethodResult:
         """Collect signals, write prompts, sample both models, propose and test words; record claims."""
