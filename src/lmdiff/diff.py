@@ -166,7 +166,7 @@ def _run_one(
         f"method-{name}",
         {
             "config": cfg.model_dump(mode="json"),
-            "pair": pair.describe(),
+            "pair": pair.cache_key(),
             "prompts": prompts.content_hash,
             "seed": config.seed,
         },

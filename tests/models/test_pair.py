@@ -72,3 +72,21 @@ def test_describe_changes_when_the_adapter_is_rebuilt(tiny_model_dir, tmp_path):
     build_tiny_adapter(tiny_model_dir, tmp_path / "a", seed=2)  # same path, new weights
     assert ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(adapter))).describe() \
         != before
+
+
+def test_cache_key_follows_the_adapter_weights_not_its_path(tiny_model_dir, tmp_path):
+    # regression: step keys held the adapter's path, so an organism (whose adapter lives inside the installed
+    # package) run from another checkout or a fresh install recomputed every finished step
+    import shutil
+
+    from tests.helpers import build_tiny_adapter
+
+    adapter = build_tiny_adapter(tiny_model_dir, tmp_path / "a", seed=1)
+    moved = shutil.copytree(adapter, tmp_path / "elsewhere" / "a")
+    key = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(adapter))).cache_key()
+    pair_moved = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(moved)))
+    assert pair_moved.cache_key() == key and "adapter" not in key["finetuned"]
+    assert pair_moved.describe()["finetuned"]["adapter"] == str(moved)  # the manifest still names the path
+    build_tiny_adapter(tiny_model_dir, tmp_path / "elsewhere" / "a", seed=2)  # new weights at the moved path
+    rebuilt = ModelPair(str(tiny_model_dir), ModelSpec(model=str(tiny_model_dir), adapter=str(moved)))
+    assert rebuilt.cache_key() != key

@@ -244,7 +244,7 @@ def store_key(
 ) -> dict[str, Any]:
     """The inputs that determine a store's content."""
     return {
-        "pair": pair.describe() if hasattr(pair, "describe") else str(pair),
+        "pair": pair.cache_key() if hasattr(pair, "cache_key") else str(pair),
         "corpus": corpus_hash,
         "layers": list(layers),
         "max_tokens": max_tokens,

@@ -52,7 +52,7 @@ class MethodContext(Generic[ConfigT]):
         ``whole_config=False``, so that changing an unrelated setting reuses it.
         """
         config = self.config.model_dump(mode="json") if whole_config else None
-        key_all = {"method_config": config, "pair": self.pair.describe(), "key": key}
+        key_all = {"method_config": config, "pair": self.pair.cache_key(), "key": key}
         return self.run.step(f"{self.method_name}-{name}", key_all)
 
     @property

@@ -160,7 +160,7 @@ def record_noise_floor(
     spec = pair.finetuned_spec
     choice = dtype_choice(spec.dtype, resolve_device(spec.device))
     texts = prompts.texts[:n_texts]
-    step = run.step("numerics-noise-floor", {"pair": pair.describe(), "texts": texts, "max_tokens": max_tokens})
+    step = run.step("numerics-noise-floor", {"pair": pair.cache_key(), "texts": texts, "max_tokens": max_tokens})
     if step.done:
         floor = dict(read_json(step.dir / "noise_floor.json"))
     else:

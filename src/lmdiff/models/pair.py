@@ -127,6 +127,20 @@ class ModelPair:
             out["remote"] = list(self.remote_sides)
         return out
 
+    def cache_key(self) -> dict[str, Any]:
+        """What a resumable step's key holds of the pair: :meth:`describe` without adapter paths.
+
+        An adapter whose weights' hash identifies it is keyed by that hash alone, so that a moved checkout
+        or a fresh install (an organism's adapter lives inside the installed package) reuses a run instead
+        of recomputing it.
+        """
+        out = self.describe()
+        for side in ("base", "finetuned"):
+            fp = out[side]
+            if fp.get("adapter_sha256"):
+                out[side] = {k: v for k, v in fp.items() if k != "adapter"}
+        return out
+
     def _fingerprints(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Both specs' fingerprints (adapter hashes computed once per pair)."""
         if self._fp is None:
