@@ -53,8 +53,9 @@ class FollowupConfig(MethodConfig):
         "(0 = no unprompted-mention test)"))
     screen_alpha: float = Field(1.0, ge=0.0, description=(
         "logit-difference amplification of the screen (logits_ft + alpha (logits_ft - logits_base)), so that rare "
-        "mentions show; 0, or a pair without a shared tokenizer, samples the finetune as it is. The test itself "
-        "always samples both models unamplified"))
+        "mentions show; 0, or a pair that cannot be amplified here (an endpoint, tokenizers that differ, models "
+        "loaded one at a time), samples the finetune as it is. The test itself always samples both models "
+        "unamplified"))
     unprompted_prompts: int = Field(12, ge=2, description="held-out shipped prompts nearest the screen's hits")
     context_words: int = Field(2, ge=0, description="words of the screen's hit prompts to write held-out prompts about")
     written_prompts: int = Field(24, ge=0, le=40, description="held-out prompts written about the context words")
