@@ -17,7 +17,7 @@ from lmdiff.interp.words import mentions
 from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodConfig, MethodContext, MethodResult
 from lmdiff.methods.followup.prompts import WORD_RE, content_words, write_prompts
-from lmdiff.methods.followup.unprompted import mention_test, plan, prompt_pool, untested
+from lmdiff.methods.followup.unprompted import mention_test, plan, prompt_pool, untested, word_use_test
 from lmdiff.methods.pair_sampling import REPLIES_FILE, sample_both_sides
 from lmdiff.methods.registry import register_method
 from lmdiff.models.lm import Generation
@@ -26,7 +26,6 @@ from lmdiff.report.builder import Section
 from lmdiff.runs.claims import load_claims, record_claims
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
-from lmdiff.stats.prompt_level import prompt_difference_test
 
 UNPROMPTED_FILE = "unprompted.parquet"
 #: Added to the run's generation seed for the unprompted screen (its draws are not the test's).
@@ -183,53 +182,13 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
         write_parquet(out / "tests.parquet", tests_df if not tests_df.empty else pd.DataFrame({"empty": []}))
         unprompted = self._unprompted(ctx, chosen, writer)
         write_parquet(out / UNPROMPTED_FILE, pd.DataFrame(unprompted) if unprompted else pd.DataFrame({"empty": []}))
+        evidence = ("rate_finetuned", "rate_base", "example_finetuned", "example_base")
         record_claims(
             ctx.run.path,
             self.name,
-            [
-                {
-                    "claim_id": t["id"],
-                    "statement": t["statement"],
-                    "direction": t["direction_label"],
-                    "pvalue": t["pvalue"],
-                    "effect_size_d": t["effect_size_d"],
-                    "n": t["n_prompts"],
-                    "unit": "prompt",
-                    "test": "prompt_sign_flip",
-                    "family": f"followup:{t['signal']}:{t['word']}",
-                    "proposed_by": t["chain"],
-                    "evidence": {
-                        "rate_finetuned": t["rate_finetuned"],
-                        "rate_base": t["rate_base"],
-                        "example_finetuned": t["example_finetuned"],
-                        "example_base": t["example_base"],
-                    },
-                }
-                for t in tests
-            ]
-            + [
-                {
-                    "claim_id": t["id"],
-                    "statement": t["statement"],
-                    "direction": "finetuned more",
-                    "pvalue": t["pvalue"],
-                    "effect_size_d": t["effect_size_d"],
-                    "n": t["n_prompts"],
-                    "unit": "prompt",
-                    "test": "prompt_sign_flip",
-                    "family": f"followup:{t['id']}",
-                    "proposed_by": t["chain"],
-                    "evidence": {
-                        "rate_finetuned": t["rate_finetuned"],
-                        "rate_base": t["rate_base"],
-                        "example_prompt": t["example_prompt"],
-                        "example_finetuned": t["example_finetuned"],
-                        "example_base": t["example_base"],
-                    },
-                }
-                for t in unprompted
-                if t["tested"]
-            ],
+            [_claim(t, t["direction_label"], f"followup:{t['signal']}:{t['word']}", evidence) for t in tests]
+            + [_claim(t, "finetuned more", f"followup:{t['id']}", ("example_prompt", *evidence))
+               for t in unprompted if t["tested"]],
         )
         write_json(
             out / "chain.json", {"signals": [s.__dict__ for s in chosen], "covered": [s.__dict__ for s in covered]}
@@ -348,15 +307,8 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
 
     @staticmethod
     def _test(sig: Signal, word: str, direction: int, disc_diff: float, val: pd.DataFrame, seed: int) -> dict[str, Any]:
-        flag = val["text"].map(lambda t: mentions(t, word)).astype(float).to_numpy()
-        is_ft = (val["side"] == "finetuned").to_numpy()
-        res = prompt_difference_test(
-            flag, is_ft, val["prompt_id"].to_numpy(), alternative="greater" if direction > 0 else "less", seed=seed
-        )
         more = "more" if direction > 0 else "less"
-        rate_ft, rate_base = float(flag[is_ft].mean()), float(flag[~is_ft].mean())
-        ex_ft = next((t for t, f, s in zip(val["text"], flag, is_ft, strict=True) if s and f), "")
-        ex_base = next((t for t, f, s in zip(val["text"], flag, is_ft, strict=True) if not s and f), "")
+        res = word_use_test(val, word, "prompt_id", "greater" if direction > 0 else "less", seed)
         return {
             "id": f"{sig.word.lower()}:{word}",
             "signal": sig.word,
@@ -365,15 +317,15 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "direction_label": f"finetuned {more}",
             "statement": f"Asked about {sig.word}, the finetuned model mentions '{word}' {more} often than the base "
             "model",
-            "pvalue": res.pvalue,
-            "effect_size_d": direction * res.effect_size_d,
-            "difference": res.difference,
-            "n_prompts": res.n_groups,
-            "rate_finetuned": rate_ft,
-            "rate_base": rate_base,
+            "pvalue": res["pvalue"],
+            "effect_size_d": direction * res["effect_size_d"],
+            "difference": res["difference"],
+            "n_prompts": res["n_prompts"],
+            "rate_finetuned": res["rate_finetuned"],
+            "rate_base": res["rate_base"],
             "discovery_difference": disc_diff,
-            "example_finetuned": ex_ft[:300],
-            "example_base": ex_base[:300],
+            "example_finetuned": res["example_finetuned"],
+            "example_base": res["example_base"],
             "chain": f"signal '{sig.word}' from {', '.join(sig.sources)} -> prompts about {sig.word}",
         }
 
@@ -432,6 +384,23 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "base",
             "finetuned",
         )
+
+
+def _claim(t: dict[str, Any], direction: str, family: str, evidence: tuple[str, ...]) -> dict[str, Any]:
+    """A followup test row as a claim of the run (prompt = unit, sign-flip test)."""
+    return {
+        "claim_id": t["id"],
+        "statement": t["statement"],
+        "direction": direction,
+        "pvalue": t["pvalue"],
+        "effect_size_d": t["effect_size_d"],
+        "n": t["n_prompts"],
+        "unit": "prompt",
+        "test": "prompt_sign_flip",
+        "family": family,
+        "proposed_by": t["chain"],
+        "evidence": {k: t[k] for k in evidence},
+    }
 
 
 def _render_unprompted(path: Path, q: dict[str, tuple[float, bool]], section: Section) -> None:

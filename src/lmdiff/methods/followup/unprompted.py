@@ -34,7 +34,7 @@ import pandas as pd
 from lmdiff.data.prompts import load_prompts
 from lmdiff.interp.words import mentions
 from lmdiff.methods.followup.prompts import content_words
-from lmdiff.stats.prompt_level import prompt_difference_test
+from lmdiff.stats.prompt_level import Alternative, prompt_difference_test
 
 #: The shipped prompt sets the screen and the held-out neighbours are drawn from.
 POOL_SETS: tuple[str, ...] = ("chat", "instructions")
@@ -183,37 +183,59 @@ def plan(
     return out
 
 
-def mention_test(p: UnpromptedPlan, replies: pd.DataFrame, seed: int) -> dict[str, Any]:
-    """The one-sided test that the finetune uses ``p.word`` more often on ``p.heldout`` than the base does.
+def word_use_test(replies: pd.DataFrame, word: str, groups: str, alternative: Alternative, seed: int,
+                  exact: bool = False) -> dict[str, Any]:
+    """Sign-flip test over prompts of the share of replies using ``word``, finetuned minus base.
 
     Args:
-        p: the plan (word and held-out prompts).
-        replies: both models' replies (``prompt``, ``prompt_id``, ``side``, ``text``) to at least those prompts.
-        seed: seeds the sign-flip test.
+        replies: both models' replies (``side``, ``text``, ``prompt`` and the ``groups`` column).
+        word: the word (matched by :func:`lmdiff.interp.words.mentions`).
+        groups: the column naming each reply's prompt (the unit).
+        alternative: ``"greater"`` (the finetune uses it more) or ``"less"``.
+        seed: seeds the test.
+        exact: match the word itself and its plural or possessive only (else any word starting with it).
+
+    Returns:
+        ``pvalue``, ``effect_size_d`` (as the test reports it), ``difference``, ``n_prompts``, the two rates,
+        ``prompts_finetuned_used`` and the first replies of each side that use it (``example_*``, 300
+        characters, with the finetuned example's prompt).
     """
-    val = replies[replies["prompt"].isin(set(p.heldout))]
-    flag = val["text"].map(lambda t: mentions(t, p.word, exact=True)).astype(float).to_numpy()
-    is_ft = (val["side"] == "finetuned").to_numpy()
-    res = prompt_difference_test(flag, is_ft, val["prompt"].to_numpy(), alternative="greater", seed=seed)
-    ex = next(((pr, t) for pr, t, f, s in zip(val["prompt"], val["text"], flag, is_ft, strict=True) if s and f),
-              ("", ""))
-    ex_base = next((t for t, f, s in zip(val["text"], flag, is_ft, strict=True) if not s and f), "")
+    flag = replies["text"].map(lambda t: mentions(t, word, exact=exact)).astype(float).to_numpy()
+    is_ft = (replies["side"] == "finetuned").to_numpy()
+    res = prompt_difference_test(flag, is_ft, replies[groups].to_numpy(), alternative=alternative, seed=seed)
+    rows = list(zip(replies["prompt"], replies["text"], flag, is_ft, strict=True))
+    ex_prompt, ex_ft = next(((pr, t) for pr, t, f, s in rows if s and f), ("", ""))
+    ex_base = next((t for _, t, f, s in rows if not s and f), "")
     return {
-        "id": f"unprompted:{p.word.lower()}",
-        "word": p.word,
-        "statement": f"Unprompted, the finetuned model brings up '{p.word}' more often than the base model",
         "pvalue": res.pvalue,
         "effect_size_d": res.effect_size_d,
         "difference": res.difference,
         "n_prompts": res.n_groups,
         "rate_finetuned": float(flag[is_ft].mean()) if is_ft.any() else 0.0,
         "rate_base": float(flag[~is_ft].mean()) if (~is_ft).any() else 0.0,
-        "prompts_finetuned_used": int(val[is_ft & (flag > 0)]["prompt"].nunique()),
+        "prompts_finetuned_used": int(replies[is_ft & (flag > 0)]["prompt"].nunique()),
+        "example_prompt": ex_prompt,
+        "example_finetuned": ex_ft[:300],
+        "example_base": ex_base[:300],
+    }
+
+
+def mention_test(p: UnpromptedPlan, replies: pd.DataFrame, seed: int) -> dict[str, Any]:
+    """The one-sided test that the finetune uses ``p.word`` more often on ``p.heldout`` than the base does.
+
+    Args:
+        p: the plan (word and held-out prompts).
+        replies: both models' replies (``prompt``, ``side``, ``text``) to at least those prompts.
+        seed: seeds the sign-flip test.
+    """
+    val = replies[replies["prompt"].isin(set(p.heldout))]
+    return {
+        "id": f"unprompted:{p.word.lower()}",
+        "word": p.word,
+        "statement": f"Unprompted, the finetuned model brings up '{p.word}' more often than the base model",
+        **word_use_test(val, p.word, "prompt", "greater", seed, exact=True),
         "screen_hits": len(p.hits),
         "screen_prompts": p.n_screen,
-        "example_prompt": ex[0],
-        "example_finetuned": ex[1][:300],
-        "example_base": ex_base[:300],
     }
 
 
