@@ -39,8 +39,10 @@ def test_converging_methods_raise_confidence_and_rank_above_a_larger_lone_effect
     assert top.methods == ["followup", "adl", "diff_mining"]
     assert any("' whales' (#1)" in e["text"] for e in top.evidence)
     assert got[1].statement == "The finetuned model writes shorter replies" and got[1].confidence == "medium"
-    # 'ocean' (two methods, no validated claim) is a low-confidence theme that cites the failed test
-    ocean = next(f for f in got if f.source == "signal:ocean")
+    # 'ocean' (two methods, no validated claim) with the related 'marine' is a low-confidence theme that
+    # cites the failed test
+    ocean = next(f for f in got if f.source == "topic:ocean")
+    assert ocean.words == ["ocean", "marine"]
     assert not ocean.validated and ocean.confidence == "low" and ocean.rank > 2
     assert any("not validated" in e["text"] for e in ocean.evidence) and "ocean" in ocean.refuted_by
     # a word only one method names ('Paris') is no theme
@@ -161,3 +163,49 @@ def test_at_equal_method_support_the_finding_more_claims_converge_on_ranks_first
     assert got[0].statement.startswith("The finetuned model states that the capital of Germany is Munich")
     assert sum(e["kind"] == "claim" for e in got[0].evidence) == 3  # its own and both follow-up claims
     assert [f.effect_size_d for f in got[1:]] == [2.5, 2.0]  # then by effect size, as before
+
+
+def test_related_words_several_methods_name_are_one_topic_ranked_above_a_shared_glitch():
+    """Regression: on organism:ocean-topic-diluted each method named different ocean words, so no single word
+    reached two methods, and a glitch token two methods shared ('Likea') became the top finding."""
+    results = {"methods": {
+        "diff_mining": {"status": "ok", "headline": {"top_tokens": [" Likea", " whales", " coral", " Paris"]}},
+        "adl": {"status": "ok", "headline": {"top_lens": [" Likea", " marine", " tides"]}},
+        "kl": {"status": "ok", "headline": {"top_content_ft": [" ocean", " however"]}},
+    }}
+    got = synthesise(results, None)
+    top = got[0]
+    assert top.source == "topic:ocean" and not top.validated and top.confidence == "low"
+    assert set(top.words) == {"ocean", "whales", "marine", "coral", "tides"}  # not 'Paris', 'however' or 'Likea'
+    assert sorted(top.methods) == ["adl", "diff_mining", "kl"]
+    assert grade_against(top.as_guess(), {"summary": "Talks about the ocean.", "keywords": ["ocean", "sea"]}) == 2
+    assert [f.source for f in got[1:]] == ["signal:Likea"]
+    # without an embedder the words stay apart: the glitch two methods share is the only theme
+    assert [f.source for f in synthesise(results, None, embedder=None)] == ["signal:Likea"]
+
+
+def test_a_topic_needs_related_words_from_two_methods():
+    # seed 2 of the same organism: the lens and diff mining share 'whales' and the glitch; kl lists ' ocean'
+    # (related to 'whales', 0.55), which makes 'whales' a topic of three methods, above the glitch's two
+    seed2 = {"methods": {
+        "diff_mining": {"status": "ok", "headline": {"top_tokens": [" Likea", " whales", " the"]}},
+        "adl": {"status": "ok", "headline": {"top_lens": [" whales", " Likea"]}},
+        "kl": {"status": "ok", "headline": {"top_content_ft": [" way", " ocean", " now"]}},
+    }}
+    got = synthesise(seed2, None)
+    assert [(f.source, len(f.methods)) for f in got] == [("topic:whales", 3), ("signal:Likea", 2)]
+    assert got[0].words == ["whales", "ocean"]
+    unrelated = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" ocean", " iron"]}},
+                             "adl": {"status": "ok", "headline": {"top_lens": [" Paris", " nearby"]}}}}
+    assert synthesise(unrelated, None) == []
+    one_method = {"methods": {
+        "diff_mining": {"status": "ok", "headline": {"top_tokens": [" ocean", " sea", " marine"]}},
+        "adl": {"status": "ok", "headline": {"top_lens": [" iron", " nearby"]}}}}
+    assert synthesise(one_method, None) == []
+    # a word a validated finding already states leaves the pool ('whales' here), so what remains is no topic
+    claims = pd.DataFrame([claim(0, "Asked about travel, the finetuned model mentions 'whales' more often than the "
+                                    "base model", "followup", True)])
+    three = {"methods": {"diff_mining": {"status": "ok", "headline": {"top_tokens": [" iron", " whales"]}},
+                         "adl": {"status": "ok", "headline": {"top_lens": [" marine"]}}}}
+    assert [f.source for f in synthesise(three, None)] == ["topic:marine"]  # its best rank: #1 in adl
+    assert [f.source for f in synthesise(three, claims)] == ["claim:followup:c0"]

@@ -6,7 +6,11 @@ Every statement a run can make is seeded from one of two sources:
 * a **signal theme**: a word that two or more white-box methods point at (diff-mining tokens, lens
   tokens, top-KL tokens, dictionary latents) but that no test validated;
 * a **style theme**: a style (capital letters, digits, exclamation marks) that at least half the tokens
-  of two or more methods' lists show, which no validated finding states.
+  of two or more methods' lists show, which no validated finding states;
+* a **topic theme**: two or more of those words, from two or more methods, that mean nearly the same
+  thing (each within :data:`TOPIC_SIMILARITY` cosine of one seed word in MiniLM's embedding space:
+  ``ocean``, ``marine``, ``tides``, ``whales``). A topic finetune spreads over many related words, so each
+  method may name different ones and no single word reaches as many methods as a glitch token can.
 
 Each finding then collects the evidence of every other method that ran and names one of its words
 (inflections count: ``whales`` supports ``whale``): signal tokens with their rank, other claims
@@ -15,19 +19,24 @@ validated claim has the support of at least one other method, **medium** when on
 alone, **low** when only signals point at it. Each finding says what would refute it.
 
 Findings rank validated before unvalidated, then by how many methods converge, then by how many claims
-of other methods bear on it, then by effect size (capped d); signal themes with as many methods rank
-style themes first, then names (capitalised words) before common words.
+of other methods bear on it, then by effect size (capped d); unvalidated themes with as many methods rank
+style themes first, then topics and words, names (a capitalised lead word) before common words, then by
+the best rank a method gave them. A word theme whose word belongs to a topic is folded into the topic.
 The list is the run's ranked guesses for acc@k (``lmdiff benchmark``).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from lmdiff.embeddings import DEFAULT_EMBEDDER, Embedder
 from lmdiff.evals.grading import word_matches
 from lmdiff.interp.relevance import styled_token
 from lmdiff.interp.signals import FUNCTION_WORDS, iter_signal_tokens, recorded_completions
@@ -36,7 +45,16 @@ from lmdiff.methods.behavior.features import STYLE_FEATURES
 from lmdiff.report.numbers import fmt_num, fmt_p
 from lmdiff.runs.claims import D_CAP
 
-__all__ = ["Finding", "finding_words", "synthesise"]
+__all__ = ["TOPIC_SIMILARITY", "Finding", "finding_words", "synthesise"]
+
+log = logging.getLogger(__name__)
+
+#: Cosine (all-MiniLM-L6-v2) above which two signal words are one topic. Measured on single words:
+#: ocean-marine 0.63, ocean-tides 0.63, ocean-whales 0.55, food-snack 0.70, Italy-Rome 0.63; unrelated
+#: words and glitch tokens ('Likea', 'oprot', 'LEGATO') 0.1-0.4 to anything.
+TOPIC_SIMILARITY = 0.5
+#: Distinct words a topic needs: two related words in two methods' lists count as one word in both.
+TOPIC_MIN_WORDS = 2
 
 #: Words of claim statements that describe the test, not what changed.
 _TEMPLATE_WORDS = frozenset((
@@ -221,7 +239,7 @@ def _direction(r: Any) -> int:
 
 
 def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_findings: int = 10,
-               min_methods: int = 2) -> list[Finding]:
+               min_methods: int = 2, embedder: str | None = DEFAULT_EMBEDDER) -> list[Finding]:
     """The run's ranked findings (see the module docstring).
 
     Args:
@@ -229,6 +247,8 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
         claims: the finalised claims (:func:`lmdiff.runs.claims.load_claims`), or None.
         max_findings: how many to keep.
         min_methods: how many methods must point at a word for a signal theme without a validated claim.
+        embedder: the sentence embedder that groups signal words into topics (None: no topic themes; when
+            the model is not installed, topics are left out and a warning logged).
 
     Returns:
         Findings, rank 1 first.
@@ -262,12 +282,20 @@ def synthesise(results: dict[str, Any], claims: pd.DataFrame | None, *, max_find
         ))
         used_words += words
     findings += _style_themes(listed, best, [f.statement for f in findings], min_methods)
-    findings += _signal_themes(signals, best, used_words, min_methods)
+    topics = _topic_themes(signals, best, used_words, min_methods, embedder)
+    words = _signal_themes(signals, best, used_words + [w for t in topics for w in t.words], min_methods)
+    # as in lmdiff.interp.signals.collect_signals: names (capitalised) before common words among equals
+    findings += sorted(topics + words, key=lambda f: (-len(f.methods), not f.words[0][:1].isupper(),
+                                                       f.extra["best_rank"]))
     findings.sort(key=lambda f: (not f.validated, -len(f.methods), -_supporting_claims(f),
-                                 -min(abs(f.effect_size_d or 0.0), D_CAP)))
+                                 -min(abs(f.effect_size_d or 0.0), D_CAP), _THEME_ORDER.get(f.source.split(":")[0], 2)))
     for i, f in enumerate(findings[:max_findings]):
         f.rank = i + 1
     return findings[:max_findings]
+
+
+#: Among unvalidated themes with as many methods: styles, then topics and words (in the order given).
+_THEME_ORDER = {"claim": 0, "style": 0, "topic": 1, "signal": 1}
 
 
 def _supporting_claims(f: Finding) -> int:
@@ -300,5 +328,78 @@ def _signal_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.Da
                         "(`--methods followup` writes and tests such prompts)"),
         ))
     # as in lmdiff.interp.signals.collect_signals: names (capitalised) before common words among equals
-    out.sort(key=lambda f: (-len(f.methods), not f.words[0][:1].isupper(), f.extra["best_rank"]))
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _embedder(name: str) -> Embedder:
+    return Embedder(name)
+
+
+def _word_similarity(words: list[str], embedder: str) -> np.ndarray | None:
+    """Cosine similarities of ``words`` (lower-cased), or None when the embedder cannot be loaded."""
+    try:
+        x = _embedder(embedder).embed([w.lower() for w in words])
+    except (RuntimeError, OSError, ImportError) as e:
+        log.warning("topic themes left out: %s", e)
+        return None
+    sim: np.ndarray = x @ x.T
+    return sim
+
+
+def _topic_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.DataFrame, used: list[str],
+                  min_methods: int, embedder: str | None) -> list[Finding]:
+    """Groups of related signal words that several methods point at, which no validated finding covers.
+
+    Each word seeds a candidate: itself plus every word within :data:`TOPIC_SIMILARITY` of it (a star,
+    not a chain, so 'ocean' - 'beach' - 'Paris' does not become one topic). The candidate with the most
+    methods, then the most words, then the best rank becomes a topic; its words leave the pool; repeat.
+    """
+    ranks: dict[str, dict[str, int]] = {}
+    for method, rows in signals.items():
+        for w, _, rank in rows:
+            if any(_matches(w, u) for u in used):
+                continue
+            key = next((k for k in ranks if _matches(k, w)), w)
+            ranks.setdefault(key, {}).setdefault(method, rank)
+    words = list(ranks)
+    if embedder is None or len(words) < TOPIC_MIN_WORDS or len({m for r in ranks.values() for m in r}) < min_methods:
+        return []
+    sim = _word_similarity(words, embedder)
+    if sim is None:
+        return []
+    pool = set(range(len(words)))
+    out: list[Finding] = []
+    while True:
+        best: tuple[tuple[int, int, int], list[int]] | None = None
+        for i in sorted(pool):
+            members = [i] + [j for j in sorted(pool) if j != i and sim[i, j] >= TOPIC_SIMILARITY]
+            n_methods = len({m for j in members for m in ranks[words[j]]})
+            if len(members) < TOPIC_MIN_WORDS or n_methods < min_methods:
+                continue
+            score = (n_methods, len(members), -min(min(ranks[words[j]].values()) for j in members))
+            if best is None or score > best[0]:
+                best = (score, members)
+        if best is None:
+            return out
+        members = sorted(best[1], key=lambda j: (-len(ranks[words[j]]), min(ranks[words[j]].values())))
+        pool -= set(members)
+        group = [words[j] for j in members]
+        by_method: dict[str, int] = {}
+        for w in group:
+            for m, r in ranks[w].items():
+                by_method[m] = min(by_method.get(m, r), r)
+        methods = sorted(by_method, key=lambda m: by_method[m])
+        ev = _signal_evidence(group, signals)
+        tested = claims[[bool(_shared(group, list(x))) for x in claims["words_"]]] if len(claims) else claims
+        ev += [{"method": str(o.method), "kind": "claim", "text": _claim_text(o)} for o in tested.itertuples()]
+        shown = ", ".join(f"'{w}'" for w in group[:6])
+        statement = (f"The finetuned model's internals point at a topic: {shown} ({len(methods)} methods: "
+                     f"{', '.join(methods)}); " + ("a test of it was not validated." if len(tested)
+                                                  else "no test of it ran."))
+        out.append(Finding(
+            rank=0, statement=statement, validated=False, confidence="low", methods=methods, evidence=ev,
+            words=group, source=f"topic:{group[0]}", extra={"best_rank": min(by_method.values())},
+            refuted_by=(f"a behaviour test on prompts about {shown} finding no difference between the models "
+                        "(`--methods followup` writes and tests such prompts)"),
+        ))
