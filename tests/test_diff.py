@@ -119,3 +119,31 @@ def test_default_set_sizes_methods_for_the_budget_and_user_settings_win(tiny_mod
     assert method_configs(cfg, ["kl"])["kl"].max_texts == 200  # asked for by name: the method's own defaults
     cfg.method["kl"] = {"max_texts": 7}
     assert method_configs(cfg, ["kl"], default_set=True)["kl"].max_texts == 7
+
+
+def test_a_stage1_method_reruns_when_the_tokens_it_reads_changed(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    """Regression: followup's step key held only its config, the pair, the prompts and the seed, so a run whose
+    readouts since pointed at other tokens reused a follow-up of the old ones."""
+    from lmdiff.io import write_json
+
+    cfg = validate(DiffRunConfig, {
+        "base": {"model": str(tiny_model_dir)}, "finetuned": {"model": str(tiny_model_dir),
+                                                              "adapter": str(tiny_adapter_dir)},
+        "methods": ["followup"], "prompts": {"limit": 4}, "compute": {"threads": 1},
+        "method": {"followup": {"max_new_tokens": 8, "prompts_per_signal": 6, "n_discovery": 2,
+                                "screen_prompts": 0, "embedder": "hashing"}},
+    })
+    run = run_diff(cfg, tmp_path / "r")
+    marker = run.path / "steps" / "method-followup.json"
+    assert read_json(marker)["summary"]["upstream"] == {}
+    assert run.results()["methods"]["followup"]["headline"]["signals"] == []
+    # a readout of this run directory now points at ' Rome'
+    res = read_json(run.path / "results.json")
+    res["methods"]["diff_mining"] = {"status": "ok", "headline": {"top_tokens": [" Rome"]}}
+    write_json(run.path / "results.json", res)
+    run2 = run_diff(cfg, tmp_path / "r")
+    assert run2.results()["methods"]["followup"]["headline"]["signals"] == ["Rome"]
+    assert read_json(marker)["summary"]["upstream"] == {"diff_mining.top_tokens": [" Rome"]}
+    mtime = marker.stat().st_mtime_ns
+    run_diff(cfg, tmp_path / "r")  # unchanged: reused
+    assert marker.stat().st_mtime_ns == mtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -12,6 +13,7 @@ from lmdiff.config import validate
 from lmdiff.data.prompts import load_prompts
 from lmdiff.errors import ConfigError, LmdiffError
 from lmdiff.findings import findings_for_run, prompt_coverage, render_findings
+from lmdiff.interp.signals import SIGNAL_KEYS
 from lmdiff.io import read_json, write_json
 from lmdiff.llm.client import llm_counts_since, process_llm_counts
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
@@ -127,6 +129,24 @@ def run_diff(config: DiffRunConfig, out: str | Path, command: str = "diff") -> R
     return run
 
 
+def upstream_signals(cls: type[DiffMethod[Any]], results: dict[str, Any]) -> dict[str, Any] | None:
+    """What a stage-1 method reads from the run (the tokens stage-0 methods point at), or None for others.
+
+    It is not part of the method's step key (an earlier run's step stays valid while they are unchanged) but
+    is saved with the step: a finished step whose stage-0 methods since pointed at other tokens is rerun
+    rather than reused. Steps saved before this record existed are reused.
+    """
+    if cls.stage != 1:
+        return None
+    out = {}
+    for method, key in SIGNAL_KEYS.items():
+        entry = results.get("methods", {}).get(method) or {}
+        if entry.get("status") == "ok" and key in (entry.get("headline") or {}):
+            out[f"{method}.{key}"] = entry["headline"][key]
+    normalised: dict[str, Any] = json.loads(json.dumps(out))  # as it reads back from the step's record
+    return normalised
+
+
 def _run_one(
     cls: type[DiffMethod[Any]],
     name: str,
@@ -171,7 +191,11 @@ def _run_one(
             "seed": config.seed,
         },
     )
-    if step.done:
+    upstream = upstream_signals(cls, run.results())
+    saved_upstream = step.summary().get("upstream", upstream) if step.done else upstream
+    if step.done and saved_upstream != upstream:
+        log.info("%s: the tokens earlier methods point at changed since it finished; rerunning", name)
+    elif step.done:
         log.info("%s: finished earlier with the same inputs; reusing", name)
         if run.results().get("methods", {}).get(name, {}).get("status") != "ok":  # results.json lost or replaced
             saved = MethodResult.from_dict(read_json(step.dir / "result.json"))
@@ -211,7 +235,8 @@ def _run_one(
         corpus=result.corpus,
         extra={**_llm_extra(llm_before), "seconds": round(time.perf_counter() - t0, 1)},
     )
-    step.finish({"status": "ok", "seconds": round(time.perf_counter() - t0, 1)})
+    step.finish({"status": "ok", "seconds": round(time.perf_counter() - t0, 1),
+                 **({"upstream": upstream} if upstream is not None else {})})
 
 
 def _llm_extra(before: dict[str, int]) -> dict[str, Any]:

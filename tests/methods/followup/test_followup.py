@@ -151,3 +151,24 @@ def test_the_screen_is_not_amplified_when_the_models_load_one_at_a_time(tiny_mod
     assert run.results()["methods"]["followup"]["status"] == "ok"
     screen = pd.read_parquet(run.path / "artifacts" / "followup-screen" / "replies.parquet")
     assert set(screen.alpha) == {0.0} and screen.prompt.nunique() == 40
+
+
+def test_a_failing_unprompted_test_keeps_the_word_tests(tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch):
+    """Regression: an error in the optional unprompted-mention step failed the whole method, losing its word tests."""
+    import lmdiff.methods.followup.method as followup
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of prompts")
+
+    monkeypatch.setattr(followup, "plan", broken)
+    ft = {"model": str(tiny_model_dir), "adapter": str(tiny_adapter_dir)}
+    run = run_diff(_cfg(tiny_model_dir, ft), tmp_path / "r")
+    entry = run.results()["methods"]["followup"]
+    assert entry["status"] == "ok", entry
+    h = entry["headline"]
+    assert h["unprompted_error"] == "RuntimeError: out of prompts" and h["n_unprompted_tested"] == 0
+    assert "unprompted-mention test failed (RuntimeError: out of prompts)" in entry["summary"]
+    # the word tests ran and were saved (on a random tiny adapter they may propose no word)
+    tests = pd.read_parquet(run.path / "artifacts" / "followup" / "tests.parquet")
+    assert len(tests.query("pvalue == pvalue")) == h["n_tested"] if "pvalue" in tests else h["n_tested"] == 0
+    assert h["signals"] == ["Rome"] and h["n_prompts"] == 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,6 +13,7 @@ from pydantic import Field
 from lmdiff.amplify import amplified_generate
 from lmdiff.config import GenerationConfig
 from lmdiff.embeddings import Embedder
+from lmdiff.errors import LmdiffError
 from lmdiff.interp.signals import COMPLETIONS_KEY, Signal, collect_signals, run_completions
 from lmdiff.interp.words import mentions
 from lmdiff.io import write_json, write_parquet
@@ -26,6 +28,8 @@ from lmdiff.report.builder import Section
 from lmdiff.runs.claims import load_claims, record_claims
 from lmdiff.runs.run import Run
 from lmdiff.sampling import sample_in_chunks
+
+log = logging.getLogger(__name__)
 
 UNPROMPTED_FILE = "unprompted.parquet"
 #: Added to the run's generation seed for the unprompted screen (its draws are not the test's).
@@ -180,7 +184,13 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
                 tests.append(self._test(sig, word, direction, disc_diff, val, ctx.run_config.seed))
         tests_df = pd.DataFrame(tests)
         write_parquet(out / "tests.parquet", tests_df if not tests_df.empty else pd.DataFrame({"empty": []}))
-        unprompted = self._unprompted(ctx, chosen, writer)
+        unprompted_error = None
+        try:
+            unprompted = self._unprompted(ctx, chosen, writer)
+        except (LmdiffError, RuntimeError, ValueError, MemoryError, OSError) as err:
+            # the word tests stand on their own: an optional screen that fails costs its own claims only
+            unprompted, unprompted_error = [], f"{type(err).__name__}: {err}"
+            log.error("followup: the unprompted-mention test failed (%s); the word tests are kept", unprompted_error)
         write_parquet(out / UNPROMPTED_FILE, pd.DataFrame(unprompted) if unprompted else pd.DataFrame({"empty": []}))
         evidence = ("rate_finetuned", "rate_base", "example_finetuned", "example_base")
         record_claims(
@@ -205,13 +215,16 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
             "min_pvalue": best,
             "unprompted": {t["word"]: t["screen_hits"] for t in unprompted},
             "n_unprompted_tested": sum(bool(t["tested"]) for t in unprompted),
+            "unprompted_error": unprompted_error,
         }
         summary = (
             f"Followed up {len(chosen)} signal(s) ({', '.join(s.word for s in chosen)}) with "
             f"{headline['n_prompts']} written prompts; {len(tests)} word-level differences tested on held-out "
             "prompts (q-values in the run's one FDR family)."
         )
-        if cfg.screen_prompts:
+        if unprompted_error is not None:
+            summary += f" The unprompted-mention test failed ({unprompted_error}); no claim of it was recorded."
+        elif cfg.screen_prompts:
             seen = [f"'{t['word']}' on {t['screen_hits']}/{t['screen_prompts']}" for t in unprompted]
             summary += (
                 f" Unprompted: the finetuned model used {', '.join(seen)} screen prompts that never name the word; "
