@@ -42,6 +42,17 @@ def test_grades_per_row_all_methods_and_each_method_alone():
     assert rows["diff_mining"]["validated hit@1"] == 0.0 and rows[ALL]["validated hit@1"] == 0.0
 
 
+def test_a_method_that_tests_hypotheses_and_proposed_none_is_a_miss_not_a_run_left_out():
+    """Regression: behavior's row covered only the runs in which it proposed a hypothesis (17 of 21 in the zoo
+    benchmark), so its acc@k left out the runs it missed entirely."""
+    res = results({"diff_mining": [" ocean"]})
+    rows = {r["row"]: r for r in grade_run(res, None, GT["ocean"])}
+    assert rows["behavior"]["n_guesses"] == 0 and rows["behavior"]["hit@1"] == 0.0
+    # a method that neither tests hypotheses nor lists tokens makes no guesses by design: no row
+    res["methods"]["samples"] = {"status": "ok", "headline": {}, "seconds": 1.0}
+    assert "samples" not in {r["row"] for r in grade_run(res, None, GT["ocean"])}
+
+
 def test_validated_at_1_needs_the_top_finding_to_name_the_change_and_survive_fdr():
     res = results({"diff_mining": [" ocean"], "adl": [" ocean"], "kl": [" the"]})
     named = {r["row"]: r for r in grade_run(res, claims("The finetuned model mentions the ocean more", True),

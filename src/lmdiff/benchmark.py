@@ -31,11 +31,13 @@ import numpy as np
 import pandas as pd
 
 from lmdiff.diff import run_diff
+from lmdiff.errors import ConfigError
 from lmdiff.evals.acc import HIT, acc_at_k, hits_at_k
 from lmdiff.evals.grading import grade_against
 from lmdiff.findings import synthesise
 from lmdiff.interp.signals import SIGNAL_KEYS
 from lmdiff.io import read_json, write_json, write_parquet
+from lmdiff.methods.registry import get_method
 from lmdiff.progress import progress_bar
 from lmdiff.report.numbers import fmt_pct
 from lmdiff.run_config import DiffRunConfig
@@ -68,6 +70,13 @@ def _restrict(results: dict[str, Any], claims: pd.DataFrame | None, method: str)
     return res, claims[claims["method"] == method]
 
 
+def _tests_hypotheses(method: str) -> bool:
+    try:
+        return bool(get_method(method).tests_hypotheses)
+    except ConfigError:  # a method this install does not know (a plugin's)
+        return False
+
+
 def grade_run(results: dict[str, Any], claims: pd.DataFrame | None, ground_truth: dict[str, Any],
               ks: Sequence[int] = (1, 5, 10)) -> list[dict[str, Any]]:
     """Grades of one run's guesses: one row for all methods together, one per method that ran.
@@ -81,7 +90,8 @@ def grade_run(results: dict[str, Any], claims: pd.DataFrame | None, ground_truth
     variants: list[tuple[str, dict[str, Any], pd.DataFrame | None, int]] = [(ALL, results, claims, 2)]
     for m in ran:
         has_claims = claims is not None and not claims.empty and bool((claims["method"] == m).any())
-        if m in SIGNAL_KEYS or has_claims:
+        # a method that tests hypotheses and proposed none in this run made no guess: a miss, not a run left out
+        if m in SIGNAL_KEYS or has_claims or _tests_hypotheses(m):
             res_m, claims_m = _restrict(results, claims, m)
             variants.append((m, res_m, claims_m, 1))
     for name, res, cl, min_methods in variants:

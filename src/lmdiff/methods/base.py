@@ -112,6 +112,9 @@ class DiffMethod(ABC, Generic[ConfigT]):
     needs_both_resident: ClassVar[bool] = False
     #: The method needs log-probabilities of given text under both models (a remote endpoint may not give them).
     needs_scores: ClassVar[bool] = False
+    #: The method tests hypotheses and records them as claims (:mod:`lmdiff.runs.claims`): a run in which it
+    #: proposed none still counts as one of its runs, with no guess (``lmdiff benchmark``).
+    tests_hypotheses: ClassVar[bool] = False
     #: When the method runs within a diff: 0 for methods that read only the models (the default);
     #: 1 for methods that follow up on what stage-0 methods found (their results are in the run);
     #: 2 for methods that fold the claims others recorded into their own FDR procedure

@@ -53,6 +53,7 @@ class BehaviorMethod(DiffMethod[BehaviorConfig]):
     description = "black-box: sample, embed, cluster, hypothesise, validate on held-out prompts with FDR"
     Config = BehaviorConfig
     stage = 2
+    tests_hypotheses = True
     demo_settings: ClassVar[dict[str, Any] | None] = {**DEMO_SETTINGS, "max_new_tokens": 32}
     default_set_settings: ClassVar[dict[str, Any]] = {"n_prompts": 32, "n_per_prompt": 2, "max_new_tokens": 48}
 

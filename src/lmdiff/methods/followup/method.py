@@ -110,6 +110,7 @@ class FollowupMethod(DiffMethod[FollowupConfig]):
     description = "black-box: prompts about words other methods single out; word-level differences tested"
     Config = FollowupConfig
     stage = 1
+    tests_hypotheses = True
     demo_settings: ClassVar[dict[str, Any] | None] = {"max_signals": 3, "n_per_prompt": 1, "max_new_tokens": 48}
     # the unprompted-mention test costs about 5 minutes on a 2-core CPU (screen 143 s, held-out sampling 154 s
     # on organism:brand-food), so the default set, sized for ten minutes, leaves it off

