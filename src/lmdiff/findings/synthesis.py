@@ -327,7 +327,6 @@ def _signal_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.Da
             refuted_by=(f"a behaviour test on prompts about '{w}' finding no difference between the models "
                         "(`--methods followup` writes and tests such prompts)"),
         ))
-    # as in lmdiff.interp.signals.collect_signals: names (capitalised) before common words among equals
     return out
 
 
