@@ -303,16 +303,24 @@ def _supporting_claims(f: Finding) -> int:
     return sum(1 for e in f.evidence[1:] if e.get("kind") == "claim") if f.validated else 0
 
 
+def _ranks_by_word(signals: dict[str, list[tuple[str, str, int]]], skip: list[str] | None = None
+                   ) -> dict[str, dict[str, int]]:
+    """Per signal word (inflections merged into the first seen): each method's first rank; ``skip``'s words left out."""
+    out: dict[str, dict[str, int]] = {}
+    for method, rows in signals.items():
+        for w, _, rank in rows:
+            if skip and any(_matches(w, u) for u in skip):
+                continue
+            key = next((k for k in out if _matches(k, w)), w)
+            out.setdefault(key, {}).setdefault(method, rank)
+    return out
+
+
 def _signal_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.DataFrame, used: list[str],
                    min_methods: int) -> list[Finding]:
     """Words several methods point at that no validated finding covers, one finding per word."""
-    by_word: dict[str, dict[str, int]] = {}
-    for method, rows in signals.items():
-        for w, _, rank in rows:
-            key = next((k for k in by_word if _matches(k, w)), w)
-            by_word.setdefault(key, {}).setdefault(method, rank)
     out = []
-    for w, ranks in by_word.items():
+    for w, ranks in _ranks_by_word(signals).items():
         if len(ranks) < min_methods or any(_matches(w, u) for u in used):
             continue
         ev = _signal_evidence([w], signals)
@@ -354,13 +362,7 @@ def _topic_themes(signals: dict[str, list[tuple[str, str, int]]], claims: pd.Dat
     not a chain, so 'ocean' - 'beach' - 'Paris' does not become one topic). The candidate with the most
     methods, then the most words, then the best rank becomes a topic; its words leave the pool; repeat.
     """
-    ranks: dict[str, dict[str, int]] = {}
-    for method, rows in signals.items():
-        for w, _, rank in rows:
-            if any(_matches(w, u) for u in used):
-                continue
-            key = next((k for k in ranks if _matches(k, w)), w)
-            ranks.setdefault(key, {}).setdefault(method, rank)
+    ranks = _ranks_by_word(signals, skip=used)
     words = list(ranks)
     if embedder is None or len(words) < TOPIC_MIN_WORDS or len({m for r in ranks.values() for m in r}) < min_methods:
         return []
