@@ -10,6 +10,7 @@ from lmdiff.stats.prompt_level import (
     per_prompt_differences,
     prompt_auc_test,
     prompt_difference_test,
+    sign_flip_pvalues,
     sign_flip_test,
 )
 
@@ -114,3 +115,23 @@ def test_unit_mean_interval_is_clipped_to_the_range_the_mean_cannot_leave() -> N
     assert clipped.high == 1.0 and clipped.low == pytest.approx(free.low) and clipped.estimate == free.estimate
     gaps = unit_mean_interval(np.array([-1.0] * 15 + [-0.5]), bounds=(-1.0, 1.0))
     assert gaps.low == -1.0 and gaps.high < -0.9
+
+
+@pytest.mark.parametrize("n", [10, 40])
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+def test_sign_flip_pvalues_equal_the_one_column_test_per_column(n, alternative):
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((n, 7)) + np.linspace(-0.8, 0.8, 7)
+    many = sign_flip_pvalues(values, alternative=alternative, n_perm=999, seed=3, chunk=3)
+    one = [sign_flip_test(values[:, j], alternative=alternative, n_perm=999, seed=3).pvalue for j in range(7)]
+    np.testing.assert_allclose(many, one)
+    if alternative == "greater":
+        assert many[-1] < 0.05 < 0.5 < many[0]  # the shifted columns, in their direction
+
+
+def test_sign_flip_pvalues_reject_nan_and_hold_their_level_under_the_null():
+    with pytest.raises(ValueError, match="NaN"):
+        sign_flip_pvalues(np.array([[1.0], [np.nan]]))
+    rng = np.random.default_rng(0)
+    p = sign_flip_pvalues(rng.standard_normal((30, 2000)) * rng.exponential(1, (30, 1)), n_perm=499, seed=1)
+    assert 0.035 < float((p <= 0.05).mean()) < 0.065

@@ -38,6 +38,7 @@ from lmdiff.stats.prompt_level import (
     per_prompt_differences,
     prompt_auc_test,
     prompt_difference_test,
+    sign_flip_pvalues,
     sign_flip_test,
     unit_mean_interval,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "proportion_shift",
     "qvalues",
     "risk_difference",
+    "sign_flip_pvalues",
     "sign_flip_test",
     "tokenize",
     "unit_mean_interval",
