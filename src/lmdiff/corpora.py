@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lmdiff.config import GenerationConfig
 from lmdiff.data.prompts import PromptSet, load_prompts
 from lmdiff.data.records import read_records
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from lmdiff.models.lm import LanguageModel
     from lmdiff.models.pair import ModelPair
 
+#: The two halves of ``pair-replies``, in order: every prompt with the base's, then with the finetune's own reply.
+REPLY_HALVES = ("base replies", "finetuned replies")
 _TEXT_FIELDS = ("text", "content", "completion", "response", "output", "reference", "prompt")
 
 
@@ -88,6 +92,17 @@ class Corpus:
             out.append(ids)
         del min_tokens
         return out
+
+    def reply_pairs(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Text indices of the base-written and the finetune-written reply of each prompt ([P] each, same order).
+
+        Only a corpus that pairs each prompt with each model's own reply (``pair-replies``) has
+        them; any other corpus gives None.
+        """
+        n = self.meta.get("prompts")
+        if self.meta.get("halves") != list(REPLY_HALVES) or not isinstance(n, int) or 2 * n != len(self.texts):
+            return None
+        return np.arange(n), np.arange(n, 2 * n)
 
     def describe(self) -> dict[str, Any]:
         """Name, size and hash."""
@@ -280,7 +295,7 @@ def _pair_replies(req: CorpusRequest) -> Corpus:
     texts = (_conversations(base, prompts.texts, _own_replies(base, prompts, req, "base"))
              + _conversations(base, prompts.texts, _own_replies(ft, prompts, req, "finetuned")))
     return Corpus("pair-replies", texts, templated=True,
-                  meta={"prompts": len(prompts), "halves": ["base replies", "finetuned replies"]})
+                  meta={"prompts": len(prompts), "halves": list(REPLY_HALVES)})
 
 
 @CORPORA.register("generic")

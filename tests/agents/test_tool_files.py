@@ -150,3 +150,19 @@ def test_a_null_pvalue_reads_as_not_available(tmp_path: Path) -> None:
                                                           "direction_label": ["finetuned more"]}))
     text = asyncio.run(_tool(ctx, "probing", "probing_summary")())
     assert "capital: base 100% -> finetuned 50%" in text and "tested: Rome moved (p n/a, finetuned more)" in text
+
+
+def test_dictionary_units_name_each_latents_tag_and_writer_contrast(tmp_path: Path) -> None:
+    from lmdiff.agents.tools.dictionaries import dictionary_units
+
+    art = tmp_path / "artifacts" / "crosscoder"
+    art.mkdir(parents=True)
+    unit = {"unit": 831, "frequency": 0.036, "lens": ["a"], "lens_delta": ["b"], "tag": "shared", "rel_norm": 0.544,
+            "writer_excess": 0.0066, "writer_q": 0.00047,
+            "examples": [{"context": "The ocean teaches patience, and the sea[[ teaches]] patience"}]}
+    (art / "units.json").write_text(json.dumps([unit]))
+    ctx = AgentContext(run_dir=tmp_path, episode=Episode(AgentBudget()), board=Board())
+    text = asyncio.run(dictionary_units(ctx)())
+    assert "method: crosscoder" in text and "unit 831" in text and "shared, relative decoder norm 0.54" in text
+    assert "+0.66% of the difference more in the finetune's own replies than in the base's, q 0.00047" in text
+    assert "The ocean teaches patience" in text

@@ -30,6 +30,8 @@ class UnitStats:
     frequency: np.ndarray  # [U] share of tokens where the unit is > 0
     energy: np.ndarray  # [U] sum of value^2 over tokens
     n_tokens: int
+    #: [len(sequences), U] mean value^2 per kept token of each tracked sequence (NaN: none kept), when asked for.
+    sequence_energy: np.ndarray | None = None
 
 
 def _merge(vals: torch.Tensor, idx: torch.Tensor, new_v: torch.Tensor, new_i: torch.Tensor,
@@ -42,15 +44,25 @@ def _merge(vals: torch.Tensor, idx: torch.Tensor, new_v: torch.Tensor, new_i: to
 
 def unit_stats(
     store: ActivationStore, layer: int, view: View, score: Score, n_units: int, *, n_top: int = 10,
-    min_position: int = 1, signed: bool = False, chunk_tokens: int = 8192,
+    min_position: int = 1, signed: bool = False, chunk_tokens: int = 8192, sequences: np.ndarray | None = None,
 ) -> UnitStats:
-    """Top-``n_top`` tokens of each unit (and bottom ones when ``signed``), frequency and energy over the store."""
+    """Top-``n_top`` tokens of each unit (and bottom ones when ``signed``), frequency and energy over the store.
+
+    ``sequences`` (store sequence indices) also gets each listed sequence's mean squared value per
+    kept token and unit (``UnitStats.sequence_energy``, in the order given), in the same pass.
+    """
     neg = torch.full((n_units, 0), float("-inf"))
     top_v, top_i = neg.clone(), torch.zeros((n_units, 0), dtype=torch.long)
     bot_v, bot_i = neg.clone(), torch.zeros((n_units, 0), dtype=torch.long)
     fired = torch.zeros(n_units, dtype=torch.float64)
     energy = torch.zeros(n_units, dtype=torch.float64)
     total = 0
+    slot = seq_sum = seq_n = None
+    if sequences is not None:
+        slot = torch.full((store.n_sequences,), -1, dtype=torch.long)
+        slot[torch.as_tensor(np.asarray(sequences, dtype=np.int64))] = torch.arange(len(sequences))
+        seq_sum = torch.zeros(len(sequences), n_units, dtype=torch.float64)
+        seq_n = torch.zeros(len(sequences), dtype=torch.float64)
     for start in range(0, store.n_tokens, chunk_tokens):
         stop = min(start + chunk_tokens, store.n_tokens)
         keep = store.kept_mask(layer, start, stop, min_position)
@@ -63,14 +75,22 @@ def unit_stats(
         total += vals.shape[0]
         fired += (vals > 0).sum(0).double()
         energy += vals.double().pow(2).sum(0)
+        if slot is not None and seq_sum is not None and seq_n is not None:
+            at = slot[torch.as_tensor(store.sequence_of(gidx.numpy()), dtype=torch.long)]
+            tracked = at >= 0
+            seq_sum.index_add_(0, at[tracked], vals[tracked].double().pow(2))
+            seq_n.index_add_(0, at[tracked], torch.ones(int(tracked.sum()), dtype=torch.float64))
         k = min(n_top, vals.shape[0])
         t = torch.topk(vals.T, k, dim=1)
         top_v, top_i = _merge(top_v, top_i, t.values, gidx[t.indices], n_top)
         if signed:
             b = torch.topk(-vals.T, k, dim=1)
             bot_v, bot_i = _merge(bot_v, bot_i, b.values, gidx[b.indices], n_top)
+    seq_energy = None
+    if seq_sum is not None and seq_n is not None:
+        seq_energy = (seq_sum / seq_n[:, None]).numpy()  # 0/0 -> NaN for a sequence with no kept token
     return UnitStats(top_v.numpy(), top_i.numpy(), -bot_v.numpy(), bot_i.numpy(),
-                     (fired / max(total, 1)).numpy(), energy.numpy(), total)
+                     (fired / max(total, 1)).numpy(), energy.numpy(), total, seq_energy)
 
 
 def token_context(store: ActivationStore, token: int, decode: Callable[[Sequence[int]], str],

@@ -45,6 +45,8 @@ def test_dictionary_methods_end_to_end(tiny_dirs, tmp_path):
     # one store for the three methods (same corpus, tokens, layer)
     assert len(list((run.path / "activations").glob("store-*"))) == 1
     pca = res["pca"]["headline"]
+    assert pca["writer_prompts"] is None  # the generic corpus does not pair replies: no contrast
+    assert res["sae_diff"]["headline"]["ranked_by"] == "variance"
     assert abs(sum(pca["explained"]) - 1) < 1 and pca["explained"] == sorted(pca["explained"], reverse=True)
     units = json.loads((run.path / "artifacts" / "pca" / "units.json").read_text())
     assert units[0]["examples"] and units[0]["bottom_examples"] and "[[" in units[0]["examples"][0]["context"]
@@ -95,9 +97,26 @@ def test_methods_of_one_run_share_the_generated_pair_replies_corpus(tiny_dirs, t
 
     monkeypatch.setattr(LanguageModel, "generate", counting)
     shared = {**COMMON, "corpus": "pair-replies", "n_texts": 4, "steering": False}
-    res, run = _run(tiny_dirs, tmp_path / "replies", methods=["pca", "sae_diff"],
-                    settings={"pca": {**shared, "n_components": 4}, "sae_diff": {**shared, "train": TRAIN}})
-    assert res["pca"]["status"] == "ok" and res["sae_diff"]["status"] == "ok"
+    res, run = _run(tiny_dirs, tmp_path / "replies", methods=["pca", "sae_diff", "crosscoder"],
+                    settings={"pca": {**shared, "n_components": 4}, "sae_diff": {**shared, "train": TRAIN},
+                              "crosscoder": {**shared, "train": TRAIN, "scaling_latents": 8}})
+    assert all(res[m]["status"] == "ok" for m in ("pca", "sae_diff", "crosscoder")), res
     assert calls == [4, 4]  # the base's replies, then the finetune's: generated once for both methods
+    # on pair-replies both methods contrast the finetune's replies with the base's, prompt by prompt
+    for m in ("pca", "sae_diff", "crosscoder"):
+        assert res[m]["headline"]["writer_prompts"] == 4, res[m]["headline"]
+    cc = res["crosscoder"]["headline"]
+    if cc["finetuned_only"] < COMMON["n_units"]:  # the rest of the table: most difference in the finetune's replies
+        assert cc["filled_by"] == "writer_excess"
+    ctrl = pd.read_parquet(run.path / "artifacts" / "crosscoder" / "latents_control.parquet")
+    assert len(ctrl) == TRAIN["n_latents"] and cc["control_rel_norm_range"][0] <= cc["control_rel_norm_range"][1]
+    sae = res["sae_diff"]["headline"]
+    assert sae["ranked_by"] == "writer" and 0 <= sae["writer_significant"] <= sae["alive"]
+    units = json.loads((run.path / "artifacts" / "sae_diff" / "units.json").read_text())
+    excess = [u["writer_excess"] for u in units]
+    assert excess == sorted(excess, reverse=True) and all(u["writer_q"] >= u["writer_p"] for u in units)
+    lat = pd.read_parquet(run.path / "artifacts" / "sae_diff" / "latents.parquet")
+    assert {"variance_share", "writer_excess", "writer_q"} <= set(lat.columns) and len(lat) == TRAIN["n_latents"]
+    assert "carry more of the difference in the finetune" in (run.path / "report.html").read_text()
     assert len(list((run.path / "cache" / "corpora").glob("*_replies_*.json"))) == 2
     assert len(list((run.path / "activations").glob("store-*"))) == 1

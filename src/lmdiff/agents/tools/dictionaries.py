@@ -27,8 +27,9 @@ def dictionary_units(ctx: AgentContext) -> Tool:
     async def execute(n: int = 5) -> str:
         """Units of the difference dictionary.
 
-        (PCA components of activation differences, or latents specific to the finetuned model): their logit-
-        lens tokens and the contexts that activate them most.
+        (PCA components of activation differences, or crosscoder / SAE latents): their logit-lens tokens, the
+        contexts that activate them most, and how much more of the difference each carries in the finetuned
+        model's own replies than in the base model's.
 
         Args:
             n: How many units (at most 20).
@@ -42,8 +43,14 @@ def dictionary_units(ctx: AgentContext) -> Tool:
         for u in units:
             ex = "; ".join(str(e.get("context", ""))[:100] for e in (u.get("examples") or [])[:3])
             lens, delta = tokens_text((u.get("lens") or [])[:8]), tokens_text((u.get("lens_delta") or [])[:8])
-            out.append(f"unit {u.get('unit')} (active on {float(u.get('frequency') or 0):.0%} of tokens): lens "
-                       f"{lens}; lens delta {delta}\n    top contexts: {ex}")
+            notes = [f"active on {float(u.get('frequency') or 0):.0%} of tokens"]
+            if u.get("tag"):
+                notes.append(f"{u['tag']}, relative decoder norm {float(u.get('rel_norm') or 0):.2f}")
+            if u.get("writer_q") is not None:
+                notes.append(f"{float(u['writer_excess']):+.2%} of the difference more in the finetune's own "
+                             f"replies than in the base's, q {float(u['writer_q']):.2g}")
+            out.append(f"unit {u.get('unit')} ({'; '.join(notes)}): lens {lens}; lens delta {delta}\n"
+                       f"    top contexts: {ex}")
         return clip("\n".join(out))
 
     return execute

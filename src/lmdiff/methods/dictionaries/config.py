@@ -9,6 +9,8 @@ methods").
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from lmdiff.dictionaries import TrainSettings
@@ -31,6 +33,9 @@ class DictionaryConfig(MethodConfig):
     batch_size: int = Field(8, ge=1, description="sequences per forward pass (and steering generations)")
     min_position: int = Field(1, ge=0, description="positions before this are skipped (0: the attention sink)")
     n_units: int = Field(10, ge=1, description="components or latents read out and shown")
+    writer_contrast: bool = Field(True, description=(
+        "on pair-replies, test per unit whether it carries more of the difference in the finetune's own replies "
+        "than in the base's replies to the same prompts (sign-flip over prompts, BH over units)"))
     n_examples: int = Field(8, ge=1, description="top-activating examples per unit")
     top_k: int = Field(12, ge=1, description="lens tokens per unit")
     lens_readout: str = Field("lens_delta", pattern="^(lens|lens_delta)$",
@@ -61,6 +66,11 @@ class PCAConfig(DictionaryConfig):
 
 class SAEDiffConfig(DictionaryConfig):
     """Settings of sae_diff."""
+
+    rank_by: Literal["writer", "variance"] = Field("writer", description=(
+        "how latents are ranked: writer (how much more of the difference they explain in the finetune's own "
+        "replies than in the base's, on pair-replies; other corpora fall back to variance) or variance (their "
+        "share of the difference's variance, which on the zoo's ocean-topic ranks generic latents first)"))
 
     train: TrainSettings = Field(default_factory=TrainSettings)
     pretrained: str | None = Field(None, description="a SAELens SAE directory trained on ft - base differences at "

@@ -28,9 +28,13 @@ from lmdiff.methods.dictionaries.report import (
     render_training,
     render_units,
 )
+from lmdiff.methods.dictionaries.writer import reply_pairs, writer_columns, writer_contrast, writer_headline
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
+
+#: The control crosscoder's tags (its relative decoder norms are what chance gives).
+CONTROL_FILE = "latents_control.parquet"
 
 
 @register_method
@@ -73,19 +77,30 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         td, mfile = self._train(ctx, sc, "none")
         metrics_files = {"crosscoder": mfile}
         n_lat = td.model.n_latents
+        seed = ctx.run_config.seed
+        pairs = reply_pairs(sc.corpus, store.n_sequences, n_lat, seed) if cfg.writer_contrast else None
         st = unit_stats(store, layer, "paired", td.encode_raw, n_lat, n_top=cfg.n_examples,
-                        min_position=cfg.min_position)
+                        min_position=cfg.min_position, sequences=pairs.sequences if pairs else None)
         tags = norm_tags(td, st.frequency, cfg.ft_only_threshold)
         control_counts: dict[str, int] | None = None
+        control_range: list[float] | None = None
         if cfg.control != "none":
             ctrl, cfile = self._train(ctx, sc, cfg.control)
             metrics_files[f"control ({cfg.control})"] = cfile
             cst = unit_stats(store, layer, "paired", ctrl.encode_raw, n_lat, n_top=1, min_position=cfg.min_position)
             ctags = norm_tags(ctrl, cst.frequency, cfg.ft_only_threshold)
             control_counts = {t: int((ctags.tag == t).sum()) for t in TAGS}
+            control_range = _live_range(ctags)
+            write_parquet(art / CONTROL_FILE, ctags)
         dirs = td.directions()  # [L, 2, D] raw units
         ft_energy = st.energy * (np.linalg.norm(dirs[:, 1], axis=1) ** 2)
         tags["ft_energy"] = ft_energy
+        writer, n_prompts = None, 0
+        if pairs is not None and st.sequence_energy is not None:  # each latent's share of the difference it writes
+            delta_n2 = np.linalg.norm(dirs[:, 1] - dirs[:, 0], axis=1) ** 2
+            writer, n_prompts = writer_contrast(st.sequence_energy, pairs, delta_n2, sc.mean_square,
+                                                st.frequency > 0, seed=seed)
+            tags = tags.join(writer.drop(columns="unit"))
         one_sided = tags[tags.tag.isin(["finetuned-only", "base-only"])].sort_values("ft_energy", ascending=False)
         rest = tags[tags.tag.isin(["shared", "mixed"])].sort_values("ft_energy", ascending=False)
         scored = pd.concat([one_sided, rest]).latent.to_numpy()[: cfg.scaling_latents]
@@ -94,12 +109,17 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         write_parquet(art / "latents.parquet", table)
         ft_only = table[table.tag == "finetuned-only"].sort_values("ft_energy", ascending=False)
         shown = ft_only.latent.tolist()[: cfg.n_units]
-        if len(shown) < cfg.n_units:  # fill with the most finetuned-leaning latents, labelled by their tag
-            more = table[~table.latent.isin(shown) & (table.tag != "dead")].sort_values("rel_norm", ascending=False)
+        # then the latents that write more of the difference in the finetune's own replies (pair-replies), or
+        # else the most finetuned-leaning ones, each labelled by its tag
+        fill_by = "writer_excess" if writer is not None else "rel_norm"
+        if len(shown) < cfg.n_units:
+            more = table[~table.latent.isin(shown) & (table.tag != "dead")].sort_values(fill_by, ascending=False,
+                                                                                         kind="stable")
             shown += more.latent.tolist()[: cfg.n_units - len(shown)]
         by_lat = table.set_index("latent")
         extra = {int(j): {"tag": str(by_lat.at[j, "tag"]), "rel_norm": float(by_lat.at[j, "rel_norm"]),
-                          "nu_eps": _num(by_lat.at[j, "nu_eps"]), "nu_r": _num(by_lat.at[j, "nu_r"])}
+                          "nu_eps": _num(by_lat.at[j, "nu_eps"]), "nu_r": _num(by_lat.at[j, "nu_r"]),
+                          **writer_columns(writer, int(j))}
                  for j in shown}
         gt = ctx.pair.ground_truth
         rows = unit_rows(ft, sc, [int(j) for j in shown], dirs[:, 1], st, cfg, gt, extra)
@@ -117,6 +137,9 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
             "fve": float(tail["fve"].median()), "l0": float(tail["l0"].mean()), "dead": int(m["dead"].iloc[-1]),
             "tag_counts": counts, "finetuned_only": counts["finetuned-only"], "base_only": counts["base-only"],
             "control": cfg.control, "control_tag_counts": control_counts,
+            "rel_norm_range": _live_range(tags), "control_rel_norm_range": control_range,
+            "filled_by": fill_by if len(ft_only) < cfg.n_units else None,
+            **writer_headline(writer, n_prompts, [int(j) for j in shown]),
             "finetuned_only_control": control_counts["finetuned-only"] if control_counts else None,
             "finetuned_only_excess": (counts["finetuned-only"] - control_counts["finetuned-only"]
                                       if control_counts else None),
@@ -126,11 +149,15 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
             **relevance_headline(ft, sc, rows, cfg, gt),
         }
         null = (f"; control ({cfg.control}): {control_counts['finetuned-only']}" if control_counts else "")
+        rng_note = (f"; relative decoder norms span {_span(headline['rel_norm_range'])}"
+                    + (f" (control {_span(control_range)})" if control_range else ""))
+        writer_note = (f"; {headline['writer_significant']} latents write more of the difference in the finetune's "
+                       f"own replies than in the base's (q <= 0.05, {n_prompts} prompts)" if writer is not None else "")
         summary = (f"crosscoder ({n_lat} latents, variance explained {headline['fve']:.0%}) on {st.n_tokens} paired "
                    f"tokens ({sc.corpus.name}), layer {layer}: {counts['finetuned-only']} finetuned-only, "
                    f"{counts['base-only']} base-only, {counts['shared']} shared latents{null}; "
                    f"{headline['finetuned_only_low_nu']} finetuned-only latents also pass latent scaling "
-                   f"(|nu_eps|, |nu_r| < 0.3)"
+                   f"(|nu_eps|, |nu_r| < 0.3)" + rng_note + writer_note
                    + (f"; top latent's lens: {', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}"
                       if rows else "") + ".")
 
@@ -140,8 +167,10 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         return MethodResult(headline=headline, summary=summary,
                             data={"units_file": rel_path(UNITS_FILE), "steering_file": rel_path(STEERING_FILE),
                                   "latents_file": rel_path("latents.parquet"), "metrics_files": metrics_files,
+                                  **({"control_latents_file": rel_path(CONTROL_FILE)} if control_counts else {}),
                                   "corpus": sc.corpus.describe()},
-                            artifacts=[rel_path(n) for n in (UNITS_FILE, STEERING_FILE, "latents.parquet")],
+                            artifacts=[rel_path(n) for n in (UNITS_FILE, STEERING_FILE, "latents.parquet",
+                                                             *([CONTROL_FILE] if control_counts else []))],
                             corpus=sc.corpus.name)
 
     def render(self, result: MethodResult, section: Section, run: Run) -> None:
@@ -162,13 +191,26 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         lat = pd.read_parquet(run.path / result.data["latents_file"])
         alive = lat[lat.tag != "dead"]
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.hist(alive["rel_norm"], bins=40)
+        bins = [float(b) for b in np.linspace(0, 1, 81)]
+        ax.hist(alive["rel_norm"], bins=bins, label="crosscoder")
+        ctrl_path = run.path / result.data.get("control_latents_file", "-")
+        if ctrl_path.is_file():
+            ctrl = pd.read_parquet(ctrl_path)
+            ax.hist(ctrl[ctrl.tag != "dead"]["rel_norm"], bins=bins, histtype="step", color="k",
+                    label=f"{h['control']} control")
+            ax.legend(fontsize=7)
         ax.set_xlabel("||d_ft|| / (||d_base|| + ||d_ft||)")
         ax.set_ylabel("latents")
-        section.figure(fig, caption="relative decoder norms (0: base-only, 1: finetuned-only)")
+        section.figure(fig, caption="relative decoder norms (0: base-only, 1: finetuned-only); the control's sides "
+                       "carry no meaning, so its spread is what chance gives")
         render_training(section, run, result)
-        render_units(section, run, result, "Finetuned-only latents (then the most finetuned-leaning)", "latent",
-                     ("tag", "rel_norm", "nu_eps", "nu_r"))
+        then = {"writer_excess": "then those writing more of the difference in the finetune's own replies",
+                "rel_norm": "then the most finetuned-leaning"}.get(h.get("filled_by") or "", "")
+        cols: tuple[str, ...] = ("tag", "rel_norm", "nu_eps", "nu_r")
+        if h.get("writer_prompts"):
+            cols += ("writer_excess", "writer_q")
+        render_units(section, run, result, "Finetuned-only latents" + (f" ({then})" if then else ""), "latent",
+                     cols)
         scored = lat[lat.nu_eps.notna() & lat.tag.isin(["finetuned-only", "base-only"])]
         if len(scored):
             section.heading("Latent scaling of the one-sided latents")
@@ -177,6 +219,16 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
                           caption="nu: the other side's beta over the own side's (near 0: the concept is specific "
                           "to the own side; large: the other model holds it too, the norm tag is an artefact)")
         render_steering(section, run, result, "latent")
+
+
+def _live_range(tags: pd.DataFrame) -> list[float] | None:
+    """[min, max] relative decoder norm of the latents that fire (None: none fires)."""
+    live = tags[tags.tag != "dead"].rel_norm
+    return [float(live.min()), float(live.max())] if len(live) else None
+
+
+def _span(r: list[float] | None) -> str:
+    return f"{r[0]:.3f}-{r[1]:.3f}" if r else "n/a"
 
 
 def _num(x: Any) -> float | None:

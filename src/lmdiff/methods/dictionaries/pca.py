@@ -24,6 +24,7 @@ from lmdiff.methods.dictionaries.readouts import (
     zero_difference,
 )
 from lmdiff.methods.dictionaries.report import relevance_figures, render_steering, render_units
+from lmdiff.methods.dictionaries.writer import reply_pairs, writer_columns, writer_contrast, writer_headline
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
@@ -69,11 +70,17 @@ class PCAMethod(DiffMethod[PCAConfig]):
         def score(rows: np.ndarray) -> torch.Tensor:
             return (torch.as_tensor(rows[:, 0]) - centre) @ comp_t.T
 
+        seed = ctx.run_config.seed
+        pairs = reply_pairs(sc.corpus, store.n_sequences, n, seed) if cfg.writer_contrast else None
         st = unit_stats(store, layer, "diff", score, n, n_top=cfg.n_examples, min_position=cfg.min_position,
-                        signed=True)
+                        signed=True, sequences=pairs.sequences if pairs else None)
         units = list(range(min(cfg.n_units, n)))
+        writer, n_prompts = None, 0
+        if pairs is not None and st.sequence_energy is not None:
+            writer, n_prompts = writer_contrast(st.sequence_energy, pairs, np.ones(n), sc.mean_square,
+                                                np.ones(n, dtype=bool), seed=seed)
         ratio = lam / total
-        extra = {i: {"explained": float(ratio[i])} for i in units}
+        extra = {i: {"explained": float(ratio[i]), **writer_columns(writer, i)} for i in units}
         gt = ctx.pair.ground_truth
         rows = unit_rows(ft, sc, units, comps, st, cfg, gt, extra)
         samples, search = steer_units(ctx, sc, units, comps)
@@ -95,6 +102,7 @@ class PCAMethod(DiffMethod[PCAConfig]):
             "centred": cfg.centre,
             "mean_shift_share": shift / (shift + float(np.trace(cov)) - (0.0 if cfg.centre else shift) or 1.0),
             "shift_cosine_first": float(abs(comps[0] @ mean_diff) / (np.linalg.norm(mean_diff) or 1.0)),
+            **writer_headline(writer, n_prompts, units),
             **rel,
         }
         if samples:
@@ -138,6 +146,10 @@ class PCAMethod(DiffMethod[PCAConfig]):
         ax.set_ylabel("share of variance")
         ax.legend(fontsize=7)
         section.figure(fig, caption="explained variance of ft - base differences")
-        render_units(section, run, result, "Components: lens and max/min-activating tokens", "component",
-                     ("explained",))
+        cols = ("explained", "writer_excess", "writer_q") if h.get("writer_prompts") else ("explained",)
+        render_units(section, run, result, "Components: lens and max/min-activating tokens", "component", cols)
+        if h.get("writer_prompts"):
+            section.note(f"writer_excess: how much more of the mean squared difference the component carries in the "
+                         f"finetune's own replies than in the base's replies to the same {h['writer_prompts']} "
+                         "prompts; q: one-sided sign-flip over prompts, BH over the kept components.")
         render_steering(section, run, result, "component")

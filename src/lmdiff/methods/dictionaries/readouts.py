@@ -49,6 +49,11 @@ class StoreContext:
     #: Total variance (summed over dimensions) of the differences at positions >= min_position.
     diff_variance: float
 
+    @property
+    def mean_square(self) -> float:
+        """Mean squared norm of a token's difference (variance plus the squared mean)."""
+        return self.diff_variance + float(self.mean_diff @ self.mean_diff)
+
 
 def open_dictionary_store(ctx: MethodContext[Any]) -> StoreContext:
     """Collect (or reuse) the store the method's settings name; the mean and norm skip early positions."""

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from lmdiff.dictionaries import ActivationStream, TrainedDictionary, train_dictionary
 from lmdiff.dictionaries.examples import unit_stats
 from lmdiff.dictionaries.saelens import load_saelens, save_saelens
 from lmdiff.errors import ConfigError
-from lmdiff.io import write_json
+from lmdiff.io import write_json, write_parquet
 from lmdiff.methods.base import DiffMethod, MethodContext, MethodResult
 from lmdiff.methods.dictionaries.config import SAEDiffConfig
 from lmdiff.methods.dictionaries.readouts import (
@@ -30,6 +31,7 @@ from lmdiff.methods.dictionaries.report import (
     render_training,
     render_units,
 )
+from lmdiff.methods.dictionaries.writer import reply_pairs, writer_columns, writer_contrast, writer_headline
 from lmdiff.methods.registry import register_method
 from lmdiff.report.builder import Section
 from lmdiff.runs.run import Run
@@ -88,14 +90,27 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         store, layer, ft = sc.store, sc.layer, ctx.pair.finetuned
         art = ctx.artifact_dir
         n_lat = td.model.n_latents
+        seed = ctx.run_config.seed
+        pairs = reply_pairs(sc.corpus, store.n_sequences, n_lat, seed) if cfg.writer_contrast else None
         st = unit_stats(store, layer, "diff", td.encode_raw, n_lat, n_top=cfg.n_examples,
-                        min_position=cfg.min_position)
+                        min_position=cfg.min_position, sequences=pairs.sequences if pairs else None)
         dirs = td.directions()[:, 0]  # raw units [L, D]
+        dn2 = np.linalg.norm(dirs, axis=1) ** 2
         total_var = sc.diff_variance * max(st.n_tokens, 1)
-        share = st.energy * (np.linalg.norm(dirs, axis=1) ** 2) / max(total_var, 1e-12)
-        order = [int(j) for j in np.argsort(-share) if st.frequency[j] > 0][: cfg.n_units]
-        extra = {j: {"variance_share": float(share[j])} for j in order}
+        share = st.energy * dn2 / max(total_var, 1e-12)
+        writer, n_prompts = None, 0
+        if pairs is not None and st.sequence_energy is not None:
+            writer, n_prompts = writer_contrast(st.sequence_energy, pairs, dn2, sc.mean_square, st.frequency > 0,
+                                                seed=seed)
+        ranked_by = "writer" if cfg.rank_by == "writer" and writer is not None else "variance"
+        score = writer["writer_excess"].to_numpy() if ranked_by == "writer" and writer is not None else share
+        order = [int(j) for j in np.argsort(-score, kind="stable") if st.frequency[j] > 0][: cfg.n_units]
+        extra = {j: {"variance_share": float(share[j]), **writer_columns(writer, j)} for j in order}
         gt = ctx.pair.ground_truth
+        table = pd.DataFrame({"latent": np.arange(n_lat), "frequency": st.frequency, "variance_share": share})
+        if writer is not None:
+            table = table.join(writer.drop(columns="unit"))
+        write_parquet(art / "latents.parquet", table)
         rows = unit_rows(ft, sc, order, dirs, st, cfg, gt, extra)
         samples, search = steer_units(ctx, sc, order, dirs)
         write_json(art / UNITS_FILE, rows)
@@ -111,22 +126,31 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
             "dead": int(m["dead"].iloc[-1]) if len(m) else None,
             "alive": int((st.frequency > 0).sum()),
             "top_variance_share": [float(share[j]) for j in order],
+            "ranked_by": ranked_by,
+            **writer_headline(writer, n_prompts, order),
             **relevance_headline(ft, sc, rows, cfg, gt),
         }
+        top_what = (f"{share[order[0]]:.1%} of the difference's variance" if ranked_by == "variance" or not order
+                    else f"{extra[order[0]]['writer_excess']:+.2%} of the mean squared difference more in the "
+                    f"finetune's replies, q {extra[order[0]]['writer_q']:.2g}")
+        writer_note = (f"; {headline['writer_significant']} latents carry more of the difference in the finetune's "
+                       f"own replies than in the base's (q <= 0.05, {n_prompts} prompts)" if writer is not None else "")
         summary = (f"{source} SAE ({n_lat} latents) on {st.n_tokens} difference tokens ({sc.corpus.name}), layer "
                    f"{layer}" + (f", variance explained {headline['fve']:.0%} at L0 {headline['l0']:.0f}"
                                  if headline["fve"] is not None else "")
-                   + (f"; top latent ({share[order[0]]:.1%} of the difference's variance): lens "
+                   + writer_note
+                   + (f"; top latent by {ranked_by} ({top_what}): lens "
                       f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}" if rows else "") + ".")
 
         def rel_path(p: Path) -> str:
             return str(p.relative_to(ctx.run.path))
 
-        arts = [rel_path(art / UNITS_FILE), rel_path(art / STEERING_FILE)]
+        arts = [rel_path(art / UNITS_FILE), rel_path(art / STEERING_FILE), rel_path(art / "latents.parquet")]
         if (art / "saelens").exists():
             arts.append(rel_path(art / "saelens"))
         return MethodResult(headline=headline, summary=summary,
-                            data={"units_file": arts[0], "steering_file": arts[1], "metrics_files": metrics_files,
+                            data={"units_file": arts[0], "steering_file": arts[1], "latents_file": arts[2],
+                                  "metrics_files": metrics_files,
                                   "corpus": sc.corpus.describe()},
                             artifacts=arts, corpus=sc.corpus.name)
 
@@ -140,6 +164,11 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
                          "variance explained": h.get("fve") if h.get("fve") is not None else "n/a",
                          "L0": h.get("l0") if h.get("l0") is not None else "n/a", **relevance_figures(h)})
         render_training(section, run, result)
-        render_units(section, run, result, "Latents ranked by their share of the difference's variance", "latent",
-                     ("variance_share",))
+        if h.get("ranked_by") == "writer":
+            title = ("Latents that carry more of the difference in the finetune's own replies than in the base's "
+                     f"({h.get('writer_prompts')} prompts; q: BH over all live latents)")
+            cols: tuple[str, ...] = ("writer_excess", "writer_up", "writer_q", "variance_share")
+        else:
+            title, cols = "Latents ranked by their share of the difference's variance", ("variance_share",)
+        render_units(section, run, result, title, "latent", cols)
         render_steering(section, run, result, "latent")
