@@ -27,6 +27,7 @@ from lmdiff.methods.behavior.clusters import cluster_shifts
 from lmdiff.methods.behavior.config import BehaviorConfig
 from lmdiff.methods.behavior.hypotheses import Hypothesis
 from lmdiff.methods.behavior.validate import test_hypothesis
+from lmdiff.methods.dictionaries.writer import ReplyPairs, writer_contrast
 from lmdiff.stats import (
     auc_permutation_test,
     classifier_two_sample_test,
@@ -121,12 +122,27 @@ def main() -> None:
 
         return one
 
+    def writer_units(r: int) -> tuple[bool, bool]:
+        """Dictionary units on pair-replies under the null: the two replies of a prompt are exchangeable."""
+        rng = np.random.default_rng(r)
+        n_prompts, n_units = 500, 64  # the default corpus's prompts; a few dozen units per family
+        prompt = rng.lognormal(0, 1, (n_prompts, 1))  # some prompts engage every unit more
+        unit = rng.lognormal(0, 1, (1, n_units))
+        draw = [prompt * unit * rng.exponential(1, (n_prompts, n_units)) * (rng.random((n_prompts, n_units)) < 0.3)
+                for _ in range(2)]  # sparse, skewed energies of each prompt's base-written and finetune-written text
+        table, _ = writer_contrast(np.concatenate(draw), ReplyPairs(np.arange(n_prompts), np.arange(n_prompts, 2 *
+                                   n_prompts)), np.ones(n_units), 1.0, np.ones(n_units, dtype=bool), seed=r)
+        return bool(table.writer_p.iloc[0] <= ALPHA), bool((table.writer_q <= ALPHA).any())
+
+    writer_runs = [writer_units(r) for r in range(max(100, runs // 4))]
     rejections = [
         rejection("discriminative (prompt sign flips, default)", runs, discriminative),
         rejection("generative (sign flips of per-prompt deltas)", runs, generative),
         rejection("cluster shift (prompt sign flips)", max(100, runs // 2), cluster_shift),
         rejection("global classifier (identical models)", runs, global_test("classifier")),
         rejection("global MMD (identical models)", max(100, runs // 2), global_test("mmd")),
+        ("dictionary writer contrast, one unit (500 prompts)", float(np.mean([a for a, _ in writer_runs]))),
+        ("  any of 64 units at q <= 0.05 (BH family)", float(np.mean([b for _, b in writer_runs]))),
     ]
     reference = rejection("  before: AUC with labels permuted within prompts", max(100, runs // 2), within_prompt)
 

@@ -15,9 +15,10 @@ both and cancel). The prompt is the unit of evidence:
   ``writer_q``: Benjamini-Hochberg over every live unit the method scored, one family per method.
 
 A finetune that adds a topic puts it in its replies, so the units that name the topic rank first
-here, where the share of the difference's variance ranks generic high-variance units first
-(on the zoo's ``ocean-topic``: 10 of 10 top sae_diff latents with ocean contexts against 4 of 10).
-Other corpora have no such pairing and the methods fall back to their own ranking.
+here, where the share of the difference's variance ranks generic high-variance units first: on the
+zoo's ``ocean-topic`` (layer 14), the max-activating examples of the top three sae_diff latents mention
+the topic 100% of the time by writer excess and 17% by variance share (contexts of random stored
+tokens: 8%). Other corpora have no such pairing and the methods fall back to their own ranking.
 """
 
 from __future__ import annotations
