@@ -38,6 +38,7 @@ def test_dictionary_methods_end_to_end(tiny_dirs, tmp_path):
     res, run = _run(tiny_dirs, tmp_path / "run")
     for m in SMALL:
         assert res[m]["status"] == "ok", res[m]
+        assert "; its top example: \"" in res[m]["summary"] and "[[" in res[m]["summary"], res[m]["summary"]
         h = res[m]["headline"]
         assert isinstance(h[SIGNAL_KEYS[m]], list) and h[SIGNAL_KEYS[m]], (m, h)
         assert h["lens_relevance"] is not None and 0 <= h["lens_relevance_null"] <= 1

@@ -20,6 +20,7 @@ from lmdiff.methods.dictionaries.readouts import (
     open_dictionary_store,
     relevance_headline,
     steer_units,
+    top_example_note,
     unit_rows,
 )
 from lmdiff.methods.dictionaries.report import (
@@ -159,7 +160,7 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
                    f"{headline['finetuned_only_low_nu']} finetuned-only latents also pass latent scaling "
                    f"(|nu_eps|, |nu_r| < 0.3)" + rng_note + writer_note
                    + (f"; top latent's lens: {', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}"
-                      if rows else "") + ".")
+                      if rows else "") + top_example_note(rows) + ".")
 
         def rel_path(name: str) -> str:
             return str((art / name).relative_to(ctx.run.path))

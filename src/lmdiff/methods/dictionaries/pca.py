@@ -20,6 +20,7 @@ from lmdiff.methods.dictionaries.readouts import (
     relevance_headline,
     skipped_result,
     steer_units,
+    top_example_note,
     unit_rows,
     zero_difference,
 )
@@ -111,7 +112,7 @@ class PCAMethod(DiffMethod[PCAConfig]):
             f"{headline['mean_shift_share']:.0%} of it, cosine {headline['shift_cosine_first']:.2f} with component 1)"
         summary = (f"{st.n_tokens} tokens ({sc.corpus.name}), layer {layer}: the first component explains "
                    f"{ratio[0]:.0%} of the difference's {what} (first five {ratio[:5].sum():.0%}); its lens: "
-                   f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}.")
+                   f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}{top_example_note(rows)}.")
 
         def rel_path(name: str) -> str:
             return str((art / name).relative_to(ctx.run.path))

@@ -217,3 +217,9 @@ def skipped_result(sc: StoreContext, what: str) -> MethodResult:
     return MethodResult(headline={"layer": sc.layer, "skipped": True, "top_lens": [], "n_tokens": sc.store.n_tokens},
                         summary=f"every ft - base difference at layer {sc.layer} is zero (a self-pair?): no {what} to "
                                 "learn (skipped).", corpus=sc.corpus.name)
+
+
+def top_example_note(rows: Sequence[dict[str, Any]]) -> str:
+    """``; its top example: "..."`` for the first unit that has one (a summary's closing clause), or ''."""
+    ex = rows[0].get("examples") if rows else None
+    return f"; its top example: \"{ex[0]['context'].strip()}\"" if ex else ""

@@ -22,6 +22,7 @@ from lmdiff.methods.dictionaries.readouts import (
     relevance_headline,
     skipped_result,
     steer_units,
+    top_example_note,
     unit_rows,
     zero_difference,
 )
@@ -140,7 +141,8 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
                                  if headline["fve"] is not None else "")
                    + writer_note
                    + (f"; top latent by {ranked_by} ({top_what}): lens "
-                      f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}" if rows else "") + ".")
+                      f"{', '.join(repr(t) for t in rows[0][cfg.lens_readout][:6])}" if rows else "")
+                   + top_example_note(rows) + ".")
 
         def rel_path(p: Path) -> str:
             return str(p.relative_to(ctx.run.path))
