@@ -20,9 +20,9 @@ SIGNAL_KEYS: dict[str, str] = {
     "adl": "top_lens",
     "kl": "top_content_ft",
     "amplification": "top_growing_words",
-    "pca": "top_lens",
-    "sae_diff": "top_lens",
-    "crosscoder": "top_lens",
+    "pca": "top_signals",
+    "sae_diff": "top_signals",
+    "crosscoder": "top_signals",
 }
 
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'-]{2,}$")

@@ -113,6 +113,9 @@ def test_methods_of_one_run_share_the_generated_pair_replies_corpus(tiny_dirs, t
     assert len(ctrl) == TRAIN["n_latents"] and cc["control_rel_norm_range"][0] <= cc["control_rel_norm_range"][1]
     sae = res["sae_diff"]["headline"]
     assert sae["ranked_by"] == "writer" and 0 <= sae["writer_significant"] <= sae["alive"]
+    for m in ("pca", "sae_diff", "crosscoder"):  # the words the contrast backs lead the signals, then the lens
+        h = res[m]["headline"]
+        assert h["top_signals"][: len(h["top_example_words"])] == h["top_example_words"], h
     units = json.loads((run.path / "artifacts" / "sae_diff" / "units.json").read_text())
     excess = [u["writer_excess"] for u in units]
     assert excess == sorted(excess, reverse=True) and all(u["writer_q"] >= u["writer_p"] for u in units)

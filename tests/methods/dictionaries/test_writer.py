@@ -50,3 +50,18 @@ def test_writer_contrast_finds_the_unit_planted_in_the_finetunes_replies_and_no_
     assert writer_headline(table, used, [0, 3]) == {"writer_prompts": used, "writer_significant": 1,
                                                     "writer_significant_shown": 1}
     assert writer_headline(None, 0, [0])["writer_significant"] is None
+
+
+def test_example_words_come_only_from_units_the_writer_contrast_backs():
+    from lmdiff.methods.dictionaries.readouts import writer_example_words
+
+    def unit(q, excess, tokens):
+        return {"writer_q": q, "writer_excess": excess, "examples": [{"token": t} for t in tokens]}
+
+    rows = [unit(0.001, 0.003, [" ocean", " whales", " ocean", " the", "%", " tides"]),
+            unit(0.2, 0.002, [" banana"]),  # not significant
+            unit(0.001, -0.001, [" apple"]),  # significant the other way
+            unit(0.01, 0.001, [" whales", " Hugging"]),
+            {"examples": [{"token": " quantum"}]}]  # no contrast at all (another corpus)
+    assert writer_example_words(rows) == [" ocean", " whales", " tides", " Hugging"]
+    assert writer_example_words(rows, n=2) == [" ocean", " whales"]

@@ -8,6 +8,7 @@ steering uses :mod:`lmdiff.interp.steering` (adl's coherence search), relevance 
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from lmdiff.dictionaries.examples import UnitStats, token_context
 from lmdiff.dictionaries.stream import positions_of
 from lmdiff.interp.lens import lens_delta_tokens, lens_tokens
 from lmdiff.interp.relevance import chance_relevance, relevance_producer, relevant_token, token_relevance
+from lmdiff.interp.signals import word_of
 from lmdiff.interp.steering import STEERING_PROMPTS, steered_vs_plain
 from lmdiff.methods.dictionaries.config import DictionaryConfig
 
@@ -166,8 +168,11 @@ def relevance_headline(ft: LanguageModel, sc: StoreContext, rows: Sequence[dict[
     top_lens: list[str] = []
     for r in top:
         top_lens += [t for t in r[cfg.lens_readout][:5] if t not in top_lens]
+    shown_by = writer_example_words(top)
     return {
         "top_lens": top_lens[:12],
+        "top_example_words": shown_by,
+        "top_signals": (shown_by + [t for t in top_lens if t not in shown_by])[:12],
         "lens_readout": cfg.lens_readout,
         "lens_relevance": rel["share"] if rel else None,
         "lens_relevance_null": (chance_relevance(ft.token_strings, len(ft.tokenizer), gt)
@@ -179,6 +184,22 @@ def relevance_headline(ft: LanguageModel, sc: StoreContext, rows: Sequence[dict[
         "relevance_units": len(top),
         "relevance_producer": relevance_producer(gt) if (rel or ex_rel) else None,
     }
+
+
+def writer_example_words(rows: Sequence[dict[str, Any]], alpha: float = 0.05, n: int = 8) -> list[str]:
+    """The word tokens that most often activate the given units, from units the writer contrast backs.
+
+    Only units that carry significantly more of the difference in the finetune's own replies
+    (``writer_q`` <= ``alpha``, positive excess) count: their max-activating tokens are what the
+    finetune writes (on the zoo's ``ocean-topic``: ' ocean', ' whales', ' tides'), where a latent's
+    logit lens can be noise. Fragments, numbers and stopwords are left out; most frequent first.
+    """
+    counts: collections.Counter[str] = collections.Counter()
+    for r in rows:
+        if r.get("writer_q") is None or r["writer_q"] > alpha or r.get("writer_excess", 0.0) <= 0:
+            continue
+        counts.update(e["token"] for e in r.get("examples") or [] if word_of(e["token"]))
+    return [t for t, _ in counts.most_common(n)]
 
 
 def steer_units(ctx: MethodContext[Any], sc: StoreContext, units: Sequence[int],
@@ -214,7 +235,8 @@ def skipped_result(sc: StoreContext, what: str) -> MethodResult:
     """The result of a method skipped because the differences are all zero."""
     from lmdiff.methods.base import MethodResult
 
-    return MethodResult(headline={"layer": sc.layer, "skipped": True, "top_lens": [], "n_tokens": sc.store.n_tokens},
+    return MethodResult(headline={"layer": sc.layer, "skipped": True, "top_lens": [], "top_signals": [],
+                                  "n_tokens": sc.store.n_tokens},
                         summary=f"every ft - base difference at layer {sc.layer} is zero (a self-pair?): no {what} to "
                                 "learn (skipped).", corpus=sc.corpus.name)
 
