@@ -192,13 +192,15 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         lat = pd.read_parquet(run.path / result.data["latents_file"])
         alive = lat[lat.tag != "dead"]
         fig, ax = plt.subplots(figsize=(5, 3))
-        bins = [float(b) for b in np.linspace(0, 1, 81)]
-        ax.hist(alive["rel_norm"], bins=bins, label="crosscoder")
         ctrl_path = run.path / result.data.get("control_latents_file", "-")
-        if ctrl_path.is_file():
-            ctrl = pd.read_parquet(ctrl_path)
-            ax.hist(ctrl[ctrl.tag != "dead"]["rel_norm"], bins=bins, histtype="step", color="k",
-                    label=f"{h['control']} control")
+        ctrl = pd.read_parquet(ctrl_path) if ctrl_path.is_file() else None
+        ctrl_rel = ctrl[ctrl.tag != "dead"]["rel_norm"] if ctrl is not None else alive["rel_norm"].iloc[:0]
+        both = pd.concat([alive["rel_norm"], ctrl_rel])
+        lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+        bins = [float(b) for b in np.linspace(lo, max(hi, lo + 1e-6), 41)]  # one scale for both histograms
+        ax.hist(alive["rel_norm"], bins=bins, label="crosscoder")
+        if ctrl is not None:
+            ax.hist(ctrl_rel, bins=bins, histtype="step", color="k", label=f"{h['control']} control")
             ax.legend(fontsize=7)
         ax.set_xlabel("||d_ft|| / (||d_base|| + ||d_ft||)")
         ax.set_ylabel("latents")
