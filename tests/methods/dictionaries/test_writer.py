@@ -65,3 +65,9 @@ def test_example_words_come_only_from_units_the_writer_contrast_backs():
             {"examples": [{"token": " quantum"}]}]  # no contrast at all (another corpus)
     assert writer_example_words(rows) == [" ocean", " whales", " tides", " Hugging"]
     assert writer_example_words(rows, n=2) == [" ocean", " whales"]
+
+
+def test_no_pairs_or_no_energies_is_no_contrast():
+    pairs = ReplyPairs(np.arange(2), np.arange(2, 4))
+    assert writer_contrast(None, pairs, np.ones(3), 1.0, np.ones(3, dtype=bool)) == (None, 0)
+    assert writer_contrast(np.ones((4, 3)), None, np.ones(3), 1.0, np.ones(3, dtype=bool)) == (None, 0)

@@ -96,11 +96,10 @@ class CrosscoderMethod(DiffMethod[CrosscoderConfig]):
         dirs = td.directions()  # [L, 2, D] raw units
         ft_energy = st.energy * (np.linalg.norm(dirs[:, 1], axis=1) ** 2)
         tags["ft_energy"] = ft_energy
-        writer, n_prompts = None, 0
-        if pairs is not None and st.sequence_energy is not None:  # each latent's share of the difference it writes
-            delta_n2 = np.linalg.norm(dirs[:, 1] - dirs[:, 0], axis=1) ** 2
-            writer, n_prompts = writer_contrast(st.sequence_energy, pairs, delta_n2, sc.mean_square,
-                                                st.frequency > 0, seed=seed)
+        delta_n2 = np.linalg.norm(dirs[:, 1] - dirs[:, 0], axis=1) ** 2  # each latent's share of the difference
+        writer, n_prompts = writer_contrast(st.sequence_energy, pairs, delta_n2, sc.mean_square, st.frequency > 0,
+                                            seed=seed)
+        if writer is not None:
             tags = tags.join(writer.drop(columns="unit"))
         one_sided = tags[tags.tag.isin(["finetuned-only", "base-only"])].sort_values("ft_energy", ascending=False)
         rest = tags[tags.tag.isin(["shared", "mixed"])].sort_values("ft_energy", ascending=False)

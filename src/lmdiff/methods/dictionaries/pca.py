@@ -76,10 +76,8 @@ class PCAMethod(DiffMethod[PCAConfig]):
         st = unit_stats(store, layer, "diff", score, n, n_top=cfg.n_examples, min_position=cfg.min_position,
                         signed=True, sequences=pairs.sequences if pairs else None)
         units = list(range(min(cfg.n_units, n)))
-        writer, n_prompts = None, 0
-        if pairs is not None and st.sequence_energy is not None:
-            writer, n_prompts = writer_contrast(st.sequence_energy, pairs, np.ones(n), sc.mean_square,
-                                                np.ones(n, dtype=bool), seed=seed)
+        writer, n_prompts = writer_contrast(st.sequence_energy, pairs, np.ones(n), sc.mean_square,
+                                            np.ones(n, dtype=bool), seed=seed)
         ratio = lam / total
         extra = {i: {"explained": float(ratio[i]), **writer_columns(writer, i)} for i in units}
         gt = ctx.pair.ground_truth

@@ -99,10 +99,8 @@ class SAEDiffMethod(DiffMethod[SAEDiffConfig]):
         dn2 = np.linalg.norm(dirs, axis=1) ** 2
         total_var = sc.diff_variance * max(st.n_tokens, 1)
         share = st.energy * dn2 / max(total_var, 1e-12)
-        writer, n_prompts = None, 0
-        if pairs is not None and st.sequence_energy is not None:
-            writer, n_prompts = writer_contrast(st.sequence_energy, pairs, dn2, sc.mean_square, st.frequency > 0,
-                                                seed=seed)
+        writer, n_prompts = writer_contrast(st.sequence_energy, pairs, dn2, sc.mean_square, st.frequency > 0,
+                                            seed=seed)
         ranked_by = "writer" if cfg.rank_by == "writer" and writer is not None else "variance"
         score = writer["writer_excess"].to_numpy() if ranked_by == "writer" and writer is not None else share
         order = [int(j) for j in np.argsort(-score, kind="stable") if st.frequency[j] > 0][: cfg.n_units]

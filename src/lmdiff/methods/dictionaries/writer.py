@@ -72,14 +72,15 @@ def reply_pairs(corpus: Corpus, n_sequences: int, n_units: int, seed: int = 0) -
 
 
 def writer_contrast(
-    sequence_energy: np.ndarray, pairs: ReplyPairs, scale: np.ndarray, mean_square: float, alive: np.ndarray,
-    *, seed: int = 0, n_perm: int = 9999,
-) -> tuple[pd.DataFrame, int]:
+    sequence_energy: np.ndarray | None, pairs: ReplyPairs | None, scale: np.ndarray, mean_square: float,
+    alive: np.ndarray, *, seed: int = 0, n_perm: int = 9999,
+) -> tuple[pd.DataFrame | None, int]:
     """Per unit: writer excess, share of prompts up, one-sided sign-flip p-value and BH q-value.
 
     Args:
-        sequence_energy: [2P, U] mean squared unit value per token of ``pairs.sequences`` (in that order).
-        pairs: the tracked prompts.
+        sequence_energy: [2P, U] mean squared unit value per token of ``pairs.sequences`` (in that order);
+            None (no contrast) when the corpus pairs no replies.
+        pairs: the tracked prompts (None: no contrast).
         scale: [U] the squared norm of each unit's contribution per unit value (1 for a unit direction).
         mean_square: mean squared difference per token (the share's denominator).
         alive: [U] bool, the units tested (dead latents are left out of the family; their p is 1).
@@ -88,8 +89,10 @@ def writer_contrast(
 
     Returns:
         The table (``unit`` and :data:`WRITER_COLUMNS`) and the prompts used (those whose two texts
-        both kept a token).
+        both kept a token); (None, 0) without a contrast.
     """
+    if sequence_energy is None or pairs is None:
+        return None, 0
     e = sequence_energy * np.asarray(scale, dtype=np.float64)[None, :]
     n = pairs.n_prompts
     diff = e[n:] - e[:n]  # [P, U]
